@@ -1,0 +1,113 @@
+"""Settings of a Barrio Conecta deployment, read once from the environment or `.env`.
+
+Every entry point (the bot, the demo, the admin commands) reads the same `Settings`, so a
+command run beside a live bot talks to the same database with the same rules.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+TELEGRAM_API_BASE_URL = "https://api.telegram.org"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def default_database_url(data_dir: Path = DEFAULT_DATA_DIR, name: str = "barrio.sqlite3") -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / name).as_posix()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = Field(default_factory=default_database_url)
+    telegram_bot_token: SecretStr | None = None
+    telegram_bot_username: str | None = None
+    telegram_api_base_url: str = TELEGRAM_API_BASE_URL
+    public_base_url: str | None = None
+    telegram_mode: Literal["polling", "webhook"] | None = None
+    telegram_webhook_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base_url: str | None = None
+    barrio_timezone: str = "America/Santiago"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    telegram_rate_per_s: float = Field(default=30.0, gt=0)
+    telegram_chat_rate_per_s: float = Field(default=1.0, gt=0)
+    whatsapp_rate_per_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://HOST/DB")
+        return url
+
+    @field_validator("barrio_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {name!r}") from error
+        return name
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        return _http_url(url) if url else None
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _api_url(cls, url: str) -> str:
+        return _http_url(url) if url else TELEGRAM_API_BASE_URL
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.barrio_timezone)
+
+    @property
+    def effective_telegram_mode(self) -> Literal["polling", "webhook"]:
+        if self.telegram_mode is not None:
+            return self.telegram_mode
+        return "webhook" if self.public_base_url else "polling"
+
+    @property
+    def token(self) -> str | None:
+        return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return url.rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings or raise `SettingsError` with one line naming the bad variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"{variable}: {first['msg']}") from None
+    if settings.telegram_mode == "webhook" and not settings.public_base_url:
+        raise SettingsError("TELEGRAM_MODE=webhook needs PUBLIC_BASE_URL")
+    return settings
