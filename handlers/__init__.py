@@ -1,0 +1,1 @@
+"""The dialogue core: channel-neutral features of Barrio Conecta."""

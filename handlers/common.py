@@ -1,0 +1,83 @@
+"""Small pieces every feature uses: menus, guards and validated text input."""
+
+from __future__ import annotations
+
+from handlers import texts
+from handlers.core import InboundKind, Option, Turn, clean_line, has_letters
+from models import Barrio, Member, Membership, MembershipStatus, Role
+
+
+def active_memberships(member: Member) -> list[Membership]:
+    return [m for m in member.memberships if m.status == MembershipStatus.ACTIVE]
+
+
+def coordinated_barrios(member: Member | None) -> list[Barrio]:
+    if member is None:
+        return []
+    return [m.barrio for m in active_memberships(member) if m.role == Role.COORDINATOR]
+
+
+def main_menu(member: Member | None) -> list[Option]:
+    if member is None:
+        return [Option(texts.MENU_REGISTER, "menu:registro"), Option(texts.MENU_HELP, "menu:ayuda")]
+    options = [
+        Option(texts.MENU_BARRIO, "menu:barrio"),
+        Option(texts.MENU_DIRECTORY, "menu:directorio"),
+        Option(texts.MENU_PROFILE, "menu:perfil"),
+    ]
+    if coordinated_barrios(member):
+        options.append(Option(texts.MENU_MEMBERS, "menu:miembros"))
+    options.append(Option(texts.MENU_HELP, "menu:ayuda"))
+    return options
+
+
+def say_menu(turn: Turn, text: str = texts.MENU_PROMPT) -> None:
+    turn.say(text, main_menu(turn.member))
+
+
+def require_member(turn: Turn) -> Member | None:
+    if turn.member is None:
+        turn.say(texts.NOT_REGISTERED, main_menu(None))
+    return turn.member
+
+
+def require_active(turn: Turn) -> Member | None:
+    member = require_member(turn)
+    if member is not None and not active_memberships(member):
+        turn.say(texts.NOT_ACTIVE)
+        return None
+    return member
+
+
+def require_coordinator(turn: Turn) -> list[Barrio]:
+    barrios = coordinated_barrios(turn.member)
+    if not barrios:
+        turn.say(texts.COORDINATORS_ONLY, main_menu(turn.member))
+    return barrios
+
+
+def read_text(turn: Turn, *, min_length: int = 2, max_length: int = 60) -> str | None:
+    """The text if usable as a short answer; otherwise say why and return None."""
+    inbound = turn.inbound
+    if inbound.kind in (InboundKind.MEDIA, InboundKind.LOCATION):
+        turn.say(texts.TEXT_NEEDED)
+        return None
+    value = clean_line(inbound.text)
+    if len(value) > max_length:
+        turn.say(texts.TOO_LONG.format(limit=max_length))
+        return None
+    if len(value) < min_length:
+        turn.say(texts.TOO_SHORT.format(limit=min_length))
+        return None
+    if not has_letters(value):
+        turn.say(texts.LETTERS_NEEDED)
+        return None
+    return value
+
+
+def category_label(key: str) -> str:
+    return texts.BUSINESS_CATEGORIES.get(key, texts.BUSINESS_CATEGORIES["otro"])
+
+
+def category_options(prefix: str) -> list[Option]:
+    return [Option(label, f"{prefix}:{key}") for key, label in texts.BUSINESS_CATEGORIES.items()]

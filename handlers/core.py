@@ -1,0 +1,147 @@
+"""The channel-neutral vocabulary of a dialogue: what comes in, what goes out, and one turn.
+
+A transport turns a Telegram update (or, later, a Twilio webhook) into an `Inbound`, hands it to
+`handlers.dialogue.Dialogue`, and renders the `Reply` list it gets back. Nothing here knows PTB.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Conversation, Delivery, Member
+
+# Telegram limits callback_data to 64 bytes; every payload we build must fit.
+MAX_PAYLOAD_BYTES = 64
+
+
+class InboundKind(enum.StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    BUTTON = "button"
+    LOCATION = "location"
+    MEDIA = "media"
+    EDITED = "edited"
+
+
+@dataclass(frozen=True)
+class Option:
+    label: str
+    payload: str
+
+    def __post_init__(self) -> None:
+        if len(self.payload.encode()) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload over {MAX_PAYLOAD_BYTES} bytes: {self.payload!r}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a person did: typed, tapped, shared a location or a file, edited a message."""
+
+    channel: str
+    sender_id: str
+    kind: InboundKind
+    text: str = ""
+    command: str | None = None
+    args: str = ""
+    payload: str | None = None
+    location: tuple[float, float] | None = None
+    media: str | None = None
+    private: bool = True
+
+
+@dataclass
+class Turn:
+    """Everything one handler needs for one inbound message, inside one database transaction."""
+
+    inbound: Inbound
+    session: AsyncSession
+    conversation: Conversation
+    member: Member | None
+    now: datetime
+    bot_username: str
+    replies: list[Reply] = field(default_factory=list)
+    enqueued: int = 0
+    # Set when the person erased their data: the conversation row must not be written back.
+    forget: bool = False
+
+    def say(self, text: str, options: Sequence[Option] = ()) -> None:
+        self.replies.append(Reply(text, tuple(options)))
+
+    # Conversation state -------------------------------------------------------------------
+    @property
+    def flow(self) -> str | None:
+        return self.conversation.flow
+
+    @property
+    def step(self) -> str | None:
+        return self.conversation.step
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.conversation.data
+
+    def enter(self, flow: str, step: str, **data: Any) -> None:
+        self.conversation.flow = flow
+        self.conversation.step = step
+        # A new dict, so SQLAlchemy sees the change to the JSON column.
+        self.conversation.data = {**self.conversation.data, **data}
+
+    def goto(self, step: str, **data: Any) -> None:
+        assert self.conversation.flow is not None
+        self.enter(self.conversation.flow, step, **data)
+
+    def finish(self) -> None:
+        self.conversation.flow = None
+        self.conversation.step = None
+        self.conversation.data = {}
+
+    # Outbox --------------------------------------------------------------------------------
+    def notify(self, member: Member, text: str, options: Sequence[Option] = ()) -> None:
+        """Queue a message to another person through the outbox, in this same transaction."""
+        for identity in member.identities:
+            self.session.add(
+                Delivery(
+                    channel=identity.channel,
+                    recipient=identity.external_id,
+                    member_id=member.id,
+                    text=text,
+                    options=[{"label": o.label, "payload": o.payload} for o in options],
+                )
+            )
+            self.enqueued += 1
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, for matching what people type against names and labels."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
+
+
+def clean_line(text: str) -> str:
+    """One line of user text: no control characters, single spaces."""
+    printable = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    return " ".join(printable.split())
+
+
+def has_letters(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from a payload; anything else (forged, huge, unicode digits) is None."""
+    if 0 < len(text) <= 12 and text.isascii() and text.isdigit():
+        return int(text)
+    return None

@@ -1,0 +1,237 @@
+"""The dialogue core: one inbound message in, replies out, state saved, in one transaction.
+
+Routing order: edited messages and group chats first, then buttons (a tap, or the number or
+label of an offered option typed as text), then commands, then the open flow's current step,
+and a short menu for anything else. A handler never sees a PTB object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers import (
+    approvals,
+    barrio_info,
+    directory,
+    leave,
+    profile,
+    registration,
+    texts,
+)
+from handlers.common import coordinated_barrios, say_menu
+from handlers.core import Inbound, InboundKind, Reply, Turn, fold
+from models import queries
+from models.entities import utcnow
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Turn, str], Awaitable[None]]
+ButtonHandler = Callable[[Turn, str, str], Awaitable[bool]]
+
+
+class Flow(Protocol):
+    FLOW: str
+
+    async def prompt(self, turn: Turn) -> None: ...
+    async def on_input(self, turn: Turn) -> None: ...
+
+
+async def _help(turn: Turn, _args: str) -> None:
+    text = texts.HELP
+    if coordinated_barrios(turn.member):
+        text += texts.HELP_COORDINATOR
+    say_menu(turn, text)
+
+
+async def _cancel(turn: Turn, _args: str) -> None:
+    had_flow = turn.flow is not None
+    turn.finish()
+    say_menu(turn, texts.CANCELLED if had_flow else texts.NOTHING_TO_CANCEL)
+
+
+async def _coming_soon(turn: Turn, _args: str) -> None:
+    say_menu(turn, texts.COMING_SOON)
+
+
+COMMANDS: dict[str, CommandHandler] = {
+    "start": registration.start,
+    "registro": registration.register,
+    "ayuda": _help,
+    "cancelar": _cancel,
+    "perfil": profile.show,
+    "barrio": barrio_info.show,
+    "directorio": directory.search,
+    "miembros": approvals.list_members,
+    "baja": leave.begin,
+    # Announced in the design; built with the outbox dispatcher (issue 3).
+    "reuniones": _coming_soon,
+    "alerta": _coming_soon,
+    "convocatorias": _coming_soon,
+    "silencio": _coming_soon,
+    "anuncio": _coming_soon,
+    "reunion": _coming_soon,
+    "convocatoria": _coming_soon,
+    "asistencia": _coming_soon,
+}
+
+# The commands offered in Telegram's menu (setMyCommands), in order.
+MENU_COMMANDS: dict[str, str] = {
+    "start": "Empezar",
+    "registro": "Inscribirme en mi barrio",
+    "barrio": "Ver mi barrio",
+    "directorio": "Buscar negocios del barrio",
+    "perfil": "Ver o cambiar mis datos",
+    "miembros": "Socios y solicitudes (coordinación)",
+    "baja": "Salir o borrar mis datos",
+    "cancelar": "Dejar lo que estaba haciendo",
+    "ayuda": "Ayuda",
+}
+
+FLOWS: dict[str, Flow] = {
+    registration.FLOW: registration,
+    profile.FLOW: profile,
+    leave.FLOW: leave,
+}
+
+
+async def _menu_button(turn: Turn, action: str, _arg: str) -> bool:
+    command = COMMANDS.get(action)
+    if command is None:
+        turn.say(texts.INVALID_BUTTON)
+        return True
+    await command(turn, "")
+    return True
+
+
+BUTTONS: dict[str, ButtonHandler] = {
+    "menu": _menu_button,
+    registration.FLOW: registration.on_button,
+    profile.FLOW: profile.on_button,
+    leave.FLOW: leave.on_button,
+    "apr": approvals.on_button,
+    "dir": directory.on_button,
+}
+
+OFFERED = "offered"
+
+
+def _offered_payload(turn: Turn) -> str | None:
+    """A typed number ("2") or label ("acepto") of the options we last offered is a tap."""
+    if turn.inbound.kind != InboundKind.TEXT:
+        return None
+    offered: list[list[str]] = turn.data.get(OFFERED, [])
+    typed = turn.inbound.text.strip()
+    if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(offered):
+        return offered[int(typed) - 1][1]
+    folded = fold(typed)
+    return next((payload for label, payload in offered if fold(label) == folded), None)
+
+
+async def route(turn: Turn) -> None:
+    inbound = turn.inbound
+    if not inbound.private:
+        # Groups see only commands addressed to the bot; anything personal moves to a private chat.
+        if inbound.kind in (InboundKind.COMMAND, InboundKind.BUTTON):
+            turn.say(texts.GROUP_GO_PRIVATE.format(link=f"https://t.me/{turn.bot_username}"))
+        return
+    if inbound.kind == InboundKind.EDITED:
+        turn.say(texts.EDITED_MESSAGE)
+        return
+    payload = inbound.payload if inbound.kind == InboundKind.BUTTON else _offered_payload(turn)
+    if payload is not None:
+        await _on_payload(turn, payload)
+    elif inbound.kind == InboundKind.COMMAND:
+        command = COMMANDS.get(inbound.command or "")
+        if command is None:
+            say_menu(turn, texts.NOT_UNDERSTOOD)
+        else:
+            await command(turn, inbound.args)
+    elif turn.flow in FLOWS:
+        await FLOWS[turn.flow].on_input(turn)
+    elif inbound.kind == InboundKind.MEDIA:
+        say_menu(turn, texts.MEDIA_UNEXPECTED)
+    elif turn.member is None:
+        turn.say(texts.WELCOME)
+        say_menu(turn, texts.NOT_REGISTERED)
+    else:
+        say_menu(turn, texts.NOT_UNDERSTOOD)
+
+
+async def _on_payload(turn: Turn, payload: str) -> None:
+    prefix, _, rest = payload.partition(":")
+    action, _, arg = rest.partition(":")
+    handler = BUTTONS.get(prefix)
+    if handler is None:
+        turn.say(texts.INVALID_BUTTON)
+        await _reprompt(turn)
+    elif not await handler(turn, action, arg):
+        turn.say(texts.STALE_BUTTON)
+        await _reprompt(turn)
+
+
+async def _reprompt(turn: Turn) -> None:
+    if turn.flow in FLOWS:
+        await FLOWS[turn.flow].prompt(turn)
+    else:
+        say_menu(turn)
+
+
+def _remember_offered(turn: Turn) -> None:
+    last = next((r for r in reversed(turn.replies) if r.options), None)
+    offered = [[o.label, o.payload] for o in last.options] if last else []
+    if turn.data.get(OFFERED, []) != offered:
+        data = {k: v for k, v in turn.data.items() if k != OFFERED}
+        turn.conversation.data = {**data, OFFERED: offered} if offered else data
+
+
+class Dialogue:
+    """Runs one turn per inbound message: the unit of work lives here, at the boundary."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bot_username: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.bot_username = bot_username
+        self.clock = clock
+        self.on_enqueued = on_enqueued
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        try:
+            turn = await self._run(inbound)
+        except Exception:
+            log.exception("turn failed for %s:%s", inbound.channel, inbound.sender_id)
+            return [Reply(texts.ERROR_OURS)]
+        if turn.enqueued and self.on_enqueued is not None:
+            self.on_enqueued()
+        return turn.replies
+
+    async def _run(self, inbound: Inbound) -> Turn:
+        async with self.sessions() as session, session.begin():
+            member = await queries.member_by_identity(session, inbound.channel, inbound.sender_id)
+            conversation = await queries.conversation_for(
+                session, inbound.channel, inbound.sender_id
+            )
+            turn = Turn(
+                inbound=inbound,
+                session=session,
+                conversation=conversation,
+                member=member,
+                now=self.clock(),
+                bot_username=self.bot_username,
+            )
+            await route(turn)
+            if not turn.forget:
+                _remember_offered(turn)
+                if conversation not in session and (conversation.flow or conversation.data):
+                    session.add(conversation)
+        return turn

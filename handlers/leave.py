@@ -1,0 +1,106 @@
+"""`/baja`: leave one barrio, or erase every piece of personal data, always after a confirmation."""
+
+from __future__ import annotations
+
+from handlers import texts
+from handlers.common import main_menu, require_member
+from handlers.core import Option, Turn, parse_id
+from models import Membership, MembershipStatus, Role
+
+FLOW = "baja"
+
+
+async def begin(turn: Turn, _args: str = "") -> None:
+    member = require_member(turn)
+    if member is None:
+        return
+    turn.finish()
+    turn.enter(FLOW, "choose")
+    await prompt(turn)
+
+
+def _current(turn: Turn) -> list[Membership]:
+    assert turn.member is not None
+    return [
+        m
+        for m in turn.member.memberships
+        if m.status in (MembershipStatus.ACTIVE, MembershipStatus.PENDING)
+    ]
+
+
+async def prompt(turn: Turn) -> None:
+    if turn.step == "choose":
+        options = [
+            Option(texts.LEAVE_BARRIO.format(barrio=m.barrio.name), f"{FLOW}:leave:{m.id}")
+            for m in _current(turn)
+        ]
+        options += [Option(texts.ERASE_ALL, f"{FLOW}:erase"), Option(texts.KEEP, f"{FLOW}:keep")]
+        turn.say(texts.LEAVE_ASK, options)
+    elif turn.step == "confirm_leave":
+        membership = _membership(turn, turn.data.get("membership_id"))
+        barrio = membership.barrio.name if membership else ""
+        turn.say(
+            texts.LEAVE_CONFIRM.format(barrio=barrio),
+            [Option(texts.YES_LEAVE, f"{FLOW}:yes"), Option(texts.NO_KEEP, f"{FLOW}:keep")],
+        )
+    elif turn.step == "confirm_erase":
+        turn.say(
+            texts.ERASE_CONFIRM,
+            [Option(texts.YES_ERASE, f"{FLOW}:yes"), Option(texts.NO_KEEP, f"{FLOW}:keep")],
+        )
+
+
+async def on_input(turn: Turn) -> None:
+    turn.say(texts.CHOOSE_FROM_OPTIONS)
+    await prompt(turn)
+
+
+def _membership(turn: Turn, membership_id: object) -> Membership | None:
+    return next((m for m in _current(turn) if m.id == membership_id), None)
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    if turn.flow != FLOW or turn.member is None:
+        return False
+    if action == "keep":
+        turn.finish()
+        turn.say(texts.KEPT, main_menu(turn.member))
+        return True
+    if turn.step == "choose" and action == "leave":
+        membership = _membership(turn, parse_id(arg))
+        if membership is None:
+            return False
+        turn.goto("confirm_leave", membership_id=membership.id)
+        await prompt(turn)
+        return True
+    if turn.step == "choose" and action == "erase":
+        turn.goto("confirm_erase")
+        await prompt(turn)
+        return True
+    if turn.step == "confirm_leave" and action == "yes":
+        membership = _membership(turn, turn.data.get("membership_id"))
+        if membership is None:
+            return False
+        membership.status = MembershipStatus.LEFT
+        membership.role = Role.MEMBER
+        membership.decided_at = turn.now
+        turn.finish()
+        turn.say(texts.LEFT.format(barrio=membership.barrio.name), main_menu(turn.member))
+        return True
+    if turn.step == "confirm_erase" and action == "yes":
+        await _erase(turn)
+        return True
+    return False
+
+
+async def _erase(turn: Turn) -> None:
+    """Delete the member; identities, memberships and queued deliveries go with it (CASCADE)."""
+    member = turn.member
+    assert member is not None
+    barrios = len(member.memberships)
+    await turn.session.delete(member)
+    if turn.conversation in turn.session:
+        await turn.session.delete(turn.conversation)
+    turn.member = None
+    turn.forget = True
+    turn.say(texts.ERASED.format(count=barrios))

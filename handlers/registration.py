@@ -1,0 +1,224 @@
+"""`/start [código]` and `/registro`: from a poster's link to a member of a barrio in ≤ 5 answers.
+
+Answers: name, business name, rubro, barrio (skipped when the invite link names it), consent.
+Nothing personal is stored as a `Member` until the person consents; until then the answers live
+in the conversation state and vanish with `/cancelar` or a "No acepto".
+"""
+
+from __future__ import annotations
+
+from handlers import texts
+from handlers.approvals import join_request
+from handlers.common import (
+    category_options,
+    main_menu,
+    read_text,
+    say_menu,
+)
+from handlers.core import Option, Turn, fold, parse_id
+from models import (
+    Barrio,
+    ChannelIdentity,
+    Member,
+    Membership,
+    MembershipStatus,
+    queries,
+)
+
+FLOW = "reg"
+MAX_BARRIO_BUTTONS = 20
+
+
+async def start(turn: Turn, args: str) -> None:
+    """`/start`, with the invite code a Telegram deep link carries as its argument."""
+    code = args.strip()
+    barrio = await queries.barrio_by_invite(turn.session, code) if code else None
+    if code and barrio is None:
+        turn.say(texts.INVITE_UNKNOWN, main_menu(turn.member))
+        return
+    if turn.member is not None:
+        if barrio is None:
+            say_menu(turn, texts.ALREADY_REGISTERED.format(name=turn.member.name))
+        else:
+            await join(turn, turn.member, barrio)
+        return
+    if barrio is None:
+        turn.say(texts.WELCOME)
+        await begin(turn, None)
+    else:
+        turn.say(texts.WELCOME_BARRIO.format(barrio=barrio.name, comuna=barrio.comuna))
+        await begin(turn, barrio)
+
+
+async def register(turn: Turn, _args: str) -> None:
+    if turn.member is not None:
+        say_menu(turn, texts.ALREADY_REGISTERED.format(name=turn.member.name))
+        return
+    await begin(turn, None)
+
+
+async def begin(turn: Turn, barrio: Barrio | None) -> None:
+    turn.finish()
+    turn.enter(FLOW, "name", barrio_id=barrio.id if barrio else None)
+    turn.say(texts.REGISTRATION_INTRO)
+    await prompt(turn)
+
+
+async def prompt(turn: Turn) -> None:
+    step = turn.step
+    if step == "name":
+        turn.say(texts.ASK_NAME)
+    elif step == "business":
+        turn.say(texts.ASK_BUSINESS.format(name=turn.data["name"]))
+    elif step == "category":
+        turn.say(texts.ASK_CATEGORY, category_options(f"{FLOW}:cat"))
+    elif step == "barrio":
+        await _ask_barrio(turn, "")
+    elif step == "consent":
+        barrio = await turn.session.get(Barrio, turn.data["barrio_id"])
+        turn.say(
+            texts.ASK_CONSENT.format(barrio=barrio.name if barrio else ""),
+            [
+                Option(texts.CONSENT_YES, f"{FLOW}:ok:listed"),
+                Option(texts.CONSENT_HIDDEN, f"{FLOW}:ok:hidden"),
+                Option(texts.CONSENT_NO, f"{FLOW}:no"),
+            ],
+        )
+
+
+async def on_input(turn: Turn) -> None:
+    step = turn.step
+    if step == "name":
+        if (name := read_text(turn, max_length=60)) is not None:
+            turn.goto("business", name=name)
+            await prompt(turn)
+    elif step == "business":
+        if (business := read_text(turn, max_length=80)) is not None:
+            turn.goto("category", business=business)
+            await prompt(turn)
+    elif step == "barrio" and turn.inbound.text.strip():
+        await _ask_barrio(turn, turn.inbound.text)
+    else:
+        turn.say(texts.CHOOSE_FROM_OPTIONS)
+        await prompt(turn)
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    if turn.flow != FLOW:
+        return False
+    if action == "cat" and turn.step == "category" and arg in texts.BUSINESS_CATEGORIES:
+        await _after_category(turn, arg)
+        return True
+    if action == "bar" and turn.step == "barrio" and (barrio_id := parse_id(arg)) is not None:
+        barrio = await turn.session.get(Barrio, barrio_id)
+        if barrio is None:
+            return False
+        turn.goto("consent", barrio_id=barrio.id)
+        await prompt(turn)
+        return True
+    if action == "ok" and turn.step == "consent" and arg in ("listed", "hidden"):
+        await _create_member(turn, listed=arg == "listed")
+        return True
+    if action == "no" and turn.step == "consent":
+        turn.finish()
+        turn.say(texts.CONSENT_DECLINED, main_menu(None))
+        return True
+    return False
+
+
+async def _after_category(turn: Turn, category: str) -> None:
+    if turn.data.get("barrio_id") is None:
+        turn.goto("barrio", category=category)
+    else:
+        turn.goto("consent", category=category)
+    await prompt(turn)
+
+
+async def _ask_barrio(turn: Turn, query: str) -> None:
+    barrios = list(await queries.all_barrios(turn.session))
+    if not barrios:
+        turn.finish()
+        turn.say(texts.NO_BARRIOS)
+        return
+    header = texts.ASK_BARRIO
+    if query:
+        wanted = fold(query)
+        matching = [b for b in barrios if wanted in fold(b.comuna) or wanted in fold(b.name)]
+        if matching:
+            barrios, header = matching, texts.BARRIO_FILTERED.format(query=query[:40])
+        else:
+            header = texts.BARRIO_NOT_FOUND.format(query=query[:40])
+    options = [
+        Option(f"{b.comuna} · {b.name}", f"{FLOW}:bar:{b.id}") for b in barrios[:MAX_BARRIO_BUTTONS]
+    ]
+    turn.say(header, options)
+
+
+async def _create_member(turn: Turn, *, listed: bool) -> None:
+    data = turn.data
+    barrio = await turn.session.get(Barrio, data["barrio_id"])
+    if barrio is None:  # deleted while the person was answering
+        turn.goto("barrio", barrio_id=None)
+        await prompt(turn)
+        return
+    member = Member(
+        name=data["name"],
+        business_name=data["business"],
+        business_category=data["category"],
+        consent_at=turn.now,
+        show_in_directory=listed,
+        identities=[
+            ChannelIdentity(channel=turn.inbound.channel, external_id=turn.inbound.sender_id)
+        ],
+        memberships=[],
+    )
+    turn.session.add(member)
+    await turn.session.flush()
+    turn.member = member
+    turn.finish()
+    status = await _add_membership(turn, member, barrio)
+    template = (
+        texts.REGISTERED_ACTIVE if status == MembershipStatus.ACTIVE else texts.REGISTERED_PENDING
+    )
+    turn.say(template.format(name=member.name, barrio=barrio.name), main_menu(member))
+
+
+async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
+    """A registered member follows another barrio's invite link."""
+    existing = next((m for m in member.memberships if m.barrio_id == barrio.id), None)
+    if existing is not None and existing.status == MembershipStatus.ACTIVE:
+        say_menu(turn, texts.ALREADY_IN_BARRIO.format(barrio=barrio.name))
+        return
+    if existing is not None and existing.status == MembershipStatus.PENDING:
+        turn.say(texts.ALREADY_PENDING.format(barrio=barrio.name))
+        return
+    if existing is not None and existing.status == MembershipStatus.REJECTED:
+        # A coordinator said no; asking again through the link would just nag them.
+        turn.say(texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name))
+        return
+    status = await _add_membership(turn, member, barrio, existing)
+    template = texts.JOINED if status == MembershipStatus.ACTIVE else texts.JOIN_REQUESTED
+    say_menu(turn, template.format(barrio=barrio.name))
+
+
+async def _add_membership(
+    turn: Turn, member: Member, barrio: Barrio, existing: Membership | None = None
+) -> MembershipStatus:
+    status = MembershipStatus.PENDING if barrio.requires_approval else MembershipStatus.ACTIVE
+    membership = existing or Membership(member=member, barrio=barrio)
+    membership.status = status
+    membership.decided_at = None if status == MembershipStatus.PENDING else turn.now
+    if existing is None:
+        turn.session.add(membership)
+    await turn.session.flush()
+    if status == MembershipStatus.PENDING:
+        await _ask_coordinators(turn, membership, member, barrio)
+    return status
+
+
+async def _ask_coordinators(
+    turn: Turn, membership: Membership, member: Member, barrio: Barrio
+) -> None:
+    request, buttons = join_request(member, barrio, membership.id)
+    for coordinator in await queries.coordinators_of(turn.session, barrio.id):
+        turn.notify(coordinator, request, buttons)

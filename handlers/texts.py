@@ -1,0 +1,201 @@
+"""Every word a person reads, in plain Chilean Spanish. One place, so tone and facts stay consistent."""
+
+from __future__ import annotations
+
+# Rubros: stable keys in the database, labels for people. Order is the order of the buttons.
+BUSINESS_CATEGORIES: dict[str, str] = {
+    "almacen": "🛒 Almacén y abarrotes",
+    "comida": "🍽️ Restaurante y comida",
+    "panaderia": "🥖 Panadería y pastelería",
+    "ropa": "👕 Ropa y calzado",
+    "ferreteria": "🔨 Ferretería y construcción",
+    "belleza": "💇 Peluquería y belleza",
+    "taller": "🔧 Taller y servicio técnico",
+    "salud": "💊 Farmacia y salud",
+    "artesania": "🎁 Artesanía y regalos",
+    "turismo": "🏨 Turismo y alojamiento",
+    "otro": "🏪 Otro rubro",
+}
+
+# --- menu and help -------------------------------------------------------------------------
+MENU_REGISTER = "📝 Registrarme"
+MENU_HELP = "❓ Ayuda"
+MENU_BARRIO = "🏘️ Mi barrio"
+MENU_DIRECTORY = "🔎 Directorio"
+MENU_PROFILE = "👤 Mi perfil"
+MENU_MEMBERS = "👥 Socios y solicitudes"
+MENU_PROMPT = "¿Qué quieres hacer? Toca una opción."
+HELP = (
+    "Barrio Conecta une a los negocios de tu barrio comercial.\n\n"
+    "/registro — inscribirte en tu barrio\n"
+    "/barrio — ver tu barrio y su coordinación\n"
+    "/directorio — buscar negocios del barrio\n"
+    "/perfil — ver o cambiar tus datos\n"
+    "/baja — salir del barrio o borrar tus datos\n"
+    "/cancelar — dejar lo que estabas haciendo"
+)
+HELP_COORDINATOR = "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar"
+NOT_UNDERSTOOD = "No te entendí 🙈."
+CANCELLED = "Listo, lo dejamos hasta ahí."
+NOTHING_TO_CANCEL = "No había nada que cancelar."
+COMING_SOON = "Esa función llega pronto a Barrio Conecta. 🙌"
+
+# --- bad input -----------------------------------------------------------------------------
+EDITED_MESSAGE = "Vi que editaste un mensaje. No puedo leer cambios: escríbelo de nuevo, por favor."
+STALE_BUTTON = "Ese botón ya no sirve. Sigamos desde aquí 👇"
+INVALID_BUTTON = "Ese botón no es válido."
+TEXT_NEEDED = "Necesito que me lo escribas con letras, por favor. ✍️"
+MEDIA_UNEXPECTED = "Recibí tu archivo, pero por ahora solo leo mensajes de texto."
+TOO_LONG = "Es muy largo: escribe hasta {limit} letras, por favor."
+TOO_SHORT = "Es muy corto: escribe al menos {limit} letras, por favor."
+LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
+CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
+GROUP_GO_PRIVATE = "¡Hola! 👋 Para registrarte o ver tus datos, escríbeme por privado: {link}"
+ERROR_OURS = "Uy, algo falló de nuestro lado. Intenta de nuevo en un rato, por favor. 🙏"
+
+# --- registration --------------------------------------------------------------------------
+WELCOME = "¡Hola! 👋 Soy Barrio Conecta, el bot de los barrios comerciales."
+WELCOME_BARRIO = "¡Hola! 👋 Soy Barrio Conecta. Te invitaron a unirte a {barrio} ({comuna})."
+REGISTRATION_INTRO = "Te inscribo en pocos pasos. Puedes escribir /cancelar cuando quieras."
+ASK_NAME = "¿Cómo te llamas? Escribe tu nombre."
+ASK_BUSINESS = "Gracias, {name}. ¿Cómo se llama tu negocio?"
+ASK_CATEGORY = "¿Cuál es el rubro de tu negocio?"
+ASK_BARRIO = "¿En qué barrio comercial está tu negocio? Si no lo ves, escribe tu comuna."
+BARRIO_NOT_FOUND = "No encontré barrios con «{query}». Estos son todos:"
+BARRIO_FILTERED = "Barrios que coinciden con «{query}»:"
+NO_BARRIOS = (
+    "Todavía no hay barrios abiertos en Barrio Conecta. "
+    "Pide el enlace de invitación a tu coordinador(a)."
+)
+ASK_CONSENT = (
+    "Último paso 🙌\n"
+    "Guardamos tu nombre, tu negocio y su rubro para coordinar {barrio}. "
+    "Los socios de tu barrio los verán en el directorio, salvo que elijas no aparecer. "
+    "Puedes borrar tus datos cuando quieras con /baja.\n\n¿Aceptas?"
+)
+CONSENT_YES = "✅ Acepto"
+CONSENT_HIDDEN = "Acepto, sin directorio"
+CONSENT_NO = "❌ No acepto"
+CONSENT_DECLINED = (
+    "Entendido: no guardé ninguno de tus datos. Si cambias de opinión, escribe /registro."
+)
+REGISTERED_ACTIVE = "¡Listo, {name}! Ya eres parte de {barrio}. 🎉"
+REGISTERED_PENDING = (
+    "¡Gracias, {name}! Tu solicitud para unirte a {barrio} quedó enviada. "
+    "Te aviso apenas la coordinación la apruebe. ⏳"
+)
+INVITE_UNKNOWN = (
+    "No encontré ese código de invitación 🤔. Revisa el enlace del afiche, "
+    "o regístrate y elige tu barrio de la lista."
+)
+ALREADY_REGISTERED = "Ya tienes tu registro, {name}. Usa /perfil para ver o cambiar tus datos."
+ALREADY_IN_BARRIO = "Ya eres parte de {barrio}."
+ALREADY_PENDING = (
+    "Tu solicitud para {barrio} ya está enviada; espera la respuesta de la coordinación."
+)
+JOIN_REQUESTED = "Listo: pedí tu ingreso a {barrio}. Te aviso cuando la coordinación responda. ⏳"
+JOINED = "¡Listo! Ya eres parte de {barrio}. 🎉"
+NOT_REGISTERED = "Primero necesito inscribirte. Toca «Registrarme» 👇"
+NOT_ACTIVE = "Esto se abre cuando tu ingreso al barrio esté aprobado. ⏳"
+
+# --- approvals -----------------------------------------------------------------------------
+APPROVE = "✅ Aprobar"
+REJECT = "❌ Rechazar"
+JOIN_REQUEST = (
+    "Nueva solicitud para {barrio}:\n👤 {name}\n🏪 {business} ({category})\n¿La apruebas?"
+)
+APPROVED_FOR_COORDINATOR = "Aprobaste a {name}. Ya es parte de {barrio}. ✅"
+REJECTED_FOR_COORDINATOR = "Rechazaste la solicitud de {name} para {barrio}."
+APPROVED_FOR_MEMBER = "¡Buenas noticias! 🎉 Ya eres parte de {barrio}. Escribe /directorio para conocer a tus vecinos."
+REJECTED_FOR_MEMBER = (
+    "La coordinación de {barrio} no aprobó tu solicitud. Si crees que es un error, "
+    "conversa con tu coordinador(a)."
+)
+ALREADY_DECIDED = "Esa solicitud ya estaba resuelta ({status})."
+REQUEST_GONE = "Esa solicitud ya no existe."
+STATUS_WORDS = {
+    "pending": "pendiente",
+    "active": "aprobada",
+    "rejected": "rechazada",
+    "left": "retirada",
+}
+COORDINATORS_ONLY = "Esta opción es solo para la coordinación del barrio."
+MEMBERS_HEADER = "👥 {barrio}: {count} socios activos"
+MEMBERS_LINE = "• {name} — {business} ({category})"
+MEMBERS_MORE = "… y {count} más. Para la lista completa: barrio export members."
+PENDING_NONE = "No hay solicitudes pendientes en {barrio}."
+PENDING_HEADER = "⏳ {count} solicitudes pendientes en {barrio}:"
+
+# --- barrio --------------------------------------------------------------------------------
+BARRIO_CARD = (
+    "🏘️ {name}\n📍 {comuna}, {region}\n👥 {count} socios activos\n"
+    "🧭 Coordinación: {coordinators}\nTu estado: {status}"
+)
+NO_COORDINATORS = "aún sin coordinador(a)"
+MEMBERSHIP_WORDS = {
+    "pending": "esperando aprobación ⏳",
+    "active": "socio activo ✅",
+    "coordinator": "coordinación 🧭",
+}
+NO_BARRIO = "Aún no eres parte de un barrio."
+
+# --- directory -----------------------------------------------------------------------------
+DIRECTORY_ASK = (
+    "¿Qué buscas? Elige un rubro, o escribe /directorio y un nombre (ej: /directorio pan)."
+)
+DIRECTORY_HEADER = "🔎 {count} resultados para «{query}»:"
+DIRECTORY_LINE = "• {business} — {name} · {category}"
+DIRECTORY_PHONE = "\n   📞 {phone}"
+DIRECTORY_ADDRESS = "\n   📍 {address}"
+DIRECTORY_NONE = "No encontré negocios con «{query}» en tu barrio. Prueba con otra palabra."
+DIRECTORY_MORE = "… y {count} más. Escribe algo más preciso."
+
+# --- profile -------------------------------------------------------------------------------
+PROFILE = (
+    "👤 Tus datos:\nNombre: {name}\nNegocio: {business}\nRubro: {category}\n"
+    "Dirección: {address}\nTeléfono: {phone}\n\nEn el directorio: {visibility}"
+)
+NOT_GIVEN = "—"
+VISIBILITY_HIDDEN = "no apareces"
+VISIBILITY_BASE = "nombre, negocio y rubro"
+VISIBILITY_PHONE = "teléfono"
+VISIBILITY_ADDRESS = "dirección"
+EDIT_NAME = "✏️ Nombre"
+EDIT_BUSINESS = "✏️ Negocio"
+EDIT_CATEGORY = "✏️ Rubro"
+EDIT_ADDRESS = "✏️ Dirección"
+EDIT_PHONE = "✏️ Teléfono"
+TOGGLE_DIRECTORY_ON = "👁️ Aparecer en directorio"
+TOGGLE_DIRECTORY_OFF = "🙈 No aparecer en directorio"
+TOGGLE_PHONE_ON = "📞 Mostrar teléfono"
+TOGGLE_PHONE_OFF = "📞 Ocultar teléfono"
+TOGGLE_ADDRESS_ON = "📍 Mostrar dirección"
+TOGGLE_ADDRESS_OFF = "📍 Ocultar dirección"
+ASK_NEW_NAME = "Escribe tu nombre como quieres que aparezca."
+ASK_NEW_BUSINESS = "Escribe el nombre de tu negocio."
+ASK_NEW_ADDRESS = "Escribe la dirección de tu negocio (calle y número)."
+ASK_NEW_PHONE = "Escribe tu teléfono, por ejemplo 9 1234 5678."
+CLEAR_VALUE = "🗑️ Quitar"
+BAD_PHONE = "Ese teléfono no me sirve. Escríbelo así: 9 1234 5678 (9 dígitos)."
+PROFILE_SAVED = "Guardado ✅"
+
+# --- leaving -------------------------------------------------------------------------------
+LEAVE_ASK = "¿Qué quieres hacer?"
+LEAVE_BARRIO = "🚪 Salir de {barrio}"
+ERASE_ALL = "🗑️ Borrar todos mis datos"
+KEEP = "Nada, volver"
+LEAVE_CONFIRM = "¿Seguro que quieres salir de {barrio}? Dejarás de recibir sus avisos."
+ERASE_CONFIRM = (
+    "¿Seguro? Voy a borrar tu nombre, negocio, rubro, dirección y teléfono, "
+    "y te sacaré de todos tus barrios. No se puede deshacer."
+)
+YES_LEAVE = "Sí, salir"
+YES_ERASE = "Sí, borrar todo"
+NO_KEEP = "No"
+LEFT = "Saliste de {barrio}. Si quieres volver, pide el enlace a la coordinación."
+ERASED = (
+    "Listo. Borré tus datos: nombre, negocio, rubro, dirección, teléfono, "
+    "tu inscripción en {count} barrio(s) y los mensajes pendientes para ti. "
+    "Si quieres volver, escribe /registro."
+)
+KEPT = "Perfecto, no cambié nada."

@@ -1,0 +1,1 @@
+"""Time and delivery: the outbox dispatcher (and, later, reminders)."""
