@@ -1,0 +1,221 @@
+"""`barrio`: the bot, the offline demo, migrations and the admin commands, as in DESIGN.md.
+
+Every command reads the same settings as `barrio run`. Bad arguments or settings end with one
+line on standard error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+from urllib.parse import quote
+
+import qrcode
+from qrcode.image.pure import PyPNGImage
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.settings import Settings, SettingsError, load_settings
+from handlers import admin
+from models import db, queries
+
+EXIT_USAGE = 2
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"barrio: {message} (see `barrio --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="barrio", description="Barrio Conecta")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="run the bot (Telegram, web app, outbox)")
+    run.add_argument(
+        "--demo-without-token",
+        action="store_true",
+        help="run the offline demo instead when no TELEGRAM_BOT_TOKEN is configured",
+    )
+    demo = commands.add_parser("demo", help="the whole system offline, chatting in the terminal")
+    demo.add_argument("--fresh", action="store_true", help="start from new demo data")
+    dbcmd = commands.add_parser("db", help="database")
+    dbcmd.add_subparsers(dest="db_command", required=True, parser_class=_Parser).add_parser(
+        "upgrade", help="apply migrations"
+    )
+    barrios = commands.add_parser("barrios", help="barrios comerciales")
+    barrio_commands = barrios.add_subparsers(
+        dest="barrios_command", required=True, parser_class=_Parser
+    )
+    create = barrio_commands.add_parser("create", help="create a barrio")
+    create.add_argument("--name", required=True)
+    create.add_argument("--comuna", required=True)
+    create.add_argument("--region", required=True)
+    create.add_argument("--open", action="store_true", help="join without approval")
+    barrio_commands.add_parser("list", help="list barrios")
+    invite = commands.add_parser("invite", help="print a barrio's invite link")
+    invite.add_argument("slug")
+    invite.add_argument("--qr", metavar="FILE.png", help="also write the link as a QR code")
+    coordinators = commands.add_parser("coordinators", help="coordinators")
+    add = coordinators.add_subparsers(
+        dest="coordinators_command", required=True, parser_class=_Parser
+    ).add_parser("add", help="make a registered member a coordinator")
+    add.add_argument("--barrio", required=True, metavar="SLUG")
+    who = add.add_mutually_exclusive_group(required=True)
+    who.add_argument("--telegram-id", type=int)
+    who.add_argument("--phone")
+    export = commands.add_parser("export", help="CSV to standard output")
+    export.add_argument("what", choices=["members"])
+    export.add_argument("--barrio", required=True, metavar="SLUG")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every URL, and Telegram URLs carry the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        asyncio.run(_dispatch(args, settings))
+    except (SettingsError, UsageError, admin.AdminError) as error:
+        sys.stderr.write(f"barrio: {error}\n")
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        pass
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "run":
+        await _run(settings, demo_without_token=args.demo_without_token)
+    elif args.command == "demo":
+        from bot.demo import run_demo
+
+        await run_demo(settings, fresh=args.fresh)
+    elif args.command == "db":
+        await _in_database(settings)
+        print("database is up to date")
+    elif args.command == "barrios" and args.barrios_command == "create":
+        await _in_database(settings, lambda s: _create_barrio(s, settings, args))
+    elif args.command == "barrios":
+        await _in_database(settings, _list_barrios)
+    elif args.command == "invite":
+        await _in_database(settings, lambda s: _invite(s, settings, args.slug, args.qr))
+    elif args.command == "coordinators":
+        await _in_database(settings, lambda s: _add_coordinator(s, args))
+    elif args.command == "export":
+        await _in_database(settings, lambda s: _export_members(s, args.barrio))
+
+
+async def _run(settings: Settings, *, demo_without_token: bool) -> None:
+    if settings.token is None:
+        if demo_without_token:
+            from bot.demo import run_demo
+
+            print("TELEGRAM_BOT_TOKEN no está configurado: parte la demo sin conexión.")
+            await run_demo(settings, fresh=False)
+            return
+        raise UsageError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather")
+    from bot.runtime import Runtime
+
+    await Runtime(settings).run_forever()
+
+
+async def _in_database(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[None]] | None = None
+) -> None:
+    """Migrate, then run `work` in one transaction: admin commands work beside a live bot."""
+    engine = db.create_engine(settings.database_url)
+    try:
+        await db.upgrade(engine)
+        if work is not None:
+            async with db.session_factory(engine)() as session, session.begin():
+                await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    await _in_database(settings, work)
+
+
+async def _create_barrio(
+    session: AsyncSession, settings: Settings, args: argparse.Namespace
+) -> None:
+    barrio = await admin.create_barrio(
+        session, name=args.name, comuna=args.comuna, region=args.region, open_to_all=args.open
+    )
+    print(f"slug: {barrio.slug}")
+    print(f"invite code: {barrio.invite_code}")
+    print(f"telegram: {await telegram_link(settings, barrio.invite_code)}")
+
+
+async def _list_barrios(session: AsyncSession) -> None:
+    for barrio in await queries.all_barrios(session):
+        members = await queries.active_member_count(session, barrio.id)
+        joining = "approval" if barrio.requires_approval else "open"
+        print(
+            f"{barrio.slug}\t{barrio.name}\t{barrio.comuna}\t{barrio.region}\t"
+            f"{barrio.invite_code}\t{joining}\t{members} members"
+        )
+
+
+async def _invite(session: AsyncSession, settings: Settings, slug: str, qr: str | None) -> None:
+    barrio = await admin.require_barrio(session, slug)
+    link = await telegram_link(settings, barrio.invite_code)
+    print(link)
+    if qr:
+        if not qr.lower().endswith(".png"):
+            raise UsageError("--qr needs a file name ending in .png")
+        try:
+            qrcode.make(link, image_factory=PyPNGImage).save(qr)
+        except OSError as error:
+            raise UsageError(f"cannot write {qr}: {error.strerror}") from None
+        print(f"QR code written to {qr}")
+
+
+async def telegram_link(settings: Settings, invite_code: str) -> str:
+    return f"https://t.me/{await bot_username(settings)}?start={quote(invite_code)}"
+
+
+async def bot_username(settings: Settings) -> str:
+    """From TELEGRAM_BOT_USERNAME, else asked of Telegram with the token."""
+    if settings.telegram_bot_username:
+        return settings.telegram_bot_username.lstrip("@")
+    if settings.token is None:
+        raise UsageError("set TELEGRAM_BOT_USERNAME or TELEGRAM_BOT_TOKEN to build invite links")
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    try:
+        async with Bot(settings.token, base_url=f"{settings.telegram_api_base_url}/bot") as bot:
+            return bot.username
+    except TelegramError as error:
+        raise UsageError(f"Telegram did not answer getMe: {error}") from None
+
+
+async def _add_coordinator(session: AsyncSession, args: argparse.Namespace) -> None:
+    barrio = await admin.require_barrio(session, args.barrio)
+    if args.telegram_id is not None:
+        channel, external_id = "telegram", str(args.telegram_id)
+    else:
+        raise UsageError("WhatsApp members arrive with the WhatsApp channel; use --telegram-id")
+    member = await admin.make_coordinator(session, barrio, channel, external_id)
+    print(f"{member.name} now coordinates {barrio.name}")
+
+
+async def _export_members(session: AsyncSession, slug: str) -> None:
+    barrio = await admin.require_barrio(session, slug)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(admin.MEMBER_COLUMNS)
+    writer.writerows(await admin.member_rows(session, barrio))

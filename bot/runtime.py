@@ -1,0 +1,132 @@
+"""The running bot: database, Telegram transport, outbox dispatcher and web app on one loop.
+
+Follows PTB's custom-webhook pattern: the `Application` lifecycle is driven by hand
+(`initialize`/`start`/`stop`/`shutdown`) so the web server and the dispatcher share its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import uvicorn
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.settings import Settings
+from bot.telegram import TelegramSender, TelegramTransport, register_commands
+from bot.web import create_web_app
+from handlers.dialogue import Dialogue
+from models import db
+from scheduler.outbox import OutboxDispatcher, Pacer
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, serve_web: bool = True) -> None:
+        if settings.token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self.settings = settings
+        self.serve_web = serve_web
+        self.engine = db.create_engine(settings.database_url)
+        self.sessions = db.session_factory(self.engine)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = self._build_application()
+        self.dispatcher: OutboxDispatcher | None = None
+        self.dialogue: Dialogue | None = None
+        self.transport: TelegramTransport | None = None
+        self.web_port: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._web: uvicorn.Server | None = None
+
+    def _build_application(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        api = self.settings.telegram_api_base_url
+        builder = (
+            ApplicationBuilder()
+            .token(self.settings.token or "")
+            .base_url(f"{api}/bot")
+            .base_file_url(f"{api}/file/bot")
+        )
+        if self.settings.effective_telegram_mode == "webhook":
+            builder = builder.updater(None)
+        return builder.build()
+
+    async def start(self) -> None:
+        await db.upgrade(self.engine)
+        application = self.application
+        await application.initialize()
+        sender = TelegramSender(application.bot)
+        pacer = Pacer(self.settings.telegram_rate_per_s, self.settings.telegram_chat_rate_per_s)
+        self.dispatcher = OutboxDispatcher(self.sessions, [sender], {sender.channel: pacer})
+        self.dialogue = Dialogue(
+            self.sessions, application.bot.username, on_enqueued=self.dispatcher.wake
+        )
+        self.transport = TelegramTransport(self.dialogue)
+        self.transport.install(application)
+        await register_commands(application.bot)
+        await application.start()
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="outbox"))
+        secret = self.settings.telegram_webhook_secret.get_secret_value()
+        if self.settings.effective_telegram_mode == "webhook":
+            await application.bot.set_webhook(
+                f"{self.settings.public_base_url}/telegram",
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            assert application.updater is not None
+            await application.bot.delete_webhook()
+            await application.updater.start_polling(
+                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
+            )
+        if self.serve_web:
+            await self._start_web(secret)
+        log.info("Barrio Conecta is running as @%s", application.bot.username)
+
+    async def _start_web(self, secret: str) -> None:
+        async def enqueue_update(payload: dict[str, object]) -> None:
+            await self.application.update_queue.put(Update.de_json(payload, self.application.bot))
+
+        webhook = enqueue_update if self.settings.effective_telegram_mode == "webhook" else None
+        app = create_web_app(lambda: db.ping(self.engine), webhook, secret)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self._web = uvicorn.Server(config)
+        task = asyncio.create_task(self._web.serve(), name="web")
+        self._tasks.append(task)
+        while not self._web.started:
+            if task.done():
+                task.result()  # raises why the server could not start (port taken…)
+                raise RuntimeError("web server stopped")
+            await asyncio.sleep(0.01)
+        self.web_port = self._web.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self._web is not None:
+            self._web.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        await self.engine.dispose()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,239 @@
+"""The Telegram transport: PTB updates in, `Inbound` to the dialogue, replies rendered back out.
+
+Thin on purpose. It knows how Telegram spells commands, buttons and media; the dialogue core
+decides what to say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from handlers.core import Inbound, InboundKind, Option, Reply
+from handlers.dialogue import MENU_COMMANDS, Dialogue
+from scheduler.outbox import RetryLater, SendFailed, Unreachable
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SHORT_LABEL = 18
+MEDIA_ATTRIBUTES = (
+    "photo",
+    "sticker",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "document",
+    "animation",
+    "contact",
+    "poll",
+    "dice",
+    "venue",
+)
+
+
+def inbound_from_update(update: Update, bot_username: str) -> Inbound | None:
+    """What the person did, or None when the bot should stay quiet (not addressed to it)."""
+    if (query := update.callback_query) is not None:
+        private = query.message is None or query.message.chat.type == ChatType.PRIVATE
+        return Inbound(
+            CHANNEL,
+            str(query.from_user.id),
+            InboundKind.BUTTON,
+            payload=query.data or "",
+            private=private,
+        )
+    if update.edited_message is not None:
+        edited = update.edited_message
+        if edited.chat.type != ChatType.PRIVATE or edited.from_user is None:
+            return None
+        return Inbound(CHANNEL, str(edited.from_user.id), InboundKind.EDITED)
+    message = update.message
+    if message is None or message.from_user is None:
+        return None
+    sender = str(message.from_user.id)
+    private = message.chat.type == ChatType.PRIVATE
+    command = _command(message, bot_username)
+    if command is not None:
+        name, args = command
+        return Inbound(
+            CHANNEL,
+            sender,
+            InboundKind.COMMAND,
+            text=message.text or "",
+            command=name,
+            args=args,
+            private=private,
+        )
+    if not private:
+        return None
+    if message.location is not None:
+        location = (message.location.latitude, message.location.longitude)
+        return Inbound(CHANNEL, sender, InboundKind.LOCATION, location=location)
+    if message.text is not None:
+        return Inbound(CHANNEL, sender, InboundKind.TEXT, text=message.text)
+    media = next((name for name in MEDIA_ATTRIBUTES if getattr(message, name)), "other")
+    return Inbound(CHANNEL, sender, InboundKind.MEDIA, text=message.caption or "", media=media)
+
+
+def _command(message: Message, bot_username: str) -> tuple[str, str] | None:
+    """`/cmd@ThisBot args` → ("cmd", "args"); None for plain text or another bot's command."""
+    text = message.text or ""
+    entity = next(iter(message.entities), None)
+    if entity is None or entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
+        return None
+    word = text[1 : entity.length]
+    name, _, target = word.partition("@")
+    if target and target.casefold() != bot_username.casefold():
+        return None
+    return name.casefold(), text[entity.length :].strip()
+
+
+def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup | None:
+    if not options:
+        return None
+    buttons = [InlineKeyboardButton(o.label, callback_data=o.payload) for o in options]
+    per_row = 2 if all(len(o.label) <= SHORT_LABEL for o in options) else 1
+    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+    return InlineKeyboardMarkup(rows)
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Pieces of at most `limit` characters, cut at line breaks where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    pieces.append(text)
+    return pieces
+
+
+async def send(bot: Bot, chat_id: int | str, text: str, options: Sequence[Option]) -> Message:
+    """Send a reply, split to Telegram's length limit; the buttons ride on the last piece."""
+    pieces = split_text(text)
+    for piece in pieces[:-1]:
+        await bot.send_message(chat_id, piece)
+    return await bot.send_message(chat_id, pieces[-1], reply_markup=keyboard(options))
+
+
+class TelegramTransport:
+    """Wires a PTB `Application` to the dialogue core."""
+
+    def __init__(self, dialogue: Dialogue) -> None:
+        self.dialogue = dialogue
+        # The newest update fully handled; lets tests and the demo wait for a reply to finish.
+        self.handled_update_id = 0
+        self._handled = asyncio.Condition()
+
+    def install(self, application: Application) -> None:  # type: ignore[type-arg]
+        application.add_handler(TypeHandler(Update, self.on_update))
+        application.add_error_handler(self.on_error)
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self._on_update(update, context)
+        finally:
+            async with self._handled:
+                self.handled_update_id = max(self.handled_update_id, update.update_id)
+                self._handled.notify_all()
+
+    async def wait_handled(self, update_id: int) -> None:
+        async with self._handled:
+            await self._handled.wait_for(lambda: self.handled_update_id >= update_id)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        inbound = inbound_from_update(update, context.bot.username)
+        if inbound is None:
+            return
+        if update.callback_query is not None:
+            await self._acknowledge_tap(update)
+        replies = await self.dialogue.handle(inbound)
+        chat = update.effective_chat
+        if chat is not None:
+            await self._send_replies(context.bot, chat.id, replies)
+
+    async def _acknowledge_tap(self, update: Update) -> None:
+        """Stop the spinner, and turn the tapped keyboard into a note of the choice."""
+        query = update.callback_query
+        assert query is not None
+        try:
+            await query.answer()
+        except BadRequest as error:  # too old to answer; the tap itself still counts
+            log.info("callback answer refused: %s", error)
+        message = query.message
+        if not isinstance(message, Message) or message.reply_markup is None:
+            return
+        chosen = next(
+            (
+                button.text
+                for row in message.reply_markup.inline_keyboard
+                for button in row
+                if button.callback_data == query.data
+            ),
+            None,
+        )
+        try:
+            if chosen is not None and message.text:
+                await message.edit_text(f"{message.text}\n\n👉 {chosen}", reply_markup=None)
+            else:
+                await message.edit_reply_markup(reply_markup=None)
+        except TelegramError as error:
+            log.info("could not close the tapped keyboard: %s", error)
+
+    async def _send_replies(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            try:
+                await send(bot, chat_id, reply.text, reply.options)
+            except Forbidden:
+                log.info("chat %s blocked the bot; reply dropped", chat_id)
+                return
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("unhandled error for update %r", update, exc_info=context.error)
+
+
+async def register_commands(bot: Bot) -> None:
+    await bot.set_my_commands([BotCommand(name, text) for name, text in MENU_COMMANDS.items()])
+
+
+class TelegramSender:
+    """The outbox dispatcher's way to Telegram: maps PTB's errors to what the outbox must do."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, recipient: str, text: str, options: Sequence[Option]) -> str:
+        try:
+            message = await send(self.bot, int(recipient), text, options)
+        except RetryAfter as error:
+            retry = error.retry_after
+            seconds = retry if isinstance(retry, int | float) else retry.total_seconds()
+            raise RetryLater(float(seconds)) from error
+        except Forbidden as error:
+            raise Unreachable(str(error)) from error
+        except BadRequest as error:
+            if "chat not found" in error.message.lower():
+                raise Unreachable(error.message) from error
+            raise SendFailed(error.message, permanent=True) from error
+        except NetworkError as error:
+            raise SendFailed(str(error), permanent=False) from error
+        return str(message.message_id)

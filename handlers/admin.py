@@ -1,0 +1,127 @@
+"""What whoever runs a deployment can do from the command line; channel-neutral, no printing."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from handlers.common import category_label
+from handlers.core import fold
+from models import Barrio, Member, Membership, MembershipStatus, Role, queries
+
+# No 0/O, 1/I/L: codes are read off posters and typed by hand.
+INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+INVITE_LENGTH = 8
+
+
+class AdminError(Exception):
+    """A request that cannot be done as asked; the message says why, in one line."""
+
+
+def slugify(*parts: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", fold(" ".join(parts))).strip("-")
+    return words[:80] or "barrio"
+
+
+async def create_barrio(
+    session: AsyncSession, *, name: str, comuna: str, region: str, open_to_all: bool
+) -> Barrio:
+    name, comuna, region = name.strip(), comuna.strip(), region.strip()
+    if not (name and comuna and region):
+        raise AdminError("name, comuna and region must not be empty")
+    if max(len(name), len(comuna), len(region)) > 80:
+        raise AdminError("name, comuna and region take at most 80 characters")
+    slug = base = slugify(name, comuna)
+    suffix = 2
+    while await queries.barrio_by_slug(session, slug) is not None:
+        slug, suffix = f"{base}-{suffix}", suffix + 1
+    barrio = Barrio(
+        slug=slug,
+        name=name,
+        comuna=comuna,
+        region=region,
+        invite_code=await _new_invite_code(session),
+        requires_approval=not open_to_all,
+    )
+    session.add(barrio)
+    await session.flush()
+    return barrio
+
+
+async def _new_invite_code(session: AsyncSession) -> str:
+    while True:
+        code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
+        if await queries.barrio_by_invite(session, code) is None:
+            return code
+
+
+async def require_barrio(session: AsyncSession, slug: str) -> Barrio:
+    barrio = await queries.barrio_by_slug(session, slug)
+    if barrio is None:
+        raise AdminError(f"no barrio with slug {slug!r} (see `barrio barrios list`)")
+    return barrio
+
+
+async def make_coordinator(
+    session: AsyncSession, barrio: Barrio, channel: str, external_id: str
+) -> Member:
+    member = await queries.member_by_identity(session, channel, external_id)
+    if member is None:
+        raise AdminError(f"no registered member with {channel} id {external_id}")
+    membership = next((m for m in member.memberships if m.barrio_id == barrio.id), None)
+    if membership is None:
+        membership = Membership(member=member, barrio=barrio)
+        session.add(membership)
+    membership.role = Role.COORDINATOR
+    membership.status = MembershipStatus.ACTIVE
+    await session.flush()
+    return member
+
+
+MEMBER_COLUMNS = (
+    "nombre",
+    "negocio",
+    "rubro",
+    "direccion",
+    "telefono",
+    "rol",
+    "estado",
+    "ingreso_utc",
+    "consentimiento_utc",
+    "en_directorio",
+)
+
+
+async def member_rows(session: AsyncSession, barrio: Barrio) -> Sequence[tuple[str, ...]]:
+    memberships = (
+        await session.scalars(
+            select(Membership)
+            .join(Member)
+            .where(Membership.barrio_id == barrio.id)
+            .order_by(Member.name, Member.id)
+            .options(selectinload(Membership.member))
+        )
+    ).all()
+    rows = []
+    for membership in memberships:
+        member = membership.member
+        rows.append(
+            (
+                member.name,
+                member.business_name,
+                category_label(member.business_category).split(" ", 1)[-1],
+                member.address or "",
+                member.phone or "",
+                "coordinador" if membership.role == Role.COORDINATOR else "socio",
+                membership.status.value,
+                membership.created_at.isoformat(timespec="seconds"),
+                member.consent_at.isoformat(timespec="seconds"),
+                "si" if member.show_in_directory else "no",
+            )
+        )
+    return rows
