@@ -80,9 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # The running bot logs what it does; admin commands and the demo keep the terminal clean.
+    level = logging.INFO if args.command == "run" else logging.WARNING
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # httpx logs every URL, and Telegram URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
@@ -145,10 +146,6 @@ async def _in_database(
         await engine.dispose()
 
 
-async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
-    await _in_database(settings, work)
-
-
 async def _create_barrio(
     session: AsyncSession, settings: Settings, args: argparse.Namespace
 ) -> None:
@@ -178,10 +175,15 @@ async def _invite(session: AsyncSession, settings: Settings, slug: str, qr: str 
         if not qr.lower().endswith(".png"):
             raise UsageError("--qr needs a file name ending in .png")
         try:
-            qrcode.make(link, image_factory=PyPNGImage).save(qr)
+            write_qr(link, qr)
         except OSError as error:
             raise UsageError(f"cannot write {qr}: {error.strerror}") from None
         print(f"QR code written to {qr}")
+
+
+def write_qr(link: str, path: str) -> None:
+    with open(path, "wb") as png:
+        qrcode.make(link, image_factory=PyPNGImage).save(png)
 
 
 async def telegram_link(settings: Settings, invite_code: str) -> str:

@@ -69,6 +69,8 @@ class Runtime:
         await application.start()
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="outbox"))
         secret = self.settings.telegram_webhook_secret.get_secret_value()
+        if self.serve_web or self.settings.effective_telegram_mode == "webhook":
+            await self._start_web(secret)
         if self.settings.effective_telegram_mode == "webhook":
             await application.bot.set_webhook(
                 f"{self.settings.public_base_url}/telegram",
@@ -81,8 +83,6 @@ class Runtime:
             await application.updater.start_polling(
                 poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
             )
-        if self.serve_web:
-            await self._start_web(secret)
         log.info("Barrio Conecta is running as @%s", application.bot.username)
 
     async def _start_web(self, secret: str) -> None:

@@ -23,8 +23,8 @@ from handlers import (
     registration,
     texts,
 )
-from handlers.common import coordinated_barrios, say_menu
-from handlers.core import Inbound, InboundKind, Reply, Turn, fold
+from handlers.common import coordinated_barrios, main_menu, say_menu
+from handlers.core import Inbound, InboundKind, Option, Reply, Turn, fold
 from models import queries
 from models.entities import utcnow
 
@@ -124,7 +124,7 @@ def _offered_payload(turn: Turn) -> str | None:
     """A typed number ("2") or label ("acepto") of the options we last offered is a tap."""
     if turn.inbound.kind != InboundKind.TEXT:
         return None
-    offered: list[list[str]] = turn.data.get(OFFERED, [])
+    offered: list[list[str]] = turn.data.get(OFFERED) or _as_offered(main_menu(turn.member))
     typed = turn.inbound.text.strip()
     if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(offered):
         return offered[int(typed) - 1][1]
@@ -182,11 +182,22 @@ async def _reprompt(turn: Turn) -> None:
 
 
 def _remember_offered(turn: Turn) -> None:
+    """Keep the newest list of options, so its numbers work when typed. The main menu is the
+    default and is not stored; a reply without options (an error, a search result) leaves the
+    previous list in force."""
     last = next((r for r in reversed(turn.replies) if r.options), None)
-    offered = [[o.label, o.payload] for o in last.options] if last else []
-    if turn.data.get(OFFERED, []) != offered:
-        data = {k: v for k, v in turn.data.items() if k != OFFERED}
-        turn.conversation.data = {**data, OFFERED: offered} if offered else data
+    if last is None:
+        return
+    offered = [[o.label, o.payload] for o in last.options]
+    data = {k: v for k, v in turn.data.items() if k != OFFERED}
+    if offered != _as_offered(main_menu(turn.member)):
+        data[OFFERED] = offered
+    if data != turn.data:
+        turn.conversation.data = data
+
+
+def _as_offered(options: list[Option]) -> list[list[str]]:
+    return [[o.label, o.payload] for o in options]
 
 
 class Dialogue:

@@ -1,0 +1,138 @@
+"""A person's phone for end-to-end tests: types and taps into the emulator, reads the bot back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.emulator.telegram import TelegramEmulator
+from bot.runtime import Runtime
+from handlers import admin
+from models import Barrio, Base
+
+TOKEN = "424242:TEST-token-barrio"
+BOT_ID = 424242
+BOT_USERNAME = "BarrioTestBot"
+WAIT_S = 10
+
+
+class Phone:
+    def __init__(self, emulator: TelegramEmulator, runtime: Runtime, user_id: int, name: str):
+        self.emulator = emulator
+        self.runtime = runtime
+        self.user_id = user_id
+        self.name = name
+        self.read = 0
+        emulator.user(user_id, first_name=name)
+
+    # --- acting ------------------------------------------------------------------------
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        return await self._handled(self.emulator.send_text(self.user_id, text))
+
+    async def tap(self, label: str) -> list[dict[str, Any]]:
+        """Tap the button whose text contains `label`, on the newest message offering it."""
+        for message in reversed(self.emulator.sent(self.user_id)):
+            for button in buttons(message):
+                if label.casefold() in button["text"].casefold():
+                    update = self.emulator.tap(
+                        self.user_id, message["message_id"], button["callback_data"]
+                    )
+                    return await self._handled(update)
+        raise AssertionError(f"no button {label!r}; last messages: {self.texts()[-3:]}")
+
+    async def tap_data(
+        self, message_id: int, data: str, *, forge: bool = False
+    ) -> list[dict[str, Any]]:
+        update = self.emulator.tap(self.user_id, message_id, data, forge=forge)
+        return await self._handled(update)
+
+    async def send(self, update: dict[str, Any]) -> list[dict[str, Any]]:
+        """For updates made by other emulator helpers (photos, stickers, edits…)."""
+        return await self._handled(update)
+
+    async def _handled(self, update: dict[str, Any]) -> list[dict[str, Any]]:
+        assert self.runtime.transport is not None
+        await asyncio.wait_for(self.runtime.transport.wait_handled(update["update_id"]), WAIT_S)
+        return self.new()
+
+    # --- reading -----------------------------------------------------------------------
+    def new(self) -> list[dict[str, Any]]:
+        messages = self.emulator.sent(self.user_id)
+        fresh, self.read = messages[self.read :], len(messages)
+        return fresh
+
+    def texts(self) -> list[str]:
+        return [m.get("text") or "" for m in self.emulator.sent(self.user_id)]
+
+    def last(self) -> dict[str, Any]:
+        return self.emulator.sent(self.user_id)[-1]
+
+    async def wait_for(self, fragment: str) -> dict[str, Any]:
+        """A notice sent through the outbox arrives asynchronously; wait for it."""
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while True:
+            for message in self.emulator.sent(self.user_id)[self.read :]:
+                if fragment.casefold() in (message.get("text") or "").casefold():
+                    self.new()
+                    return message
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{fragment!r} never reached {self.name}: {self.texts()[-3:]}")
+            count = len(self.emulator.sent(self.user_id)) + 1
+            try:
+                await self.emulator.wait_for_sent(self.user_id, count=count, timeout=0.5)
+            except TimeoutError:
+                pass
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def text_of(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+async def make_barrio(
+    runtime: Runtime,
+    name: str = "Barrio Centro",
+    comuna: str = "Rancagua",
+    *,
+    open_to_all: bool = False,
+) -> Barrio:
+    async with runtime.sessions() as session, session.begin():
+        return await admin.create_barrio(
+            session, name=name, comuna=comuna, region="O'Higgins", open_to_all=open_to_all
+        )
+
+
+async def snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to prove a bad input left the database exactly as it was."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    async with runtime.sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            result = await session.execute(select(table).order_by(*table.primary_key.columns))
+            rows[table.name] = [tuple(r) for r in result.all()]
+    return rows
+
+
+async def register(
+    phone: Phone,
+    barrio: Barrio,
+    *,
+    listed: bool = True,
+    business: str = "Almacén Ana",
+    category: str = "Almacén",
+) -> None:
+    await phone.say(f"/start {barrio.invite_code}")
+    await phone.say(phone.name)
+    await phone.say(business)
+    await phone.tap(category)
+    await phone.tap("Acepto" if listed else "sin directorio")
+
+
+async def make_coordinator(runtime: Runtime, phone: Phone, barrio: Barrio) -> None:
+    async with runtime.sessions() as session, session.begin():
+        await admin.make_coordinator(session, barrio, "telegram", str(phone.user_id))

@@ -1,0 +1,164 @@
+"""The admin command line, as DESIGN.md spells it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+@pytest.fixture
+def cli_env(clean_database, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", clean_database)
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "BarrioTestBot")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    return tmp_path
+
+
+def barrio(capsys, *args: str) -> str:
+    capsys.readouterr()
+    main(list(args))
+    return capsys.readouterr().out
+
+
+def test_create_list_invite_and_qr(cli_env, capsys):
+    out = barrio(
+        capsys,
+        "barrios",
+        "create",
+        "--name",
+        "Barrio Estación",
+        "--comuna",
+        "Rancagua",
+        "--region",
+        "O'Higgins",
+    )
+    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert lines["slug"] == "barrio-estacion-rancagua"
+    code = lines["invite code"]
+    assert len(code) == 8 and lines["telegram"] == f"https://t.me/BarrioTestBot?start={code}"
+    listing = barrio(capsys, "barrios", "list")
+    assert "barrio-estacion-rancagua" in listing and "approval" in listing
+
+    qr = cli_env / "afiche.png"
+    out = barrio(capsys, "invite", "barrio-estacion-rancagua", "--qr", str(qr))
+    assert out.splitlines()[0] == f"https://t.me/BarrioTestBot?start={code}"
+    assert qr.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = barrio(
+        capsys,
+        "barrios",
+        "create",
+        "--name",
+        "Barrio Estación",
+        "--comuna",
+        "Rancagua",
+        "--region",
+        "O'Higgins",
+        "--open",
+    )
+    assert "slug: barrio-estacion-rancagua-2" in again
+
+
+def test_bad_arguments_exit_2_with_one_line(cli_env, capsys):
+    for args in (
+        ["invite", "no-such-barrio"],
+        ["barrios", "create", "--name", "", "--comuna", "X", "--region", "Y"],
+        ["coordinators", "add", "--barrio", "nada", "--telegram-id", "1"],
+        ["export", "members"],
+        ["frobnicate"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("barrio: "), err
+
+
+def test_malformed_setting_names_the_variable(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("PORT", "many")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["barrios", "list"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("barrio: PORT:")
+
+
+def test_run_without_token_refuses_clearly(cli_env, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run"])
+    assert exit_info.value.code == 2
+    assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_console_script_is_installed_and_fails_cleanly(cli_env):
+    script = Path(sys.executable).parent / "barrio"
+    result = subprocess.run(
+        [str(script), "invite", "nope"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "nope" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_coordinator_and_export_after_real_registration(
+    runtime, phone, monkeypatch, tmp_path, settings
+):
+    """The admin commands work on the live bot's database while it runs."""
+    from tests.support import make_barrio, register
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    barrio_row = await make_barrio(runtime, "Barrio Export", open_to_all=True)
+    ana = phone(7301, "Ana")
+    await register(ana, barrio_row, business='Almacén, "Ana"')
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TELEGRAM_BOT_USERNAME": "BarrioTestBot",
+    }
+    script = str(Path(sys.executable).parent / "barrio")
+    added = subprocess.run(
+        [script, "coordinators", "add", "--barrio", barrio_row.slug, "--telegram-id", "7301"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert "Ana now coordinates Barrio Export" in added.stdout
+    assert "/miembros" in "".join(m["text"] for m in await ana.say("/ayuda"))
+    exported = subprocess.run(
+        [script, "export", "members", "--barrio", barrio_row.slug],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert rows == [
+        {
+            "nombre": "Ana",
+            "negocio": 'Almacén, "Ana"',
+            "rubro": "Almacén y abarrotes",
+            "direccion": "",
+            "telefono": "",
+            "rol": "coordinador",
+            "estado": "active",
+            "ingreso_utc": rows[0]["ingreso_utc"],
+            "consentimiento_utc": rows[0]["consentimiento_utc"],
+            "en_directorio": "si",
+        }
+    ]
