@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 import uvicorn
@@ -16,7 +17,12 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.settings import Settings
-from bot.telegram import TelegramSender, TelegramTransport, register_commands
+from bot.telegram import (
+    PerChatUpdateProcessor,
+    TelegramSender,
+    TelegramTransport,
+    register_commands,
+)
 from bot.web import create_web_app
 from handlers.dialogue import Dialogue
 from models import db
@@ -29,6 +35,9 @@ class Runtime:
     def __init__(self, settings: Settings, *, serve_web: bool = True) -> None:
         if settings.token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        # PTB 22 deprecates integer `retry_after`; opting in to timedelta silences the warning
+        # that would otherwise stand in for every RetryAfter it raises.
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
         self.settings = settings
         self.serve_web = serve_web
         self.engine = db.create_engine(settings.database_url)
@@ -48,6 +57,9 @@ class Runtime:
             .token(self.settings.token or "")
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
+            .concurrent_updates(PerChatUpdateProcessor(self.settings.telegram_concurrency))
+            # One HTTP connection per concurrent turn; PTB's default pool of one serialises them.
+            .connection_pool_size(self.settings.telegram_concurrency + 2)
         )
         if self.settings.effective_telegram_mode == "webhook":
             builder = builder.updater(None)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     telegram_rate_per_s: float = Field(default=30.0, gt=0)
     telegram_chat_rate_per_s: float = Field(default=1.0, gt=0)
     whatsapp_rate_per_s: float = Field(default=1.0, gt=0)
+    # Turns of different people handled at once (one person's turns always run in order).
+    telegram_concurrency: int = Field(default=8, ge=1, le=256)
 
     @field_validator("database_url")
     @classmethod

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 from telegram import (
     Bot,
@@ -21,7 +23,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from handlers.core import Inbound, InboundKind, Option, Reply
 from handlers.dialogue import MENU_COMMANDS, Dialogue
@@ -30,6 +32,7 @@ from scheduler.outbox import RetryLater, SendFailed, Unreachable
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+HANDLED_MEMORY = 10_000
 SHORT_LABEL = 18
 MEDIA_ATTRIBUTES = (
     "photo",
@@ -133,13 +136,47 @@ async def send(bot: Bot, chat_id: int | str, text: str, options: Sequence[Option
     return await bot.send_message(chat_id, pieces[-1], reply_markup=keyboard(options))
 
 
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Updates of different chats run concurrently, those of one chat strictly in order.
+
+    While one person's turn waits on the database or on Telegram, another person's turn runs;
+    a person's own messages (a fast "1" then "2") are still answered in the order typed.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._queued: Counter[int] = Counter()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._queued[chat.id] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._queued[chat.id] -= 1
+            if not self._queued[chat.id]:
+                del self._queued[chat.id], self._locks[chat.id]
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
 class TelegramTransport:
     """Wires a PTB `Application` to the dialogue core."""
 
     def __init__(self, dialogue: Dialogue) -> None:
         self.dialogue = dialogue
-        # The newest update fully handled; lets tests and the demo wait for a reply to finish.
-        self.handled_update_id = 0
+        # Updates fully handled, so tests and the demo can wait for a reply to finish.
+        self._handled_ids: set[int] = set()
         self._handled = asyncio.Condition()
 
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -151,12 +188,15 @@ class TelegramTransport:
             await self._on_update(update, context)
         finally:
             async with self._handled:
-                self.handled_update_id = max(self.handled_update_id, update.update_id)
+                self._handled_ids.add(update.update_id)
+                if len(self._handled_ids) > HANDLED_MEMORY:
+                    oldest = sorted(self._handled_ids)[: HANDLED_MEMORY // 2]
+                    self._handled_ids.difference_update(oldest)
                 self._handled.notify_all()
 
     async def wait_handled(self, update_id: int) -> None:
         async with self._handled:
-            await self._handled.wait_for(lambda: self.handled_update_id >= update_id)
+            await self._handled.wait_for(lambda: update_id in self._handled_ids)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         inbound = inbound_from_update(update, context.bot.username)

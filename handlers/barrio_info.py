@@ -22,7 +22,7 @@ async def show(turn: Turn, _args: str = "") -> None:
         return
     for membership in current:
         barrio = membership.barrio
-        coordinators = await queries.coordinators_of(turn.session, barrio.id)
+        count, coordinators = await queries.barrio_summary(turn.session, barrio.id)
         if membership.status == MembershipStatus.PENDING:
             status = texts.MEMBERSHIP_WORDS["pending"]
         elif membership.role == Role.COORDINATOR:
@@ -34,8 +34,8 @@ async def show(turn: Turn, _args: str = "") -> None:
                 name=barrio.name,
                 comuna=barrio.comuna,
                 region=barrio.region,
-                count=await queries.active_member_count(turn.session, barrio.id),
-                coordinators=", ".join(c.name for c in coordinators) or texts.NO_COORDINATORS,
+                count=count,
+                coordinators=", ".join(coordinators) or texts.NO_COORDINATORS,
                 status=status,
             )
         )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Conversation, Delivery, Member
+from models.entities import fold as fold
 
 # Telegram limits callback_data to 64 bytes; every payload we build must fit.
 MAX_PAYLOAD_BYTES = 64
@@ -122,12 +123,6 @@ class Turn:
                 )
             )
             self.enqueued += 1
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, for matching what people type against names and labels."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
 
 
 def clean_line(text: str) -> str:

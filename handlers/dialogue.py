@@ -228,8 +228,7 @@ class Dialogue:
 
     async def _run(self, inbound: Inbound) -> Turn:
         async with self.sessions() as session, session.begin():
-            member = await queries.member_by_identity(session, inbound.channel, inbound.sender_id)
-            conversation = await queries.conversation_for(
+            conversation, member = await queries.sender_state(
                 session, inbound.channel, inbound.sender_id
             )
             turn = Turn(
@@ -243,6 +242,9 @@ class Dialogue:
             await route(turn)
             if not turn.forget:
                 _remember_offered(turn)
-                if conversation not in session and (conversation.flow or conversation.data):
+                if conversation not in session and (
+                    conversation.flow or conversation.data or turn.member is not None
+                ):
+                    # A member always has a conversation row: their next turn is one query.
                     session.add(conversation)
         return turn

@@ -1,11 +1,13 @@
 """`/directorio [texto]`: find the other businesses of one's own barrios, by rubro or by name.
 
 Only members active in a barrio the searcher is active in, and only what each agreed to show.
-A barrio has tens to a few hundred members, so matching happens in Python, accent-insensitive,
-the same way on SQLite and PostgreSQL.
+Matching is accent-insensitive and done in SQL against `Member.search_text`, the same way on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from handlers import texts
 from handlers.common import active_memberships, category_label, category_options, require_active
@@ -24,15 +26,8 @@ async def search(turn: Turn, args: str) -> None:
         turn.say(texts.DIRECTORY_ASK, category_options("dir:cat"))
         return
     wanted = fold(query)
-    categories = {key for key, label in texts.BUSINESS_CATEGORIES.items() if wanted in fold(label)}
-    found = [
-        m
-        for m in await _visible_to(turn, member)
-        if m.business_category in categories
-        or wanted in fold(m.name)
-        or wanted in fold(m.business_name)
-    ]
-    _say_results(turn, query, found)
+    categories = [key for key, label in texts.BUSINESS_CATEGORIES.items() if wanted in fold(label)]
+    _say_results(turn, query, *await _visible_to(turn, member, text=wanted, categories=categories))
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
@@ -42,24 +37,28 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         return True
     member = require_active(turn)
     if member is not None:
-        found = [m for m in await _visible_to(turn, member) if m.business_category == arg]
-        _say_results(turn, category_label(arg), found)
+        found = await _visible_to(turn, member, categories=[arg])
+        _say_results(turn, category_label(arg), *found)
     return True
 
 
-async def _visible_to(turn: Turn, member: Member) -> list[Member]:
+async def _visible_to(
+    turn: Turn, member: Member, *, text: str | None = None, categories: Sequence[str] = ()
+) -> tuple[int, Sequence[Member]]:
     barrio_ids = [m.barrio_id for m in active_memberships(member)]
-    return list(await queries.directory_members(turn.session, barrio_ids, member.id))
+    return await queries.directory_members(
+        turn.session, barrio_ids, member.id, text=text, categories=categories, limit=MAX_RESULTS
+    )
 
 
-def _say_results(turn: Turn, query: str, found: list[Member]) -> None:
+def _say_results(turn: Turn, query: str, total: int, found: Sequence[Member]) -> None:
     if not found:
         turn.say(texts.DIRECTORY_NONE.format(query=query))
         return
-    lines = [texts.DIRECTORY_HEADER.format(count=len(found), query=query)]
-    lines += [_entry(m) for m in found[:MAX_RESULTS]]
-    if len(found) > MAX_RESULTS:
-        lines.append(texts.DIRECTORY_MORE.format(count=len(found) - MAX_RESULTS))
+    lines = [texts.DIRECTORY_HEADER.format(count=total, query=query)]
+    lines += [_entry(m) for m in found]
+    if total > len(found):
+        lines.append(texts.DIRECTORY_MORE.format(count=total - len(found)))
     turn.say("\n".join(lines))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -35,6 +37,12 @@ NAMING = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, for matching what people type against names and labels."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -126,6 +134,9 @@ class Member(Timestamped, Base):
     show_in_directory: Mapped[bool] = mapped_column(Boolean, default=True)
     show_phone: Mapped[bool] = mapped_column(Boolean, default=False)
     show_address: Mapped[bool] = mapped_column(Boolean, default=False)
+    # fold(name + business name), kept by the ORM events below, so the directory can search
+    # accent-insensitively in SQL on SQLite and PostgreSQL alike.
+    search_text: Mapped[str] = mapped_column(String(170), default="")
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
@@ -133,6 +144,12 @@ class Member(Timestamped, Base):
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+@event.listens_for(Member, "before_insert")
+@event.listens_for(Member, "before_update")
+def _fold_search_text(_mapper: Any, _connection: Any, member: Member) -> None:
+    member.search_text = fold(f"{member.name} {member.business_name}")
 
 
 class ChannelIdentity(Timestamped, Base):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from models.entities import (
     Barrio,
@@ -18,38 +18,45 @@ from models.entities import (
     Role,
 )
 
-_MEMBER_LOADS = (
-    selectinload(Member.identities),
-    selectinload(Member.memberships).selectinload(Membership.barrio),
-)
-
 
 async def member_by_identity(
     session: AsyncSession, channel: str, external_id: str
 ) -> Member | None:
-    return await session.scalar(
+    """The person behind a channel address with their memberships and barrios, in one query:
+    it runs for every inbound message."""
+    result = await session.execute(
         select(Member)
         .join(ChannelIdentity)
         .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
-        .options(*_MEMBER_LOADS)
+        .options(joinedload(Member.memberships).joinedload(Membership.barrio))
     )
+    return result.unique().scalar_one_or_none()
 
 
-async def member_by_id(session: AsyncSession, member_id: int) -> Member | None:
-    return await session.scalar(
-        select(Member).where(Member.id == member_id).options(*_MEMBER_LOADS)
-    )
+async def sender_state(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[Conversation, Member | None]:
+    """The conversation and, if registered, the member behind one channel address.
 
-
-async def conversation_for(session: AsyncSession, channel: str, external_id: str) -> Conversation:
-    conversation = await session.scalar(
-        select(Conversation).where(
-            Conversation.channel == channel, Conversation.external_id == external_id
+    Runs for every inbound message, so the usual case (a stored conversation) is one query;
+    an address with no conversation row yet costs a second one for the member.
+    """
+    result = await session.execute(
+        select(Conversation, Member)
+        .outerjoin(
+            ChannelIdentity,
+            (ChannelIdentity.channel == Conversation.channel)
+            & (ChannelIdentity.external_id == Conversation.external_id),
         )
+        .outerjoin(Member, Member.id == ChannelIdentity.member_id)
+        .where(Conversation.channel == channel, Conversation.external_id == external_id)
+        .options(joinedload(Member.memberships).joinedload(Membership.barrio))
     )
-    if conversation is None:
-        conversation = Conversation(channel=channel, external_id=external_id, data={})
-    return conversation
+    row = result.unique().one_or_none()
+    if row is not None:
+        return row[0], row[1]
+    conversation = Conversation(channel=channel, external_id=external_id, data={})
+    return conversation, await member_by_identity(session, channel, external_id)
 
 
 async def barrio_by_invite(session: AsyncSession, code: str) -> Barrio | None:
@@ -106,9 +113,16 @@ async def memberships_in(
 
 
 async def directory_members(
-    session: AsyncSession, barrio_ids: Sequence[int], exclude_member_id: int
-) -> Sequence[Member]:
-    """Members who chose to be listed, active in any of these barrios, each once."""
+    session: AsyncSession,
+    barrio_ids: Sequence[int],
+    exclude_member_id: int,
+    *,
+    text: str | None = None,
+    categories: Sequence[str] = (),
+    limit: int | None = None,
+) -> tuple[int, Sequence[Member]]:
+    """Members who chose to be listed and are active in any of these barrios, matching the
+    folded `text` (name or business) or one of `categories`; returns (total, first `limit`)."""
     listed = (
         select(Membership.member_id)
         .where(
@@ -117,17 +131,39 @@ async def directory_members(
         )
         .scalar_subquery()
     )
-    return (
-        await session.scalars(
-            select(Member)
-            .where(
-                Member.id.in_(listed),
-                Member.show_in_directory.is_(True),
-                Member.id != exclude_member_id,
-            )
-            .order_by(Member.business_name, Member.id)
+    conditions = [
+        Member.id.in_(listed),
+        Member.show_in_directory.is_(True),
+        Member.id != exclude_member_id,
+    ]
+    matches = []
+    if text:
+        matches.append(Member.search_text.contains(text, autoescape=True))
+    if categories:
+        matches.append(Member.business_category.in_(categories))
+    if matches:
+        conditions.append(or_(*matches))
+    total = await session.scalar(select(func.count()).select_from(Member).where(*conditions))
+    found = await session.scalars(
+        select(Member).where(*conditions).order_by(Member.business_name, Member.id).limit(limit)
+    )
+    return int(total or 0), found.all()
+
+
+async def barrio_summary(session: AsyncSession, barrio_id: int) -> tuple[int, list[str]]:
+    """Active member count and the names of the active coordinators, for the barrio card."""
+    count = await active_member_count(session, barrio_id)
+    names = await session.scalars(
+        select(Member.name)
+        .join(Membership)
+        .where(
+            Membership.barrio_id == barrio_id,
+            Membership.role == Role.COORDINATOR,
+            Membership.status == MembershipStatus.ACTIVE,
         )
-    ).all()
+        .order_by(Member.name)
+    )
+    return count, list(names)
 
 
 async def membership_for_decision(session: AsyncSession, membership_id: int) -> Membership | None:

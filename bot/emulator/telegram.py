@@ -20,11 +20,12 @@ import argparse
 import asyncio
 import contextlib
 import email.message
+import functools
 import inspect
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -71,8 +72,8 @@ def file_base_url(base: str) -> str:
 
 class TelegramEmulator(EmulatorState):
     """The emulator: Bot API semantics from `EmulatorState`, plus its ASGI app and webhook
-    delivery. Call `aclose()` when done if it was never served by `serve_emulator` but a
-    webhook was set."""
+    delivery. `serve_emulator` closes it on exit; otherwise call `aclose()` when done if a
+    webhook was set (after it, waits and long polls return at once)."""
 
     def __init__(
         self,
@@ -86,6 +87,7 @@ class TelegramEmulator(EmulatorState):
         callback_query_ttl_s: float = 15.0,
         webhook_max_attempts: int = 3,
         webhook_retry_delay_s: float = 0.05,
+        webhook_concurrency: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(
@@ -100,6 +102,9 @@ class TelegramEmulator(EmulatorState):
         )
         self.webhook_max_attempts = webhook_max_attempts
         self.webhook_retry_delay_s = webhook_retry_delay_s
+        # Telegram opens up to max_connections (default 40) at once; httpx's pool gets slower,
+        # not faster, past a handful of concurrent requests, so deliveries are capped here.
+        self.webhook_concurrency = webhook_concurrency
         self.base_url: str | None = None
         self._app: BotApiApp | None = None
         self._http: httpx.AsyncClient | None = None
@@ -144,10 +149,7 @@ class TelegramEmulator(EmulatorState):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # started by the next update queued from inside a loop
-        self._spawn(loop, self._dispatch_webhook(hook))
-
-    def _spawn(self, loop: asyncio.AbstractEventLoop, job: Coroutine[Any, Any, None]) -> None:
-        task = loop.create_task(job)
+        task = loop.create_task(self._dispatch_webhook(hook))
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
 
@@ -161,7 +163,7 @@ class TelegramEmulator(EmulatorState):
     async def _dispatch_webhook(self, hook: WebhookConfig) -> None:
         """Hand pending updates to up to `max_connections` concurrent deliveries."""
         loop = asyncio.get_running_loop()
-        slots = asyncio.Semaphore(hook.max_connections)
+        slots = asyncio.Semaphore(min(hook.max_connections, self.webhook_concurrency))
         while self._webhook is hook:
             if not self._updates:
                 await self._updates_changed.wait(60.0)
@@ -173,23 +175,31 @@ class TelegramEmulator(EmulatorState):
             update = self._updates.popleft()
             self._delivering += 1
             lock = self._chat_locks.setdefault(_update_chat_id(update), asyncio.Lock())
-            self._spawn(loop, self._deliver_in_order(hook, update, lock, slots))
+            task = loop.create_task(self._deliver_in_order(hook, update, lock))
+            self._workers.add(task)
+            # A callback rather than try/finally: it also runs for a task cancelled before
+            # its first step, whose coroutine body never starts.
+            task.add_done_callback(functools.partial(self._delivery_done, update, slots))
 
     async def _deliver_in_order(
-        self, hook: WebhookConfig, update: JSONDict, lock: asyncio.Lock, slots: asyncio.Semaphore
+        self, hook: WebhookConfig, update: JSONDict, lock: asyncio.Lock
     ) -> None:
-        try:
-            # Tasks first run in creation order and asyncio.Lock is FIFO, so the updates of
-            # one chat reach the bot in order even over many connections, as on Telegram.
-            async with lock:
-                await self._deliver(hook, update)
-        except asyncio.CancelledError:
-            self._updates.appendleft(update)
-            raise
-        finally:
-            self._delivering -= 1
-            slots.release()
-            self._activity.notify_all()
+        # Tasks first run in creation order and asyncio.Lock is FIFO, so the updates of one
+        # chat reach the bot in order even over many connections, as on Telegram.
+        async with lock:
+            await self._deliver(hook, update)
+
+    def _delivery_done(
+        self, update: JSONDict, slots: asyncio.Semaphore, task: asyncio.Task[None]
+    ) -> None:
+        self._workers.discard(task)
+        self._delivering -= 1
+        slots.release()
+        if task.cancelled():
+            self._updates.appendleft(update)  # the webhook changed: keep it for the next one
+        elif task.exception() is not None:
+            self.stats["webhook_failures"] += 1
+        self._activity.notify_all()
 
     async def _deliver(self, hook: WebhookConfig, update: JSONDict) -> None:
         if self._http is None:

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("show_in_directory", sa.Boolean(), nullable=False),
         sa.Column("show_phone", sa.Boolean(), nullable=False),
         sa.Column("show_address", sa.Boolean(), nullable=False),
+        sa.Column("search_text", sa.String(length=170), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
     )
