@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,7 +68,7 @@ def demo_settings(settings: Settings, base_url: str) -> Settings:
     return settings.model_copy(
         update={
             "database_url": default_database_url(DEFAULT_DATA_DIR, "demo.sqlite3"),
-            "telegram_bot_token": DEMO_TOKEN,
+            "telegram_bot_token": SecretStr(DEMO_TOKEN),
             "telegram_api_base_url": base_url,
             "telegram_mode": "polling",
             "public_base_url": None,
@@ -160,6 +161,10 @@ class Terminal:
         )
 
     async def loop(self) -> None:
+        # Carmen has chatted with the bot before (as any coordinator has), so Telegram lets
+        # the bot write to her; that earlier chat is not shown.
+        await self.send_as(CARMEN, "/start")
+        self.shown = {p.user_id: len(self.emulator.sent(p.user_id)) for p in PERSONAS.values()}
         self.intro()
         loop = asyncio.get_running_loop()
         while True:
@@ -180,9 +185,13 @@ class Terminal:
                 await self.send(line)
 
     async def send(self, line: str) -> None:
-        user = self.persona.user_id
-        self.emulator.user(user, first_name=self.persona.name)
-        button = self.button(line)
+        await self.send_as(self.persona, line)
+        await self.show_new()
+
+    async def send_as(self, persona: Persona, line: str) -> None:
+        user = persona.user_id
+        self.emulator.user(user, first_name=persona.name)
+        button = self.button(user, line)
         if button is not None:
             message_id, data = button
             update = self.emulator.tap(user, message_id, data)
@@ -191,13 +200,12 @@ class Terminal:
         assert self.runtime.transport is not None
         await asyncio.wait_for(self.runtime.transport.wait_handled(update["update_id"]), 10)
         await self.settle_outbox()
-        await self.show_new()
 
-    def button(self, line: str) -> tuple[int, str] | None:
+    def button(self, user: int, line: str) -> tuple[int, str] | None:
         """A number taps the matching button of the newest message that has buttons."""
         if not (line.isascii() and line.isdigit()):
             return None
-        for message in reversed(self.emulator.sent(self.persona.user_id)):
+        for message in reversed(self.emulator.sent(user)):
             markup = message.get("reply_markup") or {}
             buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
             if buttons:
@@ -216,7 +224,8 @@ class Terminal:
                     break
 
     async def show_new(self) -> None:
-        for persona in PERSONAS.values():
+        others = [p for p in PERSONAS.values() if p != self.persona]
+        for persona in [self.persona, *others]:
             messages = self.emulator.sent(persona.user_id)
             for message in messages[self.shown[persona.user_id] :]:
                 self.print_message(persona, message)

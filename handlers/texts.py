@@ -120,15 +120,15 @@ STATUS_WORDS = {
     "left": "retirada",
 }
 COORDINATORS_ONLY = "Esta opción es solo para la coordinación del barrio."
-MEMBERS_HEADER = "👥 {barrio}: {count} socios activos"
+MEMBERS_HEADER = "👥 {barrio} — socios activos: {count}"
 MEMBERS_LINE = "• {name} — {business} ({category})"
 MEMBERS_MORE = "… y {count} más. Para la lista completa: barrio export members."
 PENDING_NONE = "No hay solicitudes pendientes en {barrio}."
-PENDING_HEADER = "⏳ {count} solicitudes pendientes en {barrio}:"
+PENDING_HEADER = "⏳ Solicitudes por aprobar en {barrio}: {count}"
 
 # --- barrio --------------------------------------------------------------------------------
 BARRIO_CARD = (
-    "🏘️ {name}\n📍 {comuna}, {region}\n👥 {count} socios activos\n"
+    "🏘️ {name}\n📍 {comuna}, {region}\n👥 Socios activos: {count}\n"
     "🧭 Coordinación: {coordinators}\nTu estado: {status}"
 )
 NO_COORDINATORS = "aún sin coordinador(a)"
@@ -143,7 +143,7 @@ NO_BARRIO = "Aún no eres parte de un barrio."
 DIRECTORY_ASK = (
     "¿Qué buscas? Elige un rubro, o escribe /directorio y un nombre (ej: /directorio pan)."
 )
-DIRECTORY_HEADER = "🔎 {count} resultados para «{query}»:"
+DIRECTORY_HEADER = "🔎 Resultados para «{query}»: {count}"
 DIRECTORY_LINE = "• {business} — {name} · {category}"
 DIRECTORY_PHONE = "\n   📞 {phone}"
 DIRECTORY_ADDRESS = "\n   📍 {address}"
@@ -195,7 +195,7 @@ NO_KEEP = "No"
 LEFT = "Saliste de {barrio}. Si quieres volver, pide el enlace a la coordinación."
 ERASED = (
     "Listo. Borré tus datos: nombre, negocio, rubro, dirección, teléfono, "
-    "tu inscripción en {count} barrio(s) y los mensajes pendientes para ti. "
+    "tus inscripciones en barrios ({count}) y los mensajes pendientes para ti. "
     "Si quieres volver, escribe /registro."
 )
 KEPT = "Perfecto, no cambié nada."

@@ -61,7 +61,7 @@ async def test_profile_edit_and_barrio_card(runtime, phone):
     await ana.tap("Rubro")
     assert "Rubro: 🔧 Taller" in text_of(await ana.tap("Taller"))
     card = text_of(await ana.say("/barrio"))
-    assert "Barrio Estación" in card and "Carmen" in card and "2 socios activos" in card
+    assert "Barrio Estación" in card and "Carmen" in card and "Socios activos: 2" in card
 
 
 async def test_coordinator_lists_members_and_approves_from_the_list(runtime, phone):
@@ -73,7 +73,9 @@ async def test_coordinator_lists_members_and_approves_from_the_list(runtime, pho
     await register(beto, barrio, business="Bazar Beto")
     await carmen.wait_for("Nueva solicitud")
     listing = await carmen.say("/miembros")
-    assert "1 socios activos" in text_of(listing) and "1 solicitudes pendientes" in text_of(listing)
+    assert "socios activos: 1" in text_of(
+        listing
+    ) and "Solicitudes por aprobar en Barrio Norte: 1" in text_of(listing)
     assert "Bazar Beto" in listing[-1]["text"]
     await carmen.tap("Aprobar")
     await beto.wait_for("Ya eres parte")
@@ -112,7 +114,7 @@ async def test_erase_all_data_really_deletes(runtime, phone):
     await ana.tap("Borrar todos mis datos")
     assert "No se puede deshacer" in ana.last()["text"]
     erased = text_of(await ana.tap("Sí, borrar todo"))
-    assert "Borré tus datos" in erased and "1 barrio" in erased
+    assert "Borré tus datos" in erased and "inscripciones en barrios (1)" in erased
     async with runtime.sessions() as session:
         assert (
             await session.scalar(
