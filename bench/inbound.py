@@ -62,8 +62,9 @@ async def emulator_process() -> AsyncIterator[str]:
         await process.wait()
 
 
-async def _burst(control: httpx.AsyncClient, items: list[dict[str, Any]]) -> float:
-    """Inject every message, then wait until the bot has sent one reply per message."""
+async def _burst(control: httpx.AsyncClient, items: list[dict[str, Any]]) -> tuple[float, float]:
+    """Inject every message, wait until the bot has sent one reply per message; returns the
+    seconds taken and this process's CPU milliseconds per message."""
     started = time.perf_counter()
     cpu = time.process_time()
     for start in range(0, len(items), 1000):
@@ -75,8 +76,7 @@ async def _burst(control: httpx.AsyncClient, items: list[dict[str, Any]]) -> flo
         stats = (await control.get("/control/stats")).json()
         if _replies(stats) >= len(items):
             elapsed = time.perf_counter() - started
-            _say(f"  cpu {1000 * (time.process_time() - cpu) / len(items):.2f} ms per update")
-            return elapsed
+            return elapsed, 1000 * (time.process_time() - cpu) / len(items)
         await asyncio.sleep(0.005)
 
 
@@ -90,7 +90,7 @@ def _messages() -> list[dict[str, Any]]:
     ]
 
 
-async def _bare_echo(base_url: str, control: httpx.AsyncClient) -> float:
+async def _bare_echo(base_url: str, control: httpx.AsyncClient) -> tuple[float, float]:
     async def echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(update.effective_message.text or "")
@@ -131,7 +131,9 @@ async def _seed(runtime: Runtime) -> None:
             session.add(member)
 
 
-async def _whole_stack(base_url: str, control: httpx.AsyncClient, database_url: str) -> float:
+async def _whole_stack(
+    base_url: str, control: httpx.AsyncClient, database_url: str
+) -> tuple[float, float]:
     settings = load_settings(
         database_url=database_url,
         telegram_bot_token=TOKEN,
@@ -185,10 +187,10 @@ async def run(database: str) -> dict[str, Any]:
             httpx.AsyncClient(base_url=base_url, timeout=60) as control,
         ):
             _say(f"inbound_updates on {database}: bare PTB echo, {MESSAGES} messages…")
-            bare = await _bare_echo(base_url, control)
+            bare, bare_cpu = await _bare_echo(base_url, control)
             await control.post("/control/reset", json={})
             _say(f"inbound_updates on {database}: whole stack, {MESSAGES} messages…")
-            ours = await _whole_stack(base_url, control, database_url)
+            ours, our_cpu = await _whole_stack(base_url, control, database_url)
     bare_rate, our_rate = MESSAGES / bare, MESSAGES / ours
     return {
         "name": "inbound_updates",
@@ -197,4 +199,6 @@ async def run(database: str) -> dict[str, Any]:
         "updates_per_s": round(our_rate, 1),
         "bare_ptb_updates_per_s": round(bare_rate, 1),
         "ratio": round(our_rate / bare_rate, 3),
+        "cpu_ms_per_update": round(our_cpu, 2),
+        "bare_cpu_ms_per_update": round(bare_cpu, 2),
     }
