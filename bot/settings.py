@@ -93,7 +93,8 @@ class Settings(BaseSettings):
 
     @property
     def token(self) -> str | None:
-        return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+        token = self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
+        return token.strip() or None
 
 
 def _http_url(url: str) -> str:
