@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from bot.emulator.telegram import TelegramEmulator
 from bot.runtime import Runtime
 from handlers import admin
-from models import Barrio, Base
+from models import Barrio, Base, Delivery, DeliveryStatus
 
 TOKEN = "424242:TEST-token-barrio"
 BOT_ID = 424242
@@ -136,3 +137,22 @@ async def register(
 async def make_coordinator(runtime: Runtime, phone: Phone, barrio: Barrio) -> None:
     async with runtime.sessions() as session, session.begin():
         await admin.make_coordinator(session, barrio, "telegram", str(phone.user_id))
+
+
+FINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE)
+
+
+async def wait_for_delivery(
+    runtime: Runtime, predicate: Callable[[Delivery], bool]
+) -> Delivery:
+    """The first outbox row matching `predicate`, waiting for the dispatcher to get there."""
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while True:
+        async with runtime.sessions() as session:
+            rows = (await session.scalars(select(Delivery).order_by(Delivery.id))).all()
+        found = next((d for d in rows if predicate(d)), None)
+        if found is not None:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no such delivery; outbox: {[(d.id, d.status) for d in rows]}")
+        await asyncio.sleep(0.01)

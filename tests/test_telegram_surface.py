@@ -5,7 +5,15 @@ from __future__ import annotations
 import httpx
 
 from bot.telegram import split_text
-from tests.support import make_barrio, make_coordinator, register, text_of
+from models import DeliveryStatus
+from tests.support import (
+    FINAL,
+    make_barrio,
+    make_coordinator,
+    register,
+    text_of,
+    wait_for_delivery,
+)
 
 
 async def test_commands_are_registered_with_telegram(runtime, emulator):
@@ -68,10 +76,6 @@ def test_long_texts_are_split_at_line_breaks():
 async def test_notice_to_a_coordinator_who_blocked_the_bot_is_marked_unreachable(
     runtime, phone, emulator
 ):
-    from sqlalchemy import select
-
-    from models import Delivery, DeliveryStatus
-
     barrio = await make_barrio(runtime)
     carmen = phone(7103, "Carmen")
     await register(carmen, barrio)
@@ -79,12 +83,7 @@ async def test_notice_to_a_coordinator_who_blocked_the_bot_is_marked_unreachable
     emulator.block(carmen.user_id)
     ana = phone(7104, "Ana")
     await register(ana, barrio)
-    for _ in range(100):
-        await runtime.dispatcher.drain()
-        async with runtime.sessions() as session:
-            delivery = await session.scalar(select(Delivery))
-        if delivery is not None and delivery.status != DeliveryStatus.PENDING:
-            break
+    delivery = await wait_for_delivery(runtime, lambda d: d.status in FINAL)
     assert delivery is not None and delivery.status == DeliveryStatus.UNREACHABLE
     assert "blocked" in (delivery.last_error or "")
 
