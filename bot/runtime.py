@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import uvicorn
@@ -24,15 +26,23 @@ from bot.telegram import (
     register_commands,
 )
 from bot.web import create_web_app
+from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
 from models import db
+from models.entities import utcnow
 from scheduler.outbox import OutboxDispatcher, Pacer
 
 log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, serve_web: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        serve_web: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         if settings.token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         # PTB 22 deprecates integer `retry_after`; opting in to timedelta silences the warning
@@ -40,6 +50,7 @@ class Runtime:
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         self.settings = settings
         self.serve_web = serve_web
+        self.clock = clock
         self.engine = db.create_engine(settings.database_url)
         self.sessions = db.session_factory(self.engine)
         self.application: Application[Any, Any, Any, Any, Any, Any] = self._build_application()
@@ -71,9 +82,20 @@ class Runtime:
         await application.initialize()
         sender = TelegramSender(application.bot)
         pacer = Pacer(self.settings.telegram_rate_per_s, self.settings.telegram_chat_rate_per_s)
-        self.dispatcher = OutboxDispatcher(self.sessions, [sender], {sender.channel: pacer})
+        self.dispatcher = OutboxDispatcher(
+            self.sessions,
+            [sender],
+            {sender.channel: pacer},
+            clock=self.clock,
+            on_broadcast_done=BroadcastReports(self.clock, self.settings.zone),
+        )
         self.dialogue = Dialogue(
-            self.sessions, application.bot.username, on_enqueued=self.dispatcher.wake
+            self.sessions,
+            application.bot.username,
+            clock=self.clock,
+            zone=self.settings.zone,
+            alerts_per_hour=self.settings.alerts_per_hour,
+            on_enqueued=self.dispatcher.wake,
         )
         self.transport = TelegramTransport(self.dialogue)
         self.transport.install(application)

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     whatsapp_rate_per_s: float = Field(default=1.0, gt=0)
     # Turns of different people handled at once (one person's turns always run in order).
     telegram_concurrency: int = Field(default=8, ge=1, le=256)
+    alerts_per_hour: int = Field(default=3, ge=1, le=100)
 
     @field_validator("database_url")
     @classmethod

@@ -22,12 +22,19 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from handlers.core import Inbound, InboundKind, Option, Reply
 from handlers.dialogue import MENU_COMMANDS, Dialogue
-from scheduler.outbox import RetryLater, SendFailed, Unreachable
+from scheduler.outbox import RetryLater, SendAmbiguous, SendFailed, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,15 @@ def inbound_from_update(update: Update, bot_username: str) -> Inbound | None:
     if message.text is not None:
         return Inbound(CHANNEL, sender, InboundKind.TEXT, text=message.text)
     media = next((name for name in MEDIA_ATTRIBUTES if getattr(message, name)), "other")
-    return Inbound(CHANNEL, sender, InboundKind.MEDIA, text=message.caption or "", media=media)
+    media_id = message.photo[-1].file_id if message.photo else None
+    return Inbound(
+        CHANNEL,
+        sender,
+        InboundKind.MEDIA,
+        text=message.caption or "",
+        media=media,
+        media_id=media_id,
+    )
 
 
 def _command(message: Message, bot_username: str) -> tuple[str, str] | None:
@@ -261,9 +276,19 @@ class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, recipient: str, text: str, options: Sequence[Option]) -> str:
+    async def send(
+        self, recipient: str, text: str, options: Sequence[Option], photo: str | None = None
+    ) -> str:
         try:
-            message = await send(self.bot, int(recipient), text, options)
+            if photo is None:
+                message = await send(self.bot, int(recipient), text, options)
+            elif len(text) <= MessageLimit.CAPTION_LENGTH:
+                message = await self.bot.send_photo(
+                    int(recipient), photo, caption=text, reply_markup=keyboard(options)
+                )
+            else:
+                await self.bot.send_photo(int(recipient), photo)
+                message = await send(self.bot, int(recipient), text, options)
         except RetryAfter as error:
             retry = error.retry_after
             seconds = retry if isinstance(retry, int | float) else retry.total_seconds()
@@ -274,6 +299,9 @@ class TelegramSender:
             if "chat not found" in error.message.lower():
                 raise Unreachable(error.message) from error
             raise SendFailed(error.message, permanent=True) from error
+        except TimedOut as error:
+            # The request may have reached Telegram; only its answer is missing.
+            raise SendAmbiguous(str(error)) from error
         except NetworkError as error:
             raise SendFailed(str(error), permanent=False) from error
         return str(message.message_id)

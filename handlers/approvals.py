@@ -48,10 +48,10 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     member, barrio = membership.member, membership.barrio
     if approved:
         turn.say(texts.APPROVED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))
-        turn.notify(member, texts.APPROVED_FOR_MEMBER.format(barrio=barrio.name))
+        await turn.notify(member, texts.APPROVED_FOR_MEMBER.format(barrio=barrio.name))
     else:
         turn.say(texts.REJECTED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))
-        turn.notify(member, texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name))
+        await turn.notify(member, texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name))
     return True
 
 

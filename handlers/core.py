@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Conversation, Delivery, Member
+from handlers.outbox import enqueue, recipients_of
+from models import Conversation, Member, Priority
 from models.entities import fold as fold
 
 # Telegram limits callback_data to 64 bytes; every payload we build must fit.
@@ -60,6 +62,8 @@ class Inbound:
     payload: str | None = None
     location: tuple[float, float] | None = None
     media: str | None = None
+    # The platform's id of the media (a Telegram file_id), so it can be forwarded as is.
+    media_id: str | None = None
     private: bool = True
 
 
@@ -73,6 +77,8 @@ class Turn:
     member: Member | None
     now: datetime
     bot_username: str
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
+    alerts_per_hour: int = 3
     replies: list[Reply] = field(default_factory=list)
     enqueued: int = 0
     # Set when the person erased their data: the conversation row must not be written back.
@@ -110,19 +116,26 @@ class Turn:
         self.conversation.data = {}
 
     # Outbox --------------------------------------------------------------------------------
-    def notify(self, member: Member, text: str, options: Sequence[Option] = ()) -> None:
+    async def notify(
+        self,
+        member: Member,
+        text: str,
+        options: Sequence[Option] = (),
+        *,
+        priority: Priority = Priority.NOTICE,
+        urgent: bool = False,
+    ) -> None:
         """Queue a message to another person through the outbox, in this same transaction."""
-        for identity in member.identities:
-            self.session.add(
-                Delivery(
-                    channel=identity.channel,
-                    recipient=identity.external_id,
-                    member_id=member.id,
-                    text=text,
-                    options=[{"label": o.label, "payload": o.payload} for o in options],
-                )
-            )
-            self.enqueued += 1
+        self.enqueued += await enqueue(
+            self.session,
+            recipients_of(member),
+            text,
+            now=self.now,
+            zone=self.zone,
+            options=options,
+            priority=priority,
+            urgent=urgent,
+        )
 
 
 def clean_line(text: str) -> str:

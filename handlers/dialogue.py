@@ -11,15 +11,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers import (
+    alerts,
+    announcements,
     approvals,
     barrio_info,
     directory,
     leave,
     profile,
+    quiet,
     registration,
     texts,
 )
@@ -29,6 +33,7 @@ from models import queries
 from models.entities import utcnow
 
 log = logging.getLogger(__name__)
+SANTIAGO = ZoneInfo("America/Santiago")
 
 CommandHandler = Callable[[Turn, str], Awaitable[None]]
 ButtonHandler = Callable[[Turn, str, str], Awaitable[bool]]
@@ -68,12 +73,12 @@ COMMANDS: dict[str, CommandHandler] = {
     "directorio": directory.search,
     "miembros": approvals.list_members,
     "baja": leave.begin,
-    # Announced in the design; built with the outbox dispatcher (issue 3).
+    "anuncio": announcements.begin,
+    "alerta": alerts.begin,
+    "silencio": quiet.show,
+    # Announced in the design, not built yet.
     "reuniones": _coming_soon,
-    "alerta": _coming_soon,
     "convocatorias": _coming_soon,
-    "silencio": _coming_soon,
-    "anuncio": _coming_soon,
     "reunion": _coming_soon,
     "convocatoria": _coming_soon,
     "asistencia": _coming_soon,
@@ -86,7 +91,10 @@ MENU_COMMANDS: dict[str, str] = {
     "barrio": "Ver mi barrio",
     "directorio": "Buscar negocios del barrio",
     "perfil": "Ver o cambiar mis datos",
+    "alerta": "Alerta de seguridad al barrio",
+    "silencio": "Horario sin avisos",
     "miembros": "Socios y solicitudes (coordinación)",
+    "anuncio": "Enviar un anuncio (coordinación)",
     "baja": "Salir o borrar mis datos",
     "cancelar": "Dejar lo que estaba haciendo",
     "ayuda": "Ayuda",
@@ -96,6 +104,8 @@ FLOWS: dict[str, Flow] = {
     registration.FLOW: registration,
     profile.FLOW: profile,
     leave.FLOW: leave,
+    announcements.FLOW: announcements,
+    alerts.FLOW: alerts,
 }
 
 
@@ -113,6 +123,9 @@ BUTTONS: dict[str, ButtonHandler] = {
     registration.FLOW: registration.on_button,
     profile.FLOW: profile.on_button,
     leave.FLOW: leave.on_button,
+    announcements.FLOW: announcements.on_button,
+    alerts.FLOW: alerts.on_button,
+    quiet.FLOW: quiet.on_button,
     "apr": approvals.on_button,
     "dir": directory.on_button,
 }
@@ -209,11 +222,15 @@ class Dialogue:
         bot_username: str,
         *,
         clock: Callable[[], datetime] = utcnow,
+        zone: ZoneInfo = SANTIAGO,
+        alerts_per_hour: int = 3,
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.bot_username = bot_username
         self.clock = clock
+        self.zone = zone
+        self.alerts_per_hour = alerts_per_hour
         self.on_enqueued = on_enqueued
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
@@ -238,6 +255,8 @@ class Dialogue:
                 member=member,
                 now=self.clock(),
                 bot_username=self.bot_username,
+                zone=self.zone,
+                alerts_per_hour=self.alerts_per_hour,
             )
             await route(turn)
             if not turn.forget:

@@ -31,10 +31,14 @@ HELP = (
     "/barrio — ver tu barrio y su coordinación\n"
     "/directorio — buscar negocios del barrio\n"
     "/perfil — ver o cambiar tus datos\n"
+    "/alerta — avisar al barrio de un robo, incendio u otra emergencia\n"
+    "/silencio — horario en que no te llegan avisos (salvo alertas)\n"
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
-HELP_COORDINATOR = "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar"
+HELP_COORDINATOR = (
+    "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar\n/anuncio — enviar un anuncio"
+)
 NOT_UNDERSTOOD = "No te entendí 🙈."
 CANCELLED = "Listo, lo dejamos hasta ahí."
 NOTHING_TO_CANCEL = "No había nada que cancelar."
@@ -199,3 +203,76 @@ ERASED = (
     "Si quieres volver, escribe /registro."
 )
 KEPT = "Perfecto, no cambié nada."
+
+# --- announcements -------------------------------------------------------------------------
+ANNOUNCE_WHICH_BARRIO = "¿A qué barrio va el anuncio?"
+ALL_MY_BARRIOS = "Todos mis barrios ({count})"
+ANNOUNCE_ASK = (
+    "Escribe el anuncio. Puedes mandar una foto con el texto abajo. (/cancelar para salir)"
+)
+ANNOUNCE_TOO_LONG = "El anuncio es muy largo: hasta {limit} letras, por favor."
+ANNOUNCE_PREVIEW = "Así se verá tu anuncio 👇"
+ANNOUNCE_CONFIRM = "Llegará a {count} socios de {barrios}. ¿Lo envío?"
+ANNOUNCE_SEND = "📣 Enviar"
+ANNOUNCE_EDIT = "✏️ Cambiar texto"
+CANCEL = "Cancelar"
+ANNOUNCE_QUEUED = "Enviando a {count} socios. Te aviso cuando termine. 📬"
+ANNOUNCE_NOBODY = "Todavía no hay otros socios activos en {barrios}: no hay a quién enviarle."
+ANNOUNCEMENT_HEADER = "📣 Anuncio de {barrio}:\n\n{text}"
+ANNOUNCE_REPORT = (
+    "📣 Tu anuncio ya salió.\n✅ Entregados: {sent}\n❌ No se pudo: {failed}\n"
+    "📵 Sin contacto (bloquearon el bot): {unreachable}\n❔ Sin confirmar: {ambiguous}"
+)
+EXPECT_TEXT_OR_PHOTO = "Necesito el texto del anuncio (o una foto con texto)."
+
+# --- security alerts -----------------------------------------------------------------------
+ALERT_KINDS = {
+    "robo": "🚨 Robo",
+    "asalto": "⚠️ Asalto",
+    "sospechoso": "👀 Persona sospechosa",
+    "incendio": "🔥 Incendio",
+    "accidente": "🚑 Accidente",
+    "otro": "❗ Otro",
+}
+EMERGENCY_NUMBERS = "📞 Carabineros 133 · Bomberos 132 · SAMU 131 · PDI 134"
+ALERT_WHICH_BARRIO = "¿En qué barrio pasa?"
+ALERT_ASK_KIND = (
+    "¿Qué está pasando? Si hay peligro ahora, llama primero al 133.\n" + EMERGENCY_NUMBERS
+)
+ALERT_ASK_DESCRIPTION = (
+    "Cuenta en pocas palabras qué pasa y dónde (ej: «forzaron la reja del local 12, "
+    "calle Estado»). Describe lo que ocurre, no a las personas."
+)
+ALERT_ASK_LOCATION = "¿Quieres compartir tu ubicación? Toca 📎 y «Ubicación», o sigue sin ella."
+ALERT_NO_LOCATION = "Seguir sin ubicación"
+ALERT_CONFIRM = "Vas a alertar a {count} socios de {barrio}:\n\n{preview}\n\n¿La envío?"
+ALERT_SEND = "🚨 Enviar alerta"
+ALERT_SENT = "Alerta enviada a {count} socios de {barrio}. 🙏\n" + EMERGENCY_NUMBERS
+ALERT_MESSAGE = (
+    "{kind} en {barrio}\n{description}{where}\nAvisó: {author} ({business})\n\n" + EMERGENCY_NUMBERS
+)
+ALERT_WHERE = "\n📍 https://maps.google.com/?q={lat:.5f},{lon:.5f}"
+ALERT_LIMIT = (
+    "Ya enviaste {limit} alertas en la última hora, y no puedo mandar más por ahora. "
+    "Si es una emergencia, llama al 133 (Carabineros). 🙏"
+)
+ALERT_RESOLVE = "✅ Resuelta"
+ALERT_FALSE = "🟡 Falsa alarma"
+ALERT_CLOSED = {
+    "resolved": "✅ Resuelta: la alerta de {kind} en {barrio} ({when}) ya está controlada.",
+    "false_alarm": "🟡 Falsa alarma: la alerta de {kind} en {barrio} ({when}) no era real. Gracias por estar atentos.",
+}
+ALERT_ALREADY_CLOSED = "Esa alerta ya estaba cerrada."
+ALERT_CLOSED_FOR_COORDINATOR = "Listo: avisé a los {count} socios que la recibieron."
+
+# --- quiet hours ---------------------------------------------------------------------------
+QUIET_NOW = "🌙 Horario de silencio: {current}.\nEn ese horario solo te llegan alertas de seguridad; lo demás espera a la mañana."
+QUIET_OFF = "sin horario de silencio"
+QUIET_RANGE = "de {start} a {end}"
+QUIET_CHOICES = {
+    "1320-480": "22:00 a 08:00",
+    "1260-540": "21:00 a 09:00",
+    "1380-420": "23:00 a 07:00",
+    "off": "Sin silencio",
+}
+QUIET_SAVED = "Guardado ✅ Horario de silencio: {current}."

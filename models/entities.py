@@ -94,6 +94,33 @@ class DeliveryStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNREACHABLE = "unreachable"
+    # The process stopped between "about to send" and "sent": the person may or may not have
+    # it. Never resent (that could double it); counted and reported instead.
+    AMBIGUOUS = "ambiguous"
+
+
+class Priority(enum.IntEnum):
+    """Lower goes first."""
+
+    ALERT = 0
+    MEETING_CHANGE = 10
+    NOTICE = 30
+    BROADCAST = 50
+
+
+class AlertKind(enum.StrEnum):
+    ROBBERY = "robo"
+    ASSAULT = "asalto"
+    SUSPICIOUS = "sospechoso"
+    FIRE = "incendio"
+    ACCIDENT = "accidente"
+    OTHER = "otro"
+
+
+class AlertStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false_alarm"
 
 
 def _str_enum(enum_class: type[enum.StrEnum]) -> Enum:
@@ -137,6 +164,9 @@ class Member(Timestamped, Base):
     # fold(name + business name), kept by the ORM events below, so the directory can search
     # accent-insensitively in SQL on SQLite and PostgreSQL alike.
     search_text: Mapped[str] = mapped_column(String(170), default="")
+    # Quiet hours in minutes after local midnight; both None means "no quiet hours".
+    quiet_start: Mapped[int | None] = mapped_column(Integer, default=22 * 60)
+    quiet_end: Mapped[int | None] = mapped_column(Integer, default=8 * 60)
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
@@ -162,6 +192,8 @@ class ChannelIdentity(Timestamped, Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
+    # Set when the platform says the person blocked the bot; cleared when they write again.
+    unreachable_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(back_populates="identities")
 
@@ -205,7 +237,10 @@ class Delivery(Timestamped, Base):
     """One outbound message to one recipient on one channel: the durable outbox."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_status_priority", "status", "priority", "id"),)
+    __table_args__ = (
+        Index("ix_deliveries_status_priority", "status", "priority", "not_before", "id"),
+        Index("ix_deliveries_broadcast", "broadcast", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -215,6 +250,9 @@ class Delivery(Timestamped, Base):
     )
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    photo: Mapped[str | None] = mapped_column(String(255))
+    # What this message is part of ("announcement:12", "alert:3"), for progress and reports.
+    broadcast: Mapped[str | None] = mapped_column(String(40))
     priority: Mapped[int] = mapped_column(Integer, default=50)
     status: Mapped[DeliveryStatus] = mapped_column(
         _str_enum(DeliveryStatus), default=DeliveryStatus.PENDING
@@ -224,3 +262,46 @@ class Delivery(Timestamped, Base):
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(String(255))
+
+
+class Announcement(Timestamped, Base):
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    barrio_ids: Mapped[list[int]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(255))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    reported_at: Mapped[datetime | None]
+
+
+class SecurityAlert(Timestamped, Base):
+    __tablename__ = "security_alerts"
+    __table_args__ = (Index("ix_security_alerts_author_created", "author_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    barrio_id: Mapped[int] = mapped_column(ForeignKey("barrios.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    kind: Mapped[AlertKind] = mapped_column(_str_enum(AlertKind))
+    description: Mapped[str] = mapped_column(Text)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    status: Mapped[AlertStatus] = mapped_column(_str_enum(AlertStatus), default=AlertStatus.OPEN)
+    closed_at: Mapped[datetime | None]
+
+    barrio: Mapped[Barrio] = relationship()
+
+
+class InboundUpdate(Base):
+    """An update or webhook as received, stored before it is acknowledged to the platform."""
+
+    __tablename__ = "inbound_updates"
+    __table_args__ = (UniqueConstraint("channel", "platform_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -175,3 +175,9 @@ async def membership_for_decision(session: AsyncSession, membership_id: int) -> 
             selectinload(Membership.barrio),
         )
     )
+
+
+async def member_with_identities(session: AsyncSession, member_id: int) -> Member | None:
+    return await session.scalar(
+        select(Member).where(Member.id == member_id).options(selectinload(Member.identities))
+    )

@@ -1,31 +1,42 @@
-"""The outbox dispatcher: sends queued `Delivery` rows, paced per channel and per chat.
+"""The outbox dispatcher: sends queued `Delivery` rows in priority order, paced per channel.
 
-A delivery is claimed (status `sending`, committed) before the platform is called and marked
-`sent` with the platform's message id after, so a crash leaves an honest trace: a row still in
-`sending` at start-up is a send whose outcome is unknown, never silently repeated.
+Guarantee (also in the README): every queued message is sent at most once, and is sent unless
+the person is unreachable or the platform keeps failing. A row is claimed (`sending`, committed)
+before the platform is called and marked `sent` with the platform's message id after. A row
+found still `sending` at start-up is a send whose answer was lost in a crash: neither Telegram
+nor Twilio offers an idempotency key, so it is marked `ambiguous` and counted, never resent.
+At most two small windows of rows are in flight at once, which bounds that number.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option
-from models import Delivery, DeliveryStatus
+from models import ChannelIdentity, Delivery, DeliveryStatus
 from models.entities import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-AMBIGUOUS = "ambiguous: the process stopped during the send"
+MAX_BACKOFF_S = 300.0
+WINDOW_S = 0.1  # a window holds the sends of about this long
+FINAL = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.UNREACHABLE,
+    DeliveryStatus.AMBIGUOUS,
+)
 
 
 class Unreachable(Exception):
@@ -33,25 +44,36 @@ class Unreachable(Exception):
 
 
 class RetryLater(Exception):
+    """The platform asked us to slow down (429): nothing was sent."""
+
     def __init__(self, seconds: float) -> None:
         super().__init__(f"retry after {seconds}s")
         self.seconds = seconds
 
 
 class SendFailed(Exception):
+    """The platform refused (`permanent`) or failed before sending (retry with backoff)."""
+
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)
         self.permanent = permanent
 
 
+class SendAmbiguous(Exception):
+    """The request may have reached the platform but no answer came (a read timeout)."""
+
+
 class Sender(Protocol):
     channel: str
 
-    async def send(self, recipient: str, text: str, options: Sequence[Option]) -> str: ...
+    async def send(
+        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+    ) -> str: ...
 
 
 class Pacer:
-    """At most `overall_per_s` sends per second, and `per_chat_per_s` to any one chat."""
+    """Spaces sends so that at most `overall_per_s` leave per second, and `per_chat_per_s`
+    to any one chat: evenly, so the platform never sees a burst, and never a 429."""
 
     def __init__(
         self,
@@ -65,14 +87,21 @@ class Pacer:
         self.next_overall = 0.0
         self.next_for_chat: dict[str, float] = {}
 
-    def delay(self, chat: str) -> float:
+    def reserve(self, chat: str) -> float:
+        """Book the earliest allowed start for a send to `chat`; returns seconds to wait."""
         now = self.clock()
-        return max(0.0, self.next_overall - now, self.next_for_chat.get(chat, 0.0) - now)
+        start = max(now, self.next_overall, self.next_for_chat.get(chat, 0.0))
+        self.next_overall = start + self.overall_gap
+        self.next_for_chat[chat] = start + self.chat_gap
+        if len(self.next_for_chat) > 50_000:
+            self.next_for_chat = {c: t for c, t in self.next_for_chat.items() if t > now}
+        return start - now
 
-    def taken(self, chat: str) -> None:
-        now = self.clock()
-        self.next_overall = max(now, self.next_overall) + self.overall_gap
-        self.next_for_chat[chat] = max(now, self.next_for_chat.get(chat, 0.0)) + self.chat_gap
+    def pause(self, seconds: float) -> None:
+        self.next_overall = max(self.next_overall, self.clock() + seconds)
+
+    def window(self) -> int:
+        return max(1, math.ceil(WINDOW_S / self.overall_gap))
 
 
 @dataclass
@@ -81,7 +110,12 @@ class DispatchStats:
     unreachable: int = 0
     failed: int = 0
     retried: int = 0
+    rate_limited: int = 0
     ambiguous: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+BroadcastDone = Callable[[AsyncSession, str, dict[str, int]], Awaitable[None]]
 
 
 class OutboxDispatcher:
@@ -92,13 +126,13 @@ class OutboxDispatcher:
         pacers: dict[str, Pacer],
         *,
         clock: Callable[[], datetime] = utcnow,
-        batch: int = 100,
+        on_broadcast_done: BroadcastDone | None = None,
     ) -> None:
         self.sessions = sessions
         self.senders = {s.channel: s for s in senders}
         self.pacers = pacers
         self.clock = clock
-        self.batch = batch
+        self.on_broadcast_done = on_broadcast_done
         self.stats = DispatchStats()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -106,43 +140,72 @@ class OutboxDispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
     async def recover(self) -> int:
-        """Rows left in `sending` by a crash: their outcome is unknown, so they are not resent."""
+        """Rows a crash left in `sending` become `ambiguous` (see the module docstring)."""
         async with self.sessions() as session, session.begin():
-            result = await session.execute(
-                update(Delivery)
-                .where(Delivery.status == DeliveryStatus.SENDING)
-                .values(status=DeliveryStatus.FAILED, last_error=AMBIGUOUS)
-            )
-        count = int(getattr(result, "rowcount", 0) or 0)
-        self.stats.ambiguous += count
-        if count:
-            log.warning("%d deliveries were in flight at the last stop; not resent", count)
-        return count
+            stuck = (
+                await session.scalars(
+                    select(Delivery.id).where(Delivery.status == DeliveryStatus.SENDING)
+                )
+            ).all()
+            if stuck:
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(stuck))
+                    .values(status=DeliveryStatus.AMBIGUOUS, last_error="process stopped mid-send")
+                )
+        self.stats.ambiguous += len(stuck)
+        if stuck:
+            log.warning("%d deliveries were in flight at the last stop; not resent", len(stuck))
+        return len(stuck)
 
     async def run(self, idle_poll_s: float = 1.0) -> None:
         await self.recover()
         while not self._stopping:
             self._wake.clear()
             try:
-                done = await self.drain()
+                busy = await self.drain()
             except Exception:
                 log.exception("outbox pass failed")
-                done = 0
-            if not done:
+                busy = 0
+            if not busy:
                 try:
                     await asyncio.wait_for(self._wake.wait(), idle_poll_s)
                 except TimeoutError:
                     pass
 
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-
     async def drain(self) -> int:
-        """Send every delivery that is due now; returns how many were attempted."""
-        async with self.sessions() as session:
-            due = (
+        """Send what is due now, one small window at a time, two windows in flight; returns
+        how many were attempted. Returns early when something new is queued, so an alert
+        queued during a long broadcast goes out next."""
+        attempted = 0
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                claimed = await self._claim_window()
+                if not claimed:
+                    break
+                attempted += len(claimed)
+                task = asyncio.create_task(self._send_window(claimed))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                if len(in_flight) >= 2:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                if self._wake.is_set():
+                    break
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight)
+        return attempted
+
+    async def _claim_window(self) -> list[Delivery]:
+        """The most urgent due rows, marked `sending` in one committed transaction."""
+        async with self.sessions() as session, session.begin():
+            candidates = (
                 await session.scalars(
                     select(Delivery)
                     .where(
@@ -151,65 +214,108 @@ class OutboxDispatcher:
                         Delivery.channel.in_(list(self.senders)),
                     )
                     .order_by(Delivery.priority, Delivery.id)
-                    .limit(self.batch)
+                    .limit(self._window_size())
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
-        for delivery in due:
-            if self._stopping:
-                break
-            await self._deliver(delivery)
-        return len(due)
+            if not candidates:
+                return []
+            ids = [d.id for d in candidates]
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+        return list(candidates)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    def _window_size(self) -> int:
+        return min((p.window() for p in self.pacers.values()), default=1)
+
+    async def _send_window(self, window: list[Delivery]) -> None:
+        outcomes = await asyncio.gather(*(self._send_one(d) for d in window))
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Delivery), [values for values, _ in outcomes])
+            for delivery, (_, blocked) in zip(window, outcomes, strict=True):
+                if blocked:
+                    await session.execute(
+                        update(ChannelIdentity)
+                        .where(
+                            ChannelIdentity.channel == delivery.channel,
+                            ChannelIdentity.external_id == delivery.recipient,
+                        )
+                        .values(unreachable_at=self.clock())
+                    )
+            for broadcast in {d.broadcast for d in window if d.broadcast}:
+                await self._maybe_report(session, broadcast)
+
+    async def _send_one(self, delivery: Delivery) -> tuple[dict[str, Any], bool]:
+        """Send one row; returns its new column values and whether the person is unreachable."""
         sender = self.senders[delivery.channel]
         pacer = self.pacers.get(delivery.channel)
-        if pacer is not None:
-            if (wait := pacer.delay(delivery.recipient)) > 0:
-                await asyncio.sleep(wait)
-            pacer.taken(delivery.recipient)
-        if not await self._claim(delivery):
-            return
+        if pacer is not None and (wait := pacer.reserve(delivery.recipient)) > 0:
+            await asyncio.sleep(wait)
         options = [Option(o["label"], o["payload"]) for o in delivery.options]
-        values: dict[str, object]
+        attempts = delivery.attempts + 1
+        values: dict[str, Any] = {"id": delivery.id}
         try:
-            message_id = await sender.send(delivery.recipient, delivery.text, options)
+            message_id = await sender.send(
+                delivery.recipient, delivery.text, options, delivery.photo
+            )
         except RetryLater as later:
-            self.stats.retried += 1
-            values = {
+            self.stats.rate_limited += 1
+            if pacer is not None:
+                pacer.pause(later.seconds)
+            # A 429 is the platform's pacing, not a failed attempt.
+            values |= {
                 "status": DeliveryStatus.PENDING,
-                "attempts": delivery.attempts,  # a 429 is the platform's pacing, not a failure
+                "attempts": attempts - 1,
                 "not_before": self.clock() + timedelta(seconds=later.seconds),
             }
         except Unreachable as error:
             self.stats.unreachable += 1
-            values = {"status": DeliveryStatus.UNREACHABLE, "last_error": str(error)[:255]}
+            values |= {"status": DeliveryStatus.UNREACHABLE, "last_error": str(error)[:255]}
+            return values, True
+        except SendAmbiguous as error:
+            self.stats.ambiguous += 1
+            values |= {"status": DeliveryStatus.AMBIGUOUS, "last_error": str(error)[:255]}
         except SendFailed as error:
-            attempts = delivery.attempts + 1
             if error.permanent or attempts >= MAX_ATTEMPTS:
                 self.stats.failed += 1
-                values = {"status": DeliveryStatus.FAILED, "last_error": str(error)[:255]}
+                values |= {"status": DeliveryStatus.FAILED, "last_error": str(error)[:255]}
             else:
                 self.stats.retried += 1
-                values = {
+                backoff = min(MAX_BACKOFF_S, 2.0**attempts)
+                values |= {
                     "status": DeliveryStatus.PENDING,
                     "last_error": str(error)[:255],
-                    "not_before": self.clock() + timedelta(seconds=2**attempts),
+                    "not_before": self.clock() + timedelta(seconds=backoff),
                 }
+        except Exception as error:  # a bug in a sender must not stop the outbox
+            log.exception("sender crashed on delivery %s", delivery.id)
+            self.stats.failed += 1
+            values |= {"status": DeliveryStatus.FAILED, "last_error": repr(error)[:255]}
         else:
             self.stats.sent += 1
-            values = {
+            values |= {
                 "status": DeliveryStatus.SENT,
                 "sent_at": self.clock(),
                 "platform_message_id": message_id,
             }
-        async with self.sessions() as session, session.begin():
-            await session.execute(update(Delivery).where(Delivery.id == delivery.id).values(values))
+        return values, False
 
-    async def _claim(self, delivery: Delivery) -> bool:
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
-            )
-        return int(getattr(result, "rowcount", 0) or 0) == 1
+    async def _maybe_report(self, session: AsyncSession, broadcast: str) -> None:
+        counts = await broadcast_counts(session, broadcast)
+        if self.on_broadcast_done is None or any(status not in FINAL for status in counts):
+            return
+        await self.on_broadcast_done(session, broadcast, counts)
+        self.wake()
+
+
+async def broadcast_counts(session: AsyncSession, broadcast: str) -> dict[str, int]:
+    rows = await session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.broadcast == broadcast)
+        .group_by(Delivery.status)
+    )
+    return {str(status): count for status, count in rows.all()}

@@ -15,7 +15,7 @@ from bot.emulator.telegram import TelegramEmulator, serve_emulator
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from models import Base, db
-from tests.support import BOT_ID, BOT_USERNAME, TOKEN, Phone
+from tests.support import BOT_ID, BOT_USERNAME, TOKEN, Phone, ShiftedClock
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +77,13 @@ def settings(clean_database: str, emulator: TelegramEmulator, tmp_path: Path) ->
 
 
 @pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = Runtime(settings)
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: ShiftedClock) -> AsyncIterator[Runtime]:
+    runtime = Runtime(settings, clock=clock)
     await runtime.start()
     yield runtime
     await runtime.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,20 @@ TOKEN = "424242:TEST-token-barrio"
 BOT_ID = 424242
 BOT_USERNAME = "BarrioTestBot"
 WAIT_S = 10
+
+
+class ShiftedClock:
+    """Real time, moved to a fixed moment (a Tuesday noon in Santiago) so quiet hours and
+    "mañana" mean the same on every run; `advance` jumps ahead."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)) -> None:
+        self.offset = start - datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
 
 
 class Phone:
@@ -142,9 +157,7 @@ async def make_coordinator(runtime: Runtime, phone: Phone, barrio: Barrio) -> No
 FINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE)
 
 
-async def wait_for_delivery(
-    runtime: Runtime, predicate: Callable[[Delivery], bool]
-) -> Delivery:
+async def wait_for_delivery(runtime: Runtime, predicate: Callable[[Delivery], bool]) -> Delivery:
     """The first outbox row matching `predicate`, waiting for the dispatcher to get there."""
     deadline = asyncio.get_running_loop().time() + WAIT_S
     while True:

@@ -1,0 +1,146 @@
+"""Writing to the outbox: who gets what, when (quiet hours), in the caller's transaction.
+
+The dispatcher (`scheduler/outbox.py`) sends; this module only decides. Alerts ignore quiet
+hours; everything else to a member in their quiet hours waits until their morning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from handlers.core import Option
+
+from models import (
+    ChannelIdentity,
+    Delivery,
+    DeliveryStatus,
+    Member,
+    Membership,
+    MembershipStatus,
+    Priority,
+)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    member_id: int
+    channel: str
+    address: str
+    quiet_start: int | None
+    quiet_end: int | None
+    unreachable: bool
+
+
+def quiet_until(
+    now: datetime, zone: ZoneInfo, quiet_start: int | None, quiet_end: int | None
+) -> datetime:
+    """`now` if the member may be written to now, else the end of their quiet hours (UTC)."""
+    if quiet_start is None or quiet_end is None or quiet_start == quiet_end:
+        return now
+    local = now.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    overnight = quiet_start > quiet_end  # 22:00–08:00 wraps midnight
+    inside = (
+        (minute >= quiet_start or minute < quiet_end)
+        if overnight
+        else quiet_start <= minute < quiet_end
+    )
+    if not inside:
+        return now
+    end_day = local.date()
+    if overnight and minute >= quiet_start:
+        end_day += timedelta(days=1)
+    wake = datetime.combine(end_day, time(quiet_end // 60, quiet_end % 60), tzinfo=zone)
+    return wake.astimezone(now.tzinfo)
+
+
+def recipients_of(member: Member) -> list[Recipient]:
+    """One member's identities (they must be loaded)."""
+    return [
+        Recipient(
+            member.id,
+            identity.channel,
+            identity.external_id,
+            member.quiet_start,
+            member.quiet_end,
+            identity.unreachable_at is not None,
+        )
+        for identity in member.identities
+    ]
+
+
+async def barrio_recipients(
+    session: AsyncSession, barrio_ids: Sequence[int], *, exclude_member_id: int | None = None
+) -> list[Recipient]:
+    """Every identity of every active member of these barrios, each member once."""
+    rows = await session.execute(
+        select(
+            Member.id,
+            ChannelIdentity.channel,
+            ChannelIdentity.external_id,
+            Member.quiet_start,
+            Member.quiet_end,
+            ChannelIdentity.unreachable_at,
+        )
+        .join(ChannelIdentity, ChannelIdentity.member_id == Member.id)
+        .where(
+            Member.id.in_(
+                select(Membership.member_id).where(
+                    Membership.barrio_id.in_(barrio_ids),
+                    Membership.status == MembershipStatus.ACTIVE,
+                )
+            ),
+            Member.id != (exclude_member_id or 0),
+        )
+        .order_by(Member.id)
+    )
+    return [
+        Recipient(member_id, channel, address, start, end, unreachable is not None)
+        for member_id, channel, address, start, end, unreachable in rows
+    ]
+
+
+async def enqueue(
+    session: AsyncSession,
+    recipients: Iterable[Recipient],
+    text: str,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    options: Sequence[Option] = (),
+    priority: Priority = Priority.NOTICE,
+    broadcast: str | None = None,
+    photo: str | None = None,
+    urgent: bool = False,
+) -> int:
+    """Queue one delivery per recipient; returns how many. Unreachable identities get a row
+    already marked unreachable, so the broadcast's final count includes them."""
+    buttons = [{"label": o.label, "payload": o.payload} for o in options]
+    rows = [
+        {
+            "channel": r.channel,
+            "recipient": r.address,
+            "member_id": r.member_id,
+            "text": text,
+            "options": buttons,
+            "photo": photo,
+            "broadcast": broadcast,
+            "priority": int(priority),
+            "status": DeliveryStatus.UNREACHABLE if r.unreachable else DeliveryStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "not_before": now if urgent else quiet_until(now, zone, r.quiet_start, r.quiet_end),
+        }
+        for r in recipients
+    ]
+    if rows:
+        await session.execute(insert(Delivery), rows)
+    return len(rows)
