@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import distinct, func, select, update
+from sqlalchemy import func, select, update
 
 from handlers import texts
 from handlers.common import (
@@ -206,8 +206,10 @@ async def _close(turn: Turn, action: str, arg: str) -> None:
         return
     barrio = await turn.session.get(Barrio, alert.barrio_id)
     assert barrio is not None and turn.member is not None
-    reached = select(distinct(Delivery.member_id)).where(
-        Delivery.broadcast == f"alert:{alert.id}", Delivery.status == DeliveryStatus.SENT
+    reached = (
+        select(Delivery.member_id)
+        .distinct()
+        .where(Delivery.broadcast == f"alert:{alert.id}", Delivery.status == DeliveryStatus.SENT)
     )
     reached_ids = set((await turn.session.scalars(reached)).all()) | {alert.author_id}
     everyone = await barrio_recipients(turn.session, [barrio.id], exclude_member_id=turn.member.id)

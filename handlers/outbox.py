@@ -31,7 +31,7 @@ from models import (
 
 @dataclass(frozen=True)
 class Recipient:
-    member_id: int
+    member_id: int | None
     channel: str
     address: str
     quiet_start: int | None

@@ -415,6 +415,10 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
         last = updates[-1]["update_id"] if updates else None
         return {"count": len(updates), "first_update_id": first, "last_update_id": last}
 
+    def start_chats(args: dict[str, Any]) -> JSONDict:
+        emulator.start_chats(int(user_id) for user_id in args["user_ids"])
+        return {"ok": True}
+
     def block(args: dict[str, Any]) -> JSONDict:
         user_id = int(args["user_id"])
         if args.get("blocked", True):
@@ -459,6 +463,7 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
         ("POST", "/control/stickers", lambda a: emulator.send_sticker(**a)),
         ("POST", "/control/voices", lambda a: emulator.send_voice(**a)),
         ("POST", "/control/contacts", lambda a: emulator.send_contact(**a)),
+        ("POST", "/control/chats", start_chats),
         ("POST", "/control/block", block),
         ("POST", "/control/unblock", lambda a: block({**a, "blocked": False})),
         (

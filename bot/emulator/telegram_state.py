@@ -1553,6 +1553,12 @@ class EmulatorState:
         self._user_messages[(chat_id, message_id)] = edited
         return self._push_update("edited_message", edited)
 
+    def start_chats(self, user_ids: Iterable[int]) -> None:
+        """These users opened a private chat with the bot earlier (pressed Start), so the bot
+        may write to them; no update is produced. For seeding large audiences in tests."""
+        for user_id in user_ids:
+            self._chat_for(self.user(user_id), None)
+
     def block(self, user_id: int, *, notify: bool = True) -> None:
         """The user blocks the bot: sends to them fail with 403 and, like Telegram, the bot
         gets a `my_chat_member` update (member -> kicked) unless `notify=False`."""

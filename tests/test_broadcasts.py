@@ -1,0 +1,148 @@
+"""Announcements, security alerts and quiet hours, end to end through the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from models import Delivery, DeliveryStatus
+from tests.support import (
+    buttons,
+    make_barrio,
+    make_coordinator,
+    register,
+    snapshot,
+    text_of,
+)
+
+
+async def _barrio_with_people(
+    runtime, phone, name="Barrio Estación", comuna="Rancagua", first=6000
+):
+    barrio = await make_barrio(runtime, name, comuna, open_to_all=True)
+    carmen = phone(first, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    members = []
+    for offset, who in enumerate(("Ana", "Beto", "Rosa"), start=1):
+        person = phone(first + offset, who)
+        await register(person, barrio, business=f"Negocio {who}")
+        members.append(person)
+    return barrio, carmen, members
+
+
+async def test_announcement_reaches_each_member_once_and_reports(runtime, phone):
+    barrio, carmen, members = await _barrio_with_people(runtime, phone)
+    _, _, others = await _barrio_with_people(runtime, phone, "Barrio Lejano", "Lolol", first=6100)
+    await carmen.say("/anuncio")
+    preview = text_of(await carmen.say("Reunión de vecinos el jueves a las 19:00 en la sede."))
+    assert "Llegará a 3 socios de Barrio Estación" in preview
+    assert "📣 Anuncio de Barrio Estación" in preview
+    assert "Enviando a 3 socios" in text_of(await carmen.tap("Enviar"))
+    for person in members:
+        got = await person.wait_for("📣 Anuncio de Barrio Estación")
+        assert "jueves a las 19:00" in got["text"]
+    report = await carmen.wait_for("Tu anuncio ya salió")
+    assert "Entregados: 3" in report["text"] and "No se pudo: 0" in report["text"]
+    for person in members:
+        assert sum("📣 Anuncio" in t for t in person.texts()) == 1
+    for person in others:
+        assert not any("Barrio Estación" in t for t in person.texts())
+
+
+async def test_announcement_with_photo(runtime, phone, emulator):
+    barrio, carmen, members = await _barrio_with_people(runtime, phone)
+    await carmen.say("/anuncio")
+    await carmen.send(emulator.send_photo(carmen.user_id, caption="Feria navideña el sábado"))
+    await carmen.tap("Enviar")
+    got = await members[0].wait_for("Feria navideña")
+    assert got["method"] == "sendPhoto"
+
+
+async def test_a_socio_cannot_announce(runtime, phone):
+    barrio, carmen, members = await _barrio_with_people(runtime, phone)
+    before = await snapshot(runtime)
+    assert "solo para la coordinación" in text_of(await members[0].say("/anuncio"))
+    assert await snapshot(runtime) == before
+
+
+async def test_alert_goes_to_everyone_now_and_coordinator_can_close_it(runtime, phone, clock):
+    barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    clock.advance(timedelta(hours=11))  # 23:00 in Santiago: quiet hours for everyone
+    await ana.say("/alerta")
+    await ana.tap("Robo")
+    asked = text_of(await ana.say("Forzaron la reja del local 12, calle Estado"))
+    assert "ubicación" in asked
+    await ana.send(ana.emulator.send_location(ana.user_id, -34.1701, -70.7406))
+    confirm = ana.last()["text"]
+    assert (
+        "Vas a alertar a 3 socios" in confirm
+        and "maps.google.com/?q=-34.17010,-70.74060" in confirm
+    )
+    assert "133" in text_of(await ana.tap("Enviar alerta"))
+    for person in (beto, rosa, carmen):
+        alert = await person.wait_for("🚨 Robo en Barrio Estación")
+        assert "Carabineros 133" in alert["text"] and "Forzaron la reja" in alert["text"]
+    coordinator_copy = carmen.last()
+    assert [b["text"] for b in buttons(coordinator_copy)] == ["✅ Resuelta", "🟡 Falsa alarma"]
+    assert buttons(beto.last()) == []
+    assert "avisé a los 3 socios" in text_of(await carmen.tap("Resuelta"))
+    for person in (ana, beto, rosa):
+        await person.wait_for("ya está controlada")
+    assert "ya estaba cerrada" in text_of(
+        await carmen.tap_data(
+            coordinator_copy["message_id"],
+            buttons(coordinator_copy)[1]["callback_data"],
+            forge=True,
+        )
+    )
+
+
+async def test_alert_needs_confirmation(runtime, phone):
+    barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    await ana.say("/alerta")
+    await ana.tap("Incendio")
+    await ana.say("Sale humo del local 3")
+    await ana.tap("Seguir sin ubicación")
+    before = await snapshot(runtime)
+    await ana.tap("Cancelar")
+    after = await snapshot(runtime)
+    assert after["security_alerts"] == before["security_alerts"] == []
+    assert after["deliveries"] == before["deliveries"]
+
+
+async def test_alerts_are_limited_per_hour(runtime, phone, clock):
+    barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    for _ in range(3):
+        await ana.say("/alerta")
+        await ana.tap("Otro")
+        await ana.say("Corte de luz en toda la cuadra")
+        await ana.tap("Seguir sin ubicación")
+        await ana.tap("Enviar alerta")
+    limited = text_of(await ana.say("/alerta"))
+    assert "Ya enviaste 3 alertas" in limited and "133" in limited
+    clock.advance(timedelta(minutes=61))
+    assert "¿Qué está pasando?" in text_of(await ana.say("/alerta"))
+
+
+async def test_quiet_hours_hold_announcements_until_morning(runtime, phone, clock):
+    barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    await rosa.say("/silencio")
+    assert "sin horario de silencio" in text_of(await rosa.tap("Sin silencio"))
+    clock.advance(timedelta(hours=11))  # 23:00 in Santiago
+    await carmen.say("/anuncio")
+    await carmen.say("Mañana se corta el agua de 9 a 12.")
+    await carmen.tap("Enviar")
+    await rosa.wait_for("se corta el agua")  # no quiet hours: now
+    async with runtime.sessions() as session:
+        waiting = (
+            await session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.PENDING))
+        ).all()
+    assert len(waiting) == 2  # Ana and Beto sleep
+    assert {d.not_before.astimezone(runtime.settings.zone).hour for d in waiting} == {8}
+    assert not any("se corta el agua" in t for t in ana.texts())
+    clock.advance(timedelta(hours=9, minutes=1))  # 08:01
+    runtime.dispatcher.wake()
+    await ana.wait_for("se corta el agua")
+    await beto.wait_for("se corta el agua")
