@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from bench import inbound
+from bench import inbound, outbox
 
 
 async def main() -> None:
@@ -18,9 +18,10 @@ async def main() -> None:
     ):
         databases.append("postgresql")
     for database in databases:
-        result = await inbound.run(database)
-        print(json.dumps(result), flush=True)
-        print(f"  {result['name']} on {database}: ratio {result['ratio']}", file=sys.stderr)
+        for bench in (inbound.run, outbox.broadcast_10k, outbox.alert_200):
+            result = await bench(database)
+            print(json.dumps(result), flush=True)
+            print(f"  {result}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,15 @@ def _say(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def emulator_process() -> AsyncIterator[str]:
+async def emulator_process(
+    rate: float | None = None, chat_rate: float | None = None
+) -> AsyncIterator[str]:
+    """The Bot API emulator in its own process, as Telegram is elsewhere; yields its URL."""
+    limits = []
+    if rate is not None:
+        limits += ["--rate", str(rate)]
+    if chat_rate is not None:
+        limits += ["--chat-rate", str(chat_rate)]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -51,6 +59,7 @@ async def emulator_process() -> AsyncIterator[str]:
         "0",
         "--token",
         TOKEN,
+        *limits,
         stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None

@@ -18,11 +18,22 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import ShiftedClock
 from bot.emulator.telegram import TelegramEmulator, serve_emulator
 from bot.runtime import Runtime
 from bot.settings import DEFAULT_DATA_DIR, Settings, default_database_url
 from handlers import admin
-from models import Barrio, ChannelIdentity, Member, Membership, MembershipStatus, Role, db
+from models import (
+    Barrio,
+    ChannelIdentity,
+    Delivery,
+    DeliveryStatus,
+    Member,
+    Membership,
+    MembershipStatus,
+    Role,
+    db,
+)
 
 DEMO_TOKEN = "100200300:DEMO-TOKEN-barrio-conecta"
 DEMO_BOT = "BarrioConectaDemoBot"
@@ -125,7 +136,11 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
         _forget_demo_database()
     emulator = TelegramEmulator(token=DEMO_TOKEN, bot_id=100200300, bot_username=DEMO_BOT)
     async with serve_emulator(emulator) as base_url:
-        runtime = Runtime(demo_settings(settings, base_url), serve_web=False)
+        # Noon in Santiago, today: quiet hours (22:00–08:00) never hold the demo's notices.
+        noon = datetime.now(settings.zone).replace(hour=12, minute=0, second=0, microsecond=0)
+        runtime = Runtime(
+            demo_settings(settings, base_url), serve_web=False, clock=ShiftedClock(noon)
+        )
         await db.upgrade(runtime.engine)
         async with runtime.sessions() as session, session.begin():
             rancagua = await seed(session)
@@ -216,12 +231,25 @@ class Terminal:
         return None
 
     async def settle_outbox(self) -> None:
-        """Give the dispatcher a moment, so notices to others show in the same step."""
+        """Wait (a few seconds at most) until the dispatcher has sent what is due, so notices
+        to others show in the same step."""
         dispatcher = self.runtime.dispatcher
-        if dispatcher is not None:
-            for _ in range(50):
-                if not await dispatcher.drain():
-                    break
+        if dispatcher is None:
+            return
+        dispatcher.wake()
+        for _ in range(500):
+            async with self.runtime.sessions() as session:
+                busy = await session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(
+                        Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+                        Delivery.not_before <= self.runtime.clock(),
+                    )
+                )
+            if not busy:
+                return
+            await asyncio.sleep(0.01)
 
     async def show_new(self) -> None:
         others = [p for p in PERSONAS.values() if p != self.persona]

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from bot.settings import Settings
 from bot.telegram import (
@@ -57,6 +58,7 @@ class Runtime:
         self.dispatcher: OutboxDispatcher | None = None
         self.dialogue: Dialogue | None = None
         self.transport: TelegramTransport | None = None
+        self.outbox_bot: Bot | None = None
         self.web_port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._web: uvicorn.Server | None = None
@@ -80,8 +82,18 @@ class Runtime:
         await db.upgrade(self.engine)
         application = self.application
         await application.initialize()
-        sender = TelegramSender(application.bot)
         pacer = Pacer(self.settings.telegram_rate_per_s, self.settings.telegram_chat_rate_per_s)
+        # The outbox gets its own connections: busy turns must not starve its sends into
+        # pool timeouts (and turns must not wait behind a broadcast).
+        api = self.settings.telegram_api_base_url
+        self.outbox_bot = Bot(
+            self.settings.token or "",
+            base_url=f"{api}/bot",
+            base_file_url=f"{api}/file/bot",
+            request=HTTPXRequest(connection_pool_size=2 * pacer.window() + 2),
+        )
+        await self.outbox_bot.initialize()
+        sender = TelegramSender(self.outbox_bot)
         self.dispatcher = OutboxDispatcher(
             self.sessions,
             [sender],
@@ -156,6 +168,8 @@ class Runtime:
         if application.running:
             await application.stop()
         await application.shutdown()
+        if self.outbox_bot is not None:
+            await self.outbox_bot.shutdown()
         await self.engine.dispose()
 
     async def run_forever(self) -> None:

@@ -10,8 +10,10 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Sequence
+from datetime import timedelta
 from typing import Any
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -39,6 +41,8 @@ from scheduler.outbox import RetryLater, SendAmbiguous, SendFailed, Unreachable
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+REPLY_ATTEMPTS = 3
+PTB_SLOTS = 1024
 HANDLED_MEMORY = 10_000
 SHORT_LABEL = 18
 MEDIA_ATTRIBUTES = (
@@ -131,24 +135,54 @@ def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
+def utf16_length(text: str) -> int:
+    """Telegram counts text limits in UTF-16 code units: an emoji counts two."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Pieces of at most `limit` characters, cut at line breaks where possible."""
+    """Pieces of at most `limit` UTF-16 units, cut at line breaks where possible."""
     pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
+    while utf16_length(text) > limit:
+        fits = _longest_prefix(text, limit)
+        cut = text.rfind("\n", 0, fits)
+        cut = cut if cut > 0 else fits
         pieces.append(text[:cut])
         text = text[cut:].lstrip("\n")
     pieces.append(text)
     return pieces
 
 
+def _longest_prefix(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
 async def send(bot: Bot, chat_id: int | str, text: str, options: Sequence[Option]) -> Message:
-    """Send a reply, split to Telegram's length limit; the buttons ride on the last piece."""
+    """Send a text, split to Telegram's length limit; the buttons ride on the last piece.
+
+    If a piece after the first fails, the error is raised as `PartlySent`: resending the whole
+    text would repeat the pieces already delivered.
+    """
     pieces = split_text(text)
-    for piece in pieces[:-1]:
-        await bot.send_message(chat_id, piece)
-    return await bot.send_message(chat_id, pieces[-1], reply_markup=keyboard(options))
+    for number, piece in enumerate(pieces, 1):
+        markup = keyboard(options) if number == len(pieces) else None
+        try:
+            message = await bot.send_message(chat_id, piece, reply_markup=markup)
+        except TelegramError as error:
+            if number == 1:
+                raise
+            raise PartlySent(f"piece {number} of {len(pieces)}: {error}") from error
+    return message
+
+
+class PartlySent(Exception):
+    """Some pieces of a long message went out, a later one failed."""
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -159,19 +193,24 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     """
 
     def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+        # PTB's own limit is taken before `do_process_update`, so one chat's queued updates
+        # would hold every slot while they wait for their turn; ours is taken after the
+        # chat's lock instead.
+        super().__init__(PTB_SLOTS)
+        self._running = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._queued: Counter[int] = Counter()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            async with self._running:
+                await coroutine
             return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._queued[chat.id] += 1
         try:
-            async with lock:
+            async with lock, self._running:
                 await coroutine
         finally:
             self._queued[chat.id] -= 1
@@ -230,7 +269,7 @@ class TelegramTransport:
         assert query is not None
         try:
             await query.answer()
-        except BadRequest as error:  # too old to answer; the tap itself still counts
+        except TelegramError as error:  # too old to answer, or flooded: the tap still counts
             log.info("callback answer refused: %s", error)
         message = query.message
         if not isinstance(message, Message) or message.reply_markup is None:
@@ -253,12 +292,24 @@ class TelegramTransport:
             log.info("could not close the tapped keyboard: %s", error)
 
     async def _send_replies(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
+        """The answer to what the person just did. Telegram's per-chat pacing may ask for a
+        short wait (429); the person is waiting for this answer, so wait and send it."""
         for reply in replies:
-            try:
-                await send(bot, chat_id, reply.text, reply.options)
-            except Forbidden:
-                log.info("chat %s blocked the bot; reply dropped", chat_id)
-                return
+            for attempt in range(REPLY_ATTEMPTS):
+                try:
+                    await send(bot, chat_id, reply.text, reply.options)
+                    break
+                except RetryAfter as error:
+                    if attempt == REPLY_ATTEMPTS - 1:
+                        log.warning("reply to %s dropped after repeated 429s", chat_id)
+                        return
+                    await asyncio.sleep(_seconds(error.retry_after))
+                except Forbidden:
+                    log.info("chat %s blocked the bot; reply dropped", chat_id)
+                    return
+                except (TelegramError, PartlySent):
+                    log.exception("reply to %s failed", chat_id)
+                    break
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("unhandled error for update %r", update, exc_info=context.error)
@@ -266,6 +317,12 @@ class TelegramTransport:
 
 async def register_commands(bot: Bot) -> None:
     await bot.set_my_commands([BotCommand(name, text) for name, text in MENU_COMMANDS.items()])
+
+
+def _seconds(retry_after: object) -> float:
+    if isinstance(retry_after, timedelta):
+        return retry_after.total_seconds()
+    return float(retry_after)  # type: ignore[arg-type]
 
 
 class TelegramSender:
@@ -282,17 +339,17 @@ class TelegramSender:
         try:
             if photo is None:
                 message = await send(self.bot, int(recipient), text, options)
-            elif len(text) <= MessageLimit.CAPTION_LENGTH:
+            elif utf16_length(text) <= MessageLimit.CAPTION_LENGTH:
                 message = await self.bot.send_photo(
                     int(recipient), photo, caption=text, reply_markup=keyboard(options)
                 )
             else:
                 await self.bot.send_photo(int(recipient), photo)
                 message = await send(self.bot, int(recipient), text, options)
+        except PartlySent as error:
+            raise SendFailed(str(error), permanent=True) from error
         except RetryAfter as error:
-            retry = error.retry_after
-            seconds = retry if isinstance(retry, int | float) else retry.total_seconds()
-            raise RetryLater(float(seconds)) from error
+            raise RetryLater(_seconds(error.retry_after)) from error
         except Forbidden as error:
             raise Unreachable(str(error)) from error
         except BadRequest as error:
@@ -300,6 +357,9 @@ class TelegramSender:
                 raise Unreachable(error.message) from error
             raise SendFailed(error.message, permanent=True) from error
         except TimedOut as error:
+            if isinstance(error.__cause__, httpx.PoolTimeout | httpx.ConnectTimeout):
+                # PTB: "the request was not sent" — safe to retry.
+                raise SendFailed(str(error), permanent=False) from error
             # The request may have reached Telegram; only its answer is missing.
             raise SendAmbiguous(str(error)) from error
         except NetworkError as error:

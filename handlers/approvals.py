@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from handlers import texts
 from handlers.common import category_label, coordinated_barrios, main_menu, require_coordinator
 from handlers.core import Option, Turn, parse_id
-from models import Barrio, Member, MembershipStatus, queries
+from models import Barrio, Member, Membership, MembershipStatus, queries
 
 MAX_LISTED = 40
 MAX_PENDING_SHOWN = 10
@@ -43,8 +45,18 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         turn.say(texts.ALREADY_DECIDED.format(status=texts.STATUS_WORDS[membership.status]))
         return True
     approved = action == "ok"
-    membership.status = MembershipStatus.ACTIVE if approved else MembershipStatus.REJECTED
-    membership.decided_at = turn.now
+    status = MembershipStatus.ACTIVE if approved else MembershipStatus.REJECTED
+    # Conditional, so two coordinators tapping at once cannot both decide.
+    decided = await turn.session.execute(
+        update(Membership)
+        .where(Membership.id == membership.id, Membership.status == MembershipStatus.PENDING)
+        .values(status=status, decided_at=turn.now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(decided, "rowcount", 0):
+        await turn.session.refresh(membership)
+        turn.say(texts.ALREADY_DECIDED.format(status=texts.STATUS_WORDS[membership.status]))
+        return True
     member, barrio = membership.member, membership.barrio
     if approved:
         turn.say(texts.APPROVED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))

@@ -124,8 +124,10 @@ class Turn:
         *,
         priority: Priority = Priority.NOTICE,
         urgent: bool = False,
+        about: Member | None = None,
     ) -> None:
-        """Queue a message to another person through the outbox, in this same transaction."""
+        """Queue a message to another person through the outbox, in this same transaction.
+        `about`: the person the text names, so erasing them deletes it too."""
         self.enqueued += await enqueue(
             self.session,
             recipients_of(member),
@@ -135,6 +137,7 @@ class Turn:
             options=options,
             priority=priority,
             urgent=urgent,
+            about_member_id=about.id if about is not None else None,
         )
 
 

@@ -8,6 +8,7 @@ and a short menu for anything else. A handler never sees a PTB object.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
@@ -141,8 +142,13 @@ def _offered_payload(turn: Turn) -> str | None:
     typed = turn.inbound.text.strip()
     if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(offered):
         return offered[int(typed) - 1][1]
-    folded = fold(typed)
-    return next((payload for label, payload in offered if fold(label) == folded), None)
+    folded = _words(typed)
+    return next((payload for label, payload in offered if _words(label) == folded), None)
+
+
+def _words(text: str) -> str:
+    """A label as typed: no emoji or symbols ("🛒 Almacén" → "almacen")."""
+    return " ".join("".join(c for c in fold(text) if unicodedata.category(c)[0] != "S").split())
 
 
 async def route(turn: Turn) -> None:
@@ -245,9 +251,11 @@ class Dialogue:
 
     async def _run(self, inbound: Inbound) -> Turn:
         async with self.sessions() as session, session.begin():
-            conversation, member = await queries.sender_state(
+            conversation, member, unreachable = await queries.sender_state(
                 session, inbound.channel, inbound.sender_id
             )
+            if unreachable:
+                await queries.mark_reachable(session, inbound.channel, inbound.sender_id)
             turn = Turn(
                 inbound=inbound,
                 session=session,

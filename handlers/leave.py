@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from handlers import texts
 from handlers.common import main_menu, require_member
 from handlers.core import Option, Turn, parse_id
@@ -79,11 +81,22 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         return True
     if turn.step == "confirm_leave" and action == "yes":
         membership = _membership(turn, turn.data.get("membership_id"))
-        if membership is None:
-            return False
-        membership.status = MembershipStatus.LEFT
-        membership.role = Role.MEMBER
-        membership.decided_at = turn.now
+        left = None
+        if membership is not None:
+            left = await turn.session.execute(
+                update(Membership)
+                .where(
+                    Membership.id == membership.id,
+                    Membership.status.in_([MembershipStatus.PENDING, MembershipStatus.ACTIVE]),
+                )
+                .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now)
+                .execution_options(synchronize_session=False)
+            )
+        if membership is None or not getattr(left, "rowcount", 0):
+            # Decided meanwhile (a coordinator rejected it): show what is left to leave.
+            turn.goto("choose")
+            await prompt(turn)
+            return True
         turn.finish()
         turn.say(texts.LEFT.format(barrio=membership.barrio.name), main_menu(turn.member))
         return True

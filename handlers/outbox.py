@@ -120,6 +120,7 @@ async def enqueue(
     broadcast: str | None = None,
     photo: str | None = None,
     urgent: bool = False,
+    about_member_id: int | None = None,
 ) -> int:
     """Queue one delivery per recipient; returns how many. Unreachable identities get a row
     already marked unreachable, so the broadcast's final count includes them."""
@@ -133,6 +134,7 @@ async def enqueue(
             "options": buttons,
             "photo": photo,
             "broadcast": broadcast,
+            "about_member_id": about_member_id,
             "priority": int(priority),
             "status": DeliveryStatus.UNREACHABLE if r.unreachable else DeliveryStatus.PENDING,
             "attempts": 0,

@@ -17,6 +17,7 @@ TEXT_FIELDS = {
     "phone": (texts.ASK_NEW_PHONE, 20),
 }
 CLEARABLE = ("address", "phone")
+VISIBILITY = {"listed": "show_in_directory", "phone": "show_phone", "address": "show_address"}
 
 
 async def show(turn: Turn, _args: str = "") -> None:
@@ -55,16 +56,19 @@ def _options(member: Member) -> list[Option]:
         Option(texts.EDIT_ADDRESS, f"{FLOW}:edit:address"),
         Option(texts.EDIT_PHONE, f"{FLOW}:edit:phone"),
     ]
+    # Buttons carry the value to set, not "flip": an old button cannot undo a newer choice.
     if member.show_in_directory:
-        options.append(Option(texts.TOGGLE_DIRECTORY_OFF, f"{FLOW}:toggle:listed"))
+        options.append(Option(texts.TOGGLE_DIRECTORY_OFF, f"{FLOW}:show:listed:0"))
         if member.phone:
-            label = texts.TOGGLE_PHONE_OFF if member.show_phone else texts.TOGGLE_PHONE_ON
-            options.append(Option(label, f"{FLOW}:toggle:phone"))
+            shown = member.show_phone
+            label = texts.TOGGLE_PHONE_OFF if shown else texts.TOGGLE_PHONE_ON
+            options.append(Option(label, f"{FLOW}:show:phone:{int(not shown)}"))
         if member.address:
-            label = texts.TOGGLE_ADDRESS_OFF if member.show_address else texts.TOGGLE_ADDRESS_ON
-            options.append(Option(label, f"{FLOW}:toggle:address"))
+            shown = member.show_address
+            label = texts.TOGGLE_ADDRESS_OFF if shown else texts.TOGGLE_ADDRESS_ON
+            options.append(Option(label, f"{FLOW}:show:address:{int(not shown)}"))
     else:
-        options.append(Option(texts.TOGGLE_DIRECTORY_ON, f"{FLOW}:toggle:listed"))
+        options.append(Option(texts.TOGGLE_DIRECTORY_ON, f"{FLOW}:show:listed:1"))
     return options
 
 
@@ -87,13 +91,9 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         turn.enter(FLOW, arg)
         await prompt(turn)
         return True
-    if action == "toggle" and arg in ("listed", "phone", "address"):
-        if arg == "listed":
-            member.show_in_directory = not member.show_in_directory
-        elif arg == "phone":
-            member.show_phone = not member.show_phone
-        else:
-            member.show_address = not member.show_address
+    field, _, value = arg.partition(":")
+    if action == "show" and field in VISIBILITY and value in ("0", "1"):
+        setattr(member, VISIBILITY[field], value == "1")
         _saved(turn, member)
         return True
     if turn.flow != FLOW:

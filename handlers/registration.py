@@ -221,4 +221,4 @@ async def _ask_coordinators(
 ) -> None:
     request, buttons = join_request(member, barrio, membership.id)
     for coordinator in await queries.coordinators_of(turn.session, barrio.id):
-        await turn.notify(coordinator, request, buttons)
+        await turn.notify(coordinator, request, buttons, about=member)

@@ -64,6 +64,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+SEARCH_TEXT_LENGTH = 170
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -163,7 +166,7 @@ class Member(Timestamped, Base):
     show_address: Mapped[bool] = mapped_column(Boolean, default=False)
     # fold(name + business name), kept by the ORM events below, so the directory can search
     # accent-insensitively in SQL on SQLite and PostgreSQL alike.
-    search_text: Mapped[str] = mapped_column(String(170), default="")
+    search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_LENGTH), default="")
     # Quiet hours in minutes after local midnight; both None means "no quiet hours".
     quiet_start: Mapped[int | None] = mapped_column(Integer, default=22 * 60)
     quiet_end: Mapped[int | None] = mapped_column(Integer, default=8 * 60)
@@ -179,7 +182,8 @@ class Member(Timestamped, Base):
 @event.listens_for(Member, "before_insert")
 @event.listens_for(Member, "before_update")
 def _fold_search_text(_mapper: Any, _connection: Any, member: Member) -> None:
-    member.search_text = fold(f"{member.name} {member.business_name}")
+    # fold() can lengthen text (ß → ss); the column is a search aid, so cut rather than fail.
+    member.search_text = fold(f"{member.name} {member.business_name}")[:SEARCH_TEXT_LENGTH]
 
 
 class ChannelIdentity(Timestamped, Base):
@@ -246,6 +250,11 @@ class Delivery(Timestamped, Base):
     channel: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(64))
     member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    # The person the text is about (a join request names the applicant): erasing that person
+    # deletes these messages too.
+    about_member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
     text: Mapped[str] = mapped_column(Text)

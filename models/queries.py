@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -35,14 +35,15 @@ async def member_by_identity(
 
 async def sender_state(
     session: AsyncSession, channel: str, external_id: str
-) -> tuple[Conversation, Member | None]:
-    """The conversation and, if registered, the member behind one channel address.
+) -> tuple[Conversation, Member | None, bool]:
+    """The conversation, the member behind one channel address if registered, and whether
+    that address is marked unreachable (it just wrote, so it no longer is).
 
     Runs for every inbound message, so the usual case (a stored conversation) is one query;
     an address with no conversation row yet costs a second one for the member.
     """
     result = await session.execute(
-        select(Conversation, Member)
+        select(Conversation, Member, ChannelIdentity.unreachable_at)
         .outerjoin(
             ChannelIdentity,
             (ChannelIdentity.channel == Conversation.channel)
@@ -54,9 +55,18 @@ async def sender_state(
     )
     row = result.unique().one_or_none()
     if row is not None:
-        return row[0], row[1]
+        return row[0], row[1], row[2] is not None
     conversation = Conversation(channel=channel, external_id=external_id, data={})
-    return conversation, await member_by_identity(session, channel, external_id)
+    member = await member_by_identity(session, channel, external_id)
+    return conversation, member, member is not None
+
+
+async def mark_reachable(session: AsyncSession, channel: str, external_id: str) -> None:
+    await session.execute(
+        update(ChannelIdentity)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
+        .values(unreachable_at=None)
+    )
 
 
 async def barrio_by_invite(session: AsyncSession, code: str) -> Barrio | None:

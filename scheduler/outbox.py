@@ -192,42 +192,44 @@ class OutboxDispatcher:
                 attempted += len(claimed)
                 task = asyncio.create_task(self._send_window(claimed))
                 in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(_forget_and_log(in_flight))
                 if len(in_flight) >= 2:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 if self._wake.is_set():
                     break
         finally:
             if in_flight:
-                await asyncio.gather(*in_flight)
+                await asyncio.gather(*in_flight, return_exceptions=True)
         return attempted
 
     async def _claim_window(self) -> list[Delivery]:
-        """The most urgent due rows, marked `sending` in one committed transaction."""
+        """The most urgent due rows, marked `sending` in one committed transaction. Only rows
+        this process actually switched from `pending` are returned, so two dispatchers on one
+        database never send the same row."""
         async with self.sessions() as session, session.begin():
-            candidates = (
-                await session.scalars(
-                    select(Delivery)
-                    .where(
-                        Delivery.status == DeliveryStatus.PENDING,
-                        Delivery.not_before <= self.clock(),
-                        Delivery.channel.in_(list(self.senders)),
-                    )
-                    .order_by(Delivery.priority, Delivery.id)
-                    .limit(self._window_size())
-                    .with_for_update(skip_locked=True)
+            due = (
+                select(Delivery.id)
+                .where(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.not_before <= self.clock(),
+                    Delivery.channel.in_(list(self.senders)),
                 )
-            ).all()
-            if not candidates:
+                .order_by(Delivery.priority, Delivery.id)
+                .limit(self._window_size())
+                .with_for_update(skip_locked=True)
+            )
+            ids = (await session.scalars(due)).all()
+            if not ids:
                 return []
-            ids = [d.id for d in candidates]
-            await session.execute(
+            claimed = await session.scalars(
                 update(Delivery)
                 .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
                 .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+                .returning(Delivery)
                 .execution_options(synchronize_session=False)
             )
-        return list(candidates)
+            rows = list(claimed.all())
+        return sorted(rows, key=lambda d: (d.priority, d.id))
 
     def _window_size(self) -> int:
         return min((p.window() for p in self.pacers.values()), default=1)
@@ -246,8 +248,10 @@ class OutboxDispatcher:
                         )
                         .values(unreachable_at=self.clock())
                     )
-            for broadcast in {d.broadcast for d in window if d.broadcast}:
-                await self._maybe_report(session, broadcast)
+        # After the commit, in its own transaction: two windows of one broadcast finishing at
+        # once must each see the other's rows; the report itself is guarded against doubles.
+        for broadcast in {d.broadcast for d in window if d.broadcast}:
+            await self.report_if_done(broadcast)
 
     async def _send_one(self, delivery: Delivery) -> tuple[dict[str, Any], bool]:
         """Send one row; returns its new column values and whether the person is unreachable."""
@@ -256,7 +260,7 @@ class OutboxDispatcher:
         if pacer is not None and (wait := pacer.reserve(delivery.recipient)) > 0:
             await asyncio.sleep(wait)
         options = [Option(o["label"], o["payload"]) for o in delivery.options]
-        attempts = delivery.attempts + 1
+        attempts = delivery.attempts  # already counted by the claim
         values: dict[str, Any] = {"id": delivery.id}
         try:
             message_id = await sender.send(
@@ -304,12 +308,26 @@ class OutboxDispatcher:
             }
         return values, False
 
-    async def _maybe_report(self, session: AsyncSession, broadcast: str) -> None:
-        counts = await broadcast_counts(session, broadcast)
-        if self.on_broadcast_done is None or any(status not in FINAL for status in counts):
+    async def report_if_done(self, broadcast: str) -> None:
+        if self.on_broadcast_done is None:
             return
-        await self.on_broadcast_done(session, broadcast, counts)
+        async with self.sessions() as session, session.begin():
+            counts = await broadcast_counts(session, broadcast)
+            if not counts or any(status not in FINAL for status in counts):
+                return
+            await self.on_broadcast_done(session, broadcast, counts)
         self.wake()
+
+
+def _forget_and_log(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The sends happened; only recording them failed. Those rows stay `sending` and
+            # become `ambiguous` at the next start, never resent.
+            log.error("recording a window failed", exc_info=task.exception())
+
+    return done
 
 
 async def broadcast_counts(session: AsyncSession, broadcast: str) -> dict[str, int]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.clock import ShiftedClock as ShiftedClock
 from bot.emulator.telegram import TelegramEmulator
 from bot.runtime import Runtime
 from handlers import admin
@@ -18,20 +18,6 @@ TOKEN = "424242:TEST-token-barrio"
 BOT_ID = 424242
 BOT_USERNAME = "BarrioTestBot"
 WAIT_S = 10
-
-
-class ShiftedClock:
-    """Real time, moved to a fixed moment (a Tuesday noon in Santiago) so quiet hours and
-    "mañana" mean the same on every run; `advance` jumps ahead."""
-
-    def __init__(self, start: datetime = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)) -> None:
-        self.offset = start - datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> None:
-        self.offset += delta
 
 
 class Phone:

@@ -109,6 +109,17 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("photo", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("broadcast", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("about_member_id", sa.Integer(), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_deliveries_about_member_id"), ["about_member_id"], unique=False
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_deliveries_about_member_id_members"),
+            "members",
+            ["about_member_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
         batch_op.drop_index(batch_op.f("ix_deliveries_status_priority"))
         batch_op.create_index(
             "ix_deliveries_status_priority",
@@ -138,6 +149,11 @@ def downgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_deliveries_status_priority"), ["status", "priority", "id"], unique=False
         )
+        batch_op.drop_constraint(
+            batch_op.f("fk_deliveries_about_member_id_members"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_deliveries_about_member_id"))
+        batch_op.drop_column("about_member_id")
         batch_op.drop_column("broadcast")
         batch_op.drop_column("photo")
 

@@ -1,0 +1,228 @@
+"""Outbox benchmarks against the emulator enforcing Telegram-style rate limits.
+
+`broadcast_10k`: 10,000 queued messages, emulator limit 300/s (Telegram's 30/s scaled up so
+the run takes about half a minute): attained rate as a fraction of the limit, 429s drawn,
+messages lost and duplicated. `alert_200`: a member confirms `/alerta` in a barrio of 200, at
+Telegram's real 30/s: seconds to the first and the last delivery, next to the floor 199/30.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import tempfile
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+
+from bench.inbound import TOKEN, _fresh_database, emulator_process
+from bot.runtime import Runtime
+from bot.settings import load_settings
+from handlers import admin
+from handlers.outbox import barrio_recipients, enqueue
+from models import ChannelIdentity, Member, Membership, MembershipStatus, Priority, Role, db
+
+FIRST_USER = 100_000
+
+
+async def _seed_barrio(runtime: Runtime, size: int) -> int:
+    now = datetime.now(UTC)
+    async with runtime.sessions() as session, session.begin():
+        barrio = await admin.create_barrio(
+            session, name="Barrio Bench", comuna="Rancagua", region="O'Higgins", open_to_all=True
+        )
+        first_id = FIRST_USER
+        await session.execute(
+            insert(Member),
+            [
+                {
+                    "id": first_id + i,
+                    "name": f"Socia {i}",
+                    "business_name": f"Negocio {i}",
+                    "business_category": "almacen",
+                    "consent_at": now,
+                    "show_in_directory": True,
+                    "show_phone": False,
+                    "show_address": False,
+                    "search_text": f"socia {i}",
+                    "quiet_start": None,
+                    "quiet_end": None,
+                    "created_at": now,
+                }
+                for i in range(size)
+            ],
+        )
+        await session.execute(
+            insert(ChannelIdentity),
+            [
+                {
+                    "member_id": first_id + i,
+                    "channel": "telegram",
+                    "external_id": str(first_id + i),
+                    "created_at": now,
+                }
+                for i in range(size)
+            ],
+        )
+        await session.execute(
+            insert(Membership),
+            [
+                {
+                    "member_id": first_id + i,
+                    "barrio_id": barrio.id,
+                    "created_at": now,
+                    "role": Role.COORDINATOR if i == 0 else Role.MEMBER,
+                    "status": MembershipStatus.ACTIVE,
+                    "decided_at": now,
+                }
+                for i in range(size)
+            ],
+        )
+        return barrio.id
+
+
+async def _runtime(base_url: str, database_url: str, rate: float) -> Runtime:
+    settings = load_settings(
+        database_url=database_url,
+        telegram_bot_token=TOKEN,
+        telegram_api_base_url=base_url,
+        telegram_mode="polling",
+        public_base_url=None,
+        telegram_rate_per_s=rate,
+    )
+    runtime = Runtime(settings, serve_web=False)
+    await db.upgrade(runtime.engine)
+    return runtime
+
+
+async def _sent_total(control: httpx.AsyncClient) -> int:
+    return int((await control.get("/control/stats")).json()["sent_messages"])
+
+
+async def broadcast_10k(database: str, size: int = 10_000, rate: float = 300) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as directory:
+        database_url = await _fresh_database(database, directory)
+        async with (
+            emulator_process(rate=rate, chat_rate=1) as base_url,
+            httpx.AsyncClient(base_url=base_url, timeout=120) as control,
+        ):
+            runtime = await _runtime(base_url, database_url, rate)
+            barrio_id = await _seed_barrio(runtime, size)
+            ids = list(range(FIRST_USER, FIRST_USER + size))
+            (await control.post("/control/chats", json={"user_ids": ids})).raise_for_status()
+            await runtime.start()
+            try:
+                baseline = await _sent_total(control)
+                started = time.perf_counter()
+                async with runtime.sessions() as session, session.begin():
+                    recipients = await barrio_recipients(session, [barrio_id])
+                    await enqueue(
+                        session,
+                        recipients,
+                        "Corte de agua mañana de 9 a 12 en todo el barrio.",
+                        now=runtime.clock(),
+                        zone=runtime.settings.zone,
+                        broadcast="bench",
+                        priority=Priority.BROADCAST,
+                        urgent=True,
+                    )
+                assert runtime.dispatcher is not None
+                runtime.dispatcher.wake()
+                while await _sent_total(control) - baseline < size:
+                    await asyncio.sleep(0.05)
+                elapsed = time.perf_counter() - started
+                await asyncio.sleep(1)  # anything sent twice would show up now
+            finally:
+                await runtime.stop()
+            sent = (await control.get("/control/sent")).json()
+            stats = (await control.get("/control/stats")).json()
+    per_chat = collections.Counter(m["chat_id"] for m in sent if m["chat_id"] >= FIRST_USER)
+    attained = size / elapsed
+    return {
+        "name": "broadcast_10k",
+        "database": database,
+        "recipients": size,
+        "limit_per_s": rate,
+        "attained_per_s": round(attained, 1),
+        "fraction_of_limit": round(attained / rate, 3),
+        "http_429": stats["http_429"],
+        "lost": sum(1 for i in ids if per_chat[i] == 0),
+        "duplicated": sum(1 for count in per_chat.values() if count > 1),
+    }
+
+
+async def _tap(control: httpx.AsyncClient, user_id: int, label: str) -> None:
+    messages = (await control.get("/control/sent", params={"chat_id": user_id})).json()
+    for message in reversed(messages):
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if label in button["text"]:
+                    await control.post(
+                        "/control/callbacks",
+                        json={
+                            "user_id": user_id,
+                            "message_id": message["message_id"],
+                            "data": button["callback_data"],
+                        },
+                    )
+                    return
+    raise RuntimeError(f"no button {label!r} for {user_id}")
+
+
+async def _say(control: httpx.AsyncClient, user_id: int, text: str) -> None:
+    await control.post("/control/messages", json={"user_id": user_id, "text": text})
+
+
+async def alert_200(database: str, size: int = 200, rate: float = 30) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as directory:
+        database_url = await _fresh_database(database, directory)
+        async with (
+            emulator_process(rate=rate, chat_rate=1) as base_url,
+            httpx.AsyncClient(base_url=base_url, timeout=120) as control,
+        ):
+            runtime = await _runtime(base_url, database_url, rate)
+            await _seed_barrio(runtime, size)
+            ids = list(range(FIRST_USER, FIRST_USER + size))
+            await control.post("/control/chats", json={"user_ids": ids})
+            await runtime.start()
+            author = FIRST_USER + 1
+            try:
+                for step in ("/alerta", "Robo", "Forzaron la reja del local 12", "Seguir sin"):
+                    before = await _sent_total(control)
+                    if step.startswith("/") or step.startswith("Forzaron"):
+                        await _say(control, author, step)
+                    else:
+                        await _tap(control, author, step)
+                    while await _sent_total(control) == before:
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.2)
+                started = time.perf_counter()
+                await _tap(control, author, "Enviar alerta")
+                first = last = None
+                while True:
+                    messages = (await control.get("/control/sent")).json()
+                    alerts = [
+                        m
+                        for m in messages
+                        if m["chat_id"] != author and "🚨 Robo en" in (m.get("text") or "")
+                    ]
+                    if alerts and first is None:
+                        first = time.perf_counter() - started
+                    if len(alerts) >= size - 1:
+                        last = time.perf_counter() - started
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await runtime.stop()
+    return {
+        "name": "alert_200",
+        "database": database,
+        "recipients": size - 1,
+        "limit_per_s": rate,
+        "first_delivery_s": round(first or 0.0, 3),
+        "last_delivery_s": round(last or 0.0, 3),
+        "floor_s": round((size - 1) / rate, 3),
+    }
