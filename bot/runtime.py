@@ -109,7 +109,7 @@ class Runtime:
             alerts_per_hour=self.settings.alerts_per_hour,
             on_enqueued=self.dispatcher.wake,
         )
-        self.transport = TelegramTransport(self.dialogue)
+        self.transport = TelegramTransport(self.dialogue, pacer)
         self.transport.install(application)
         await register_commands(application.bot)
         await application.start()

@@ -36,7 +36,7 @@ from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHan
 
 from handlers.core import Inbound, InboundKind, Option, Reply
 from handlers.dialogue import MENU_COMMANDS, Dialogue
-from scheduler.outbox import RetryLater, SendAmbiguous, SendFailed, Unreachable
+from scheduler.outbox import Pacer, RetryLater, SendAmbiguous, SendFailed, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 class TelegramTransport:
     """Wires a PTB `Application` to the dialogue core."""
 
-    def __init__(self, dialogue: Dialogue) -> None:
+    def __init__(self, dialogue: Dialogue, pacer: Pacer | None = None) -> None:
         self.dialogue = dialogue
+        # Shared with the outbox, so replies and broadcasts together stay under the limit.
+        self.pacer = pacer
         # Updates fully handled, so tests and the demo can wait for a reply to finish.
         self._handled_ids: set[int] = set()
         self._handled = asyncio.Condition()
@@ -283,6 +285,7 @@ class TelegramTransport:
             ),
             None,
         )
+        await self._pace(message.chat.id)
         try:
             if chosen is not None and message.text:
                 await message.edit_text(f"{message.text}\n\n👉 {chosen}", reply_markup=None)
@@ -296,6 +299,7 @@ class TelegramTransport:
         short wait (429); the person is waiting for this answer, so wait and send it."""
         for reply in replies:
             for attempt in range(REPLY_ATTEMPTS):
+                await self._pace(chat_id)
                 try:
                     await send(bot, chat_id, reply.text, reply.options)
                     break
@@ -310,6 +314,10 @@ class TelegramTransport:
                 except (TelegramError, PartlySent):
                     log.exception("reply to %s failed", chat_id)
                     break
+
+    async def _pace(self, chat_id: int) -> None:
+        if self.pacer is not None:
+            await self.pacer.acquire(str(chat_id), per_chat=False)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("unhandled error for update %r", update, exc_info=context.error)

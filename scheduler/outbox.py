@@ -11,6 +11,7 @@ At most two small windows of rows are in flight at once, which bounds that numbe
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import time
@@ -29,6 +30,7 @@ from models.entities import utcnow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+SAFETY = 0.97
 MAX_BACKOFF_S = 300.0
 WINDOW_S = 0.1  # a window holds the sends of about this long
 FINAL = (
@@ -81,21 +83,45 @@ class Pacer:
         per_chat_per_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # A hair under the limit: evenly spaced sends at exactly the limit put limit + 1 of
+        # them in some one-second windows, and the platform answers that one with a 429.
+        overall_per_s *= SAFETY
         self.overall_gap = 1.0 / overall_per_s
+        self.per_second = max(1, math.floor(overall_per_s))
+        self.recent: collections.deque[float] = collections.deque()
         self.chat_gap = 1.0 / per_chat_per_s
         self.clock = clock
         self.next_overall = 0.0
         self.next_for_chat: dict[str, float] = {}
 
-    def reserve(self, chat: str) -> float:
-        """Book the earliest allowed start for a send to `chat`; returns seconds to wait."""
+    def reserve(self, chat: str, *, per_chat: bool = True) -> float:
+        """Book the earliest allowed start for a send to `chat`; returns seconds to wait.
+        Direct replies pass `per_chat=False`: the person is waiting for them, and Telegram
+        allows a private chat a short burst."""
         now = self.clock()
-        start = max(now, self.next_overall, self.next_for_chat.get(chat, 0.0))
+        start = max(now, self.next_overall)
+        if per_chat:
+            start = max(start, self.next_for_chat.get(chat, 0.0))
         self.next_overall = start + self.overall_gap
-        self.next_for_chat[chat] = start + self.chat_gap
+        self.next_for_chat[chat] = max(self.next_for_chat.get(chat, 0.0), start + self.chat_gap)
         if len(self.next_for_chat) > 50_000:
             self.next_for_chat = {c: t for c, t in self.next_for_chat.items() if t > now}
         return start - now
+
+    async def acquire(self, chat: str, *, per_chat: bool = True) -> None:
+        """Wait for this send's slot. Beyond even spacing, count the sends that actually
+        left in the last second: a stalled event loop releases late sends together, and the
+        platform counts arrivals, not our plan."""
+        if (wait := self.reserve(chat, per_chat=per_chat)) > 0:
+            await asyncio.sleep(wait)
+        while True:
+            now = self.clock()
+            while self.recent and self.recent[0] <= now - 1.0:
+                self.recent.popleft()
+            if len(self.recent) < self.per_second:
+                self.recent.append(now)
+                return
+            await asyncio.sleep(self.recent[0] + 1.0 - now + 0.001)
 
     def pause(self, seconds: float) -> None:
         self.next_overall = max(self.next_overall, self.clock() + seconds)
@@ -257,8 +283,8 @@ class OutboxDispatcher:
         """Send one row; returns its new column values and whether the person is unreachable."""
         sender = self.senders[delivery.channel]
         pacer = self.pacers.get(delivery.channel)
-        if pacer is not None and (wait := pacer.reserve(delivery.recipient)) > 0:
-            await asyncio.sleep(wait)
+        if pacer is not None:
+            await pacer.acquire(delivery.recipient)
         options = [Option(o["label"], o["payload"]) for o in delivery.options]
         attempts = delivery.attempts  # already counted by the claim
         values: dict[str, Any] = {"id": delivery.id}
