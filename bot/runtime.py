@@ -15,10 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
+from bot import inbound
+from bot.inbound import DurablePoller
 from bot.settings import Settings
 from bot.telegram import (
     PerChatUpdateProcessor,
@@ -59,6 +62,9 @@ class Runtime:
         self.dialogue: Dialogue | None = None
         self.transport: TelegramTransport | None = None
         self.outbox_bot: Bot | None = None
+        self.poller: DurablePoller | None = None
+        self._poller_task: asyncio.Task[None] | None = None
+        self.scheduler = AsyncIOScheduler(timezone=settings.zone)
         self.web_port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._web: uvicorn.Server | None = None
@@ -74,9 +80,8 @@ class Runtime:
             # One HTTP connection per concurrent turn; PTB's default pool of one serialises them.
             .connection_pool_size(self.settings.telegram_concurrency + 2)
         )
-        if self.settings.effective_telegram_mode == "webhook":
-            builder = builder.updater(None)
-        return builder.build()
+        # No PTB Updater: it acknowledges updates before they are processed (bot/inbound.py).
+        return builder.updater(None).build()
 
     async def start(self) -> None:
         await db.upgrade(self.engine)
@@ -124,16 +129,28 @@ class Runtime:
                 allowed_updates=Update.ALL_TYPES,
             )
         else:
-            assert application.updater is not None
             await application.bot.delete_webhook()
-            await application.updater.start_polling(
-                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
+            self.poller = DurablePoller(
+                application.bot, self.sessions, application.update_queue, self.clock
             )
+            self._poller_task = asyncio.create_task(self.poller.run(), name="poller")
+        if self.settings.effective_telegram_mode == "webhook":
+            for update in await inbound.unprocessed(self.sessions, application.bot):
+                await application.update_queue.put(update)
+        self.scheduler.add_job(
+            inbound.forget_old, "interval", hours=6, args=[self.sessions, self.clock]
+        )
+        self.scheduler.start()
         log.info("Barrio Conecta is running as @%s", application.bot.username)
 
     async def _start_web(self, secret: str) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:
-            await self.application.update_queue.put(Update.de_json(payload, self.application.bot))
+            update = Update.de_json(payload, self.application.bot)
+            if update is None:
+                return
+            # Stored before the 200 goes back; a redelivery is stored once and run once.
+            for new in await inbound.store(self.sessions, [update], self.clock()):
+                await self.application.update_queue.put(new)
 
         webhook = enqueue_update if self.settings.effective_telegram_mode == "webhook" else None
         app = create_web_app(lambda: db.ping(self.engine), webhook, secret)
@@ -156,8 +173,15 @@ class Runtime:
 
     async def stop(self) -> None:
         application = self.application
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        if self.poller is not None:
+            self.poller.stop()
+        if self._poller_task is not None:
+            # Cancelling a long poll is safe: what was not stored was not acknowledged either.
+            self._poller_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller_task
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self._web is not None:

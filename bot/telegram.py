@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     Bot,
     BotCommand,
@@ -34,6 +35,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
+from bot.inbound import mark_processed
 from handlers.core import Inbound, InboundKind, Option, Reply
 from handlers.dialogue import MENU_COMMANDS, Dialogue
 from scheduler.outbox import Pacer, RetryLater, SendAmbiguous, SendFailed, Unreachable
@@ -255,12 +257,19 @@ class TelegramTransport:
             await self._handled.wait_for(lambda: update_id in self._handled_ids)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        clock = self.dialogue.clock
+
+        async def receipt(session: AsyncSession) -> bool:
+            return await mark_processed(session, update.update_id, clock())
+
         inbound = inbound_from_update(update, context.bot.username)
         if inbound is None:
+            async with self.dialogue.sessions() as session, session.begin():
+                await receipt(session)
             return
         if update.callback_query is not None:
             await self._acknowledge_tap(update)
-        replies = await self.dialogue.handle(inbound)
+        replies = await self.dialogue.handle(inbound, receipt)
         chat = update.effective_chat
         if chat is not None:
             await self._send_replies(context.bot, chat.id, replies)

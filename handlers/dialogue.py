@@ -239,18 +239,28 @@ class Dialogue:
         self.alerts_per_hour = alerts_per_hour
         self.on_enqueued = on_enqueued
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
+    async def handle(
+        self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]] | None = None
+    ) -> list[Reply]:
+        """Run one turn. `receipt`, if given, runs first in the turn's transaction and says
+        whether this inbound message is new; a repeat is skipped without a reply."""
         try:
-            turn = await self._run(inbound)
+            turn = await self._run(inbound, receipt)
         except Exception:
             log.exception("turn failed for %s:%s", inbound.channel, inbound.sender_id)
             return [Reply(texts.ERROR_OURS)]
+        if turn is None:
+            return []
         if turn.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         return turn.replies
 
-    async def _run(self, inbound: Inbound) -> Turn:
+    async def _run(
+        self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]] | None
+    ) -> Turn | None:
         async with self.sessions() as session, session.begin():
+            if receipt is not None and not await receipt(session):
+                return None
             conversation, member, unreachable = await queries.sender_state(
                 session, inbound.channel, inbound.sender_id
             )

@@ -1,0 +1,155 @@
+"""Inbound updates are stored before Telegram is told we have them.
+
+PTB's own polling loop and webhook server acknowledge an update before it is processed, so a
+crash in between loses it. Here the poller asks `getUpdates`, stores the batch (unique on the
+update id), and only then moves the offset that acknowledges it; the webhook stores before it
+answers 200. Each turn marks its update processed in the same transaction as its effects, so a
+redelivered or replayed update is never handled twice. At start, stored updates that were never
+processed are replayed in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, Update
+from telegram.error import NetworkError, RetryAfter, TelegramError
+
+from models import InboundUpdate
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+KEEP_PROCESSED = timedelta(days=7)
+
+
+async def store(
+    sessions: async_sessionmaker[AsyncSession], updates: Sequence[Update], now: datetime
+) -> list[Update]:
+    """Store the updates; returns those not seen before (a redelivery returns nothing)."""
+    if not updates:
+        return []
+    async with sessions() as session, session.begin():
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        rows = [
+            {
+                "channel": CHANNEL,
+                "platform_id": str(u.update_id),
+                "payload": u.to_dict(),
+                "received_at": now,
+            }
+            for u in updates
+        ]
+        result = await session.execute(
+            insert(InboundUpdate)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["channel", "platform_id"])
+            .returning(InboundUpdate.platform_id)
+        )
+        new = {int(platform_id) for platform_id in result.scalars()}
+    return [u for u in updates if u.update_id in new]
+
+
+async def unprocessed(sessions: async_sessionmaker[AsyncSession], bot: Bot) -> list[Update]:
+    async with sessions() as session:
+        payloads = await session.scalars(
+            select(InboundUpdate.payload)
+            .where(InboundUpdate.channel == CHANNEL, InboundUpdate.processed_at.is_(None))
+            .order_by(InboundUpdate.id)
+        )
+        return [u for p in payloads if (u := Update.de_json(p, bot)) is not None]
+
+
+async def forget_old(
+    sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]
+) -> None:
+    now = clock()
+    async with sessions() as session, session.begin():
+        await session.execute(
+            delete(InboundUpdate).where(
+                InboundUpdate.processed_at.is_not(None),
+                InboundUpdate.processed_at < now - KEEP_PROCESSED,
+            )
+        )
+
+
+async def mark_processed(session: AsyncSession, update_id: int, now: datetime) -> bool:
+    """Claim an update for processing in the caller's transaction; False if it already was."""
+    result = await session.execute(
+        update(InboundUpdate)
+        .where(
+            InboundUpdate.channel == CHANNEL,
+            InboundUpdate.platform_id == str(update_id),
+            InboundUpdate.processed_at.is_(None),
+        )
+        .values(processed_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+class DurablePoller:
+    """getUpdates → store → acknowledge → hand to PTB's update queue."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: asyncio.Queue[Any],
+        clock: Callable[[], datetime],
+        *,
+        timeout: int = 10,
+    ) -> None:
+        self.bot = bot
+        self.sessions = sessions
+        self.queue = queue
+        self.clock = clock
+        self.timeout = timeout
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        for pending in await unprocessed(self.sessions, self.bot):
+            await self.queue.put(pending)
+        offset: int | None = None
+        while not self._stopping.is_set():
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=self.timeout, allowed_updates=Update.ALL_TYPES
+                )
+            except RetryAfter as error:
+                await self._pause(_seconds(error.retry_after))
+                continue
+            except (NetworkError, TelegramError) as error:
+                if self._stopping.is_set():
+                    return
+                log.warning("getUpdates failed: %s", error)
+                await self._pause(1.0)
+                continue
+            if not updates:
+                continue
+            for new in await store(self.sessions, updates, self.clock()):
+                await self.queue.put(new)
+            # Only now: the next getUpdates with this offset tells Telegram we have them.
+            offset = updates[-1].update_id + 1
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def _seconds(retry_after: object) -> float:
+    total = getattr(retry_after, "total_seconds", None)
+    return float(total()) if callable(total) else float(retry_after)  # type: ignore[arg-type]
