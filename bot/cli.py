@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import qrcode
 from qrcode.image.pure import PyPNGImage
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -24,6 +25,7 @@ from handlers import admin
 from models import db, queries
 
 EXIT_USAGE = 2
+DATABASE_HINT = "check DATABASE_URL"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -92,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (SettingsError, UsageError, admin.AdminError) as error:
         sys.stderr.write(f"barrio: {error}\n")
         sys.exit(EXIT_USAGE)
+    except (OSError, SQLAlchemyError) as error:
+        # The database (or the Bot API) does not answer: say so in one line, not a traceback.
+        reason = getattr(error, "orig", None) or error
+        sys.stderr.write(f"barrio: cannot reach the database ({DATABASE_HINT}): {reason}\n")
+        sys.exit(1)
     except KeyboardInterrupt:
         pass
 

@@ -30,6 +30,7 @@ from bot.telegram import (
     register_commands,
 )
 from bot.web import create_web_app
+from handlers import registration
 from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
 from models import db
@@ -140,8 +141,12 @@ class Runtime:
         self.scheduler.add_job(
             inbound.forget_old, "interval", hours=6, args=[self.sessions, self.clock]
         )
+        self.scheduler.add_job(self._forget_abandoned, "interval", hours=6)
         self.scheduler.start()
         log.info("Barrio Conecta is running as @%s", application.bot.username)
+
+    async def _forget_abandoned(self) -> None:
+        await registration.forget_abandoned(self.sessions, self.clock())
 
     async def _start_web(self, secret: str) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:

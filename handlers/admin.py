@@ -111,17 +111,25 @@ async def member_rows(session: AsyncSession, barrio: Barrio) -> Sequence[tuple[s
     for membership in memberships:
         member = membership.member
         rows.append(
-            (
-                member.name,
-                member.business_name,
-                category_label(member.business_category).split(" ", 1)[-1],
-                member.address or "",
-                member.phone or "",
-                "coordinador" if membership.role == Role.COORDINATOR else "socio",
-                membership.status.value,
-                membership.created_at.isoformat(timespec="seconds"),
-                member.consent_at.isoformat(timespec="seconds"),
-                "si" if member.show_in_directory else "no",
+            tuple(
+                spreadsheet_safe(cell)
+                for cell in (
+                    member.name,
+                    member.business_name,
+                    category_label(member.business_category).split(" ", 1)[-1],
+                    member.address or "",
+                    member.phone or "",
+                    "coordinador" if membership.role == Role.COORDINATOR else "socio",
+                    membership.status.value,
+                    membership.created_at.isoformat(timespec="seconds"),
+                    member.consent_at.isoformat(timespec="seconds"),
+                    "si" if member.show_in_directory else "no",
+                )
             )
         )
     return rows
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """Names are typed by members; a leading = + - @ would run as a formula in Excel."""
+    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell

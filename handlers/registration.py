@@ -7,6 +7,11 @@ in the conversation state and vanish with `/cancelar` or a "No acepto".
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from handlers import texts
 from handlers.approvals import join_request
 from handlers.common import (
@@ -19,6 +24,7 @@ from handlers.core import Option, Turn, fold, parse_id
 from models import (
     Barrio,
     ChannelIdentity,
+    Conversation,
     Member,
     Membership,
     MembershipStatus,
@@ -222,3 +228,18 @@ async def _ask_coordinators(
     request, buttons = join_request(member, barrio, membership.id)
     for coordinator in await queries.coordinators_of(turn.session, barrio.id):
         await turn.notify(coordinator, request, buttons, about=member)
+
+
+ABANDONED_AFTER = timedelta(days=7)
+
+
+async def forget_abandoned(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Answers typed before consent, left unfinished for a week, are deleted: without consent
+    we keep nothing."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(Conversation).where(
+                Conversation.flow == FLOW, Conversation.updated_at < now - ABANDONED_AFTER
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
