@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--telegram-id", type=int)
     who.add_argument("--phone")
     export = commands.add_parser("export", help="CSV to standard output")
-    export.add_argument("what", choices=["members"])
+    export.add_argument("what", choices=["members", "attendance"])
     export.add_argument("--barrio", required=True, metavar="SLUG")
     return parser
 
@@ -122,7 +122,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "coordinators":
         await _in_database(settings, lambda s: _add_coordinator(s, args))
     elif args.command == "export":
-        await _in_database(settings, lambda s: _export_members(s, args.barrio))
+        await _in_database(settings, lambda s: _export(s, settings, args.what, args.barrio))
 
 
 async def _run(settings: Settings, *, demo_without_token: bool) -> None:
@@ -223,8 +223,12 @@ async def _add_coordinator(session: AsyncSession, args: argparse.Namespace) -> N
     print(f"{member.name} now coordinates {barrio.name}")
 
 
-async def _export_members(session: AsyncSession, slug: str) -> None:
+async def _export(session: AsyncSession, settings: Settings, what: str, slug: str) -> None:
     barrio = await admin.require_barrio(session, slug)
     writer = csv.writer(sys.stdout)
-    writer.writerow(admin.MEMBER_COLUMNS)
-    writer.writerows(await admin.member_rows(session, barrio))
+    if what == "members":
+        writer.writerow(admin.MEMBER_COLUMNS)
+        writer.writerows(await admin.member_rows(session, barrio))
+    else:
+        writer.writerow(admin.ATTENDANCE_COLUMNS)
+        writer.writerows(await admin.attendance_rows(session, barrio, settings.zone))

@@ -20,6 +20,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     MessageEntity,
     Update,
@@ -310,7 +311,14 @@ class TelegramTransport:
             for attempt in range(REPLY_ATTEMPTS):
                 await self._pace(chat_id)
                 try:
-                    await send(bot, chat_id, reply.text, reply.options)
+                    if reply.document is not None:
+                        await bot.send_document(
+                            chat_id,
+                            InputFile(reply.document.content, filename=reply.document.filename),
+                            caption=reply.text,
+                        )
+                    else:
+                        await send(bot, chat_id, reply.text, reply.options)
                     break
                 except RetryAfter as error:
                     if attempt == REPLY_ATTEMPTS - 1:

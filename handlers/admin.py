@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,17 @@ from sqlalchemy.orm import selectinload
 
 from handlers.common import category_label
 from handlers.core import fold
-from models import Barrio, Member, Membership, MembershipStatus, Role, queries
+from models import (
+    Barrio,
+    Meeting,
+    MeetingStatus,
+    Member,
+    Membership,
+    MembershipStatus,
+    Role,
+    Rsvp,
+    queries,
+)
 
 # No 0/O, 1/I/L: codes are read off posters and typed by hand.
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -133,3 +144,34 @@ async def member_rows(session: AsyncSession, barrio: Barrio) -> Sequence[tuple[s
 def spreadsheet_safe(cell: str) -> str:
     """Names are typed by members; a leading = + - @ would run as a formula in Excel."""
     return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+ATTENDANCE_COLUMNS = ("reunion", "fecha_local", "estado", "socio", "negocio", "respuesta")
+
+
+async def attendance_rows(
+    session: AsyncSession, barrio: Barrio, zone: ZoneInfo
+) -> Sequence[tuple[str, ...]]:
+    """One row per answer to each meeting of the barrio, as Sercotec asks for participation."""
+    rows = await session.execute(
+        select(Meeting, Member.name, Member.business_name, Rsvp.answer)
+        .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+        .join(Member, Member.id == Rsvp.member_id)
+        .where(Meeting.barrio_id == barrio.id)
+        .order_by(Meeting.starts_at, Member.name)
+    )
+    labels = {"yes": "asistire", "no": "no_podre", "maybe": "tal_vez"}
+    return [
+        tuple(
+            spreadsheet_safe(cell)
+            for cell in (
+                meeting.title,
+                meeting.starts_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                "cancelada" if meeting.status == MeetingStatus.CANCELLED else "programada",
+                name,
+                business,
+                labels[answer.value],
+            )
+        )
+        for meeting, name, business, answer in rows
+    ]

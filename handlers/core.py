@@ -44,9 +44,16 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Document:
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     options: tuple[Option, ...] = ()
+    document: Document | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,10 @@ class Turn:
     # Set when the person erased their data: the conversation row must not be written back.
     forget: bool = False
 
-    def say(self, text: str, options: Sequence[Option] = ()) -> None:
-        self.replies.append(Reply(text, tuple(options)))
+    def say(
+        self, text: str, options: Sequence[Option] = (), document: Document | None = None
+    ) -> None:
+        self.replies.append(Reply(text, tuple(options), document))
 
     # Conversation state -------------------------------------------------------------------
     @property

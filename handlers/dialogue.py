@@ -23,6 +23,7 @@ from handlers import (
     barrio_info,
     directory,
     leave,
+    meetings,
     profile,
     quiet,
     registration,
@@ -78,11 +79,11 @@ COMMANDS: dict[str, CommandHandler] = {
     "alerta": alerts.begin,
     "silencio": quiet.show,
     # Announced in the design, not built yet.
-    "reuniones": _coming_soon,
+    "reunion": meetings.begin,
+    "reuniones": meetings.upcoming,
+    "asistencia": meetings.attendance,
     "convocatorias": _coming_soon,
-    "reunion": _coming_soon,
     "convocatoria": _coming_soon,
-    "asistencia": _coming_soon,
 }
 
 # The commands offered in Telegram's menu (setMyCommands), in order.
@@ -92,10 +93,13 @@ MENU_COMMANDS: dict[str, str] = {
     "barrio": "Ver mi barrio",
     "directorio": "Buscar negocios del barrio",
     "perfil": "Ver o cambiar mis datos",
+    "reuniones": "Próximas reuniones y mi respuesta",
     "alerta": "Alerta de seguridad al barrio",
     "silencio": "Horario sin avisos",
     "miembros": "Socios y solicitudes (coordinación)",
     "anuncio": "Enviar un anuncio (coordinación)",
+    "reunion": "Convocar una reunión (coordinación)",
+    "asistencia": "Quién viene a las reuniones (coordinación)",
     "baja": "Salir o borrar mis datos",
     "cancelar": "Dejar lo que estaba haciendo",
     "ayuda": "Ayuda",
@@ -107,6 +111,7 @@ FLOWS: dict[str, Flow] = {
     leave.FLOW: leave,
     announcements.FLOW: announcements,
     alerts.FLOW: alerts,
+    meetings.FLOW: meetings,
 }
 
 
@@ -127,6 +132,8 @@ BUTTONS: dict[str, ButtonHandler] = {
     announcements.FLOW: announcements.on_button,
     alerts.FLOW: alerts.on_button,
     quiet.FLOW: quiet.on_button,
+    meetings.FLOW: meetings.on_button,
+    "rsv": meetings.on_rsvp,
     "apr": approvals.on_button,
     "dir": directory.on_button,
 }

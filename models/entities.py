@@ -120,6 +120,17 @@ class AlertKind(enum.StrEnum):
     OTHER = "otro"
 
 
+class MeetingStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class RsvpAnswer(enum.StrEnum):
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+
+
 class AlertStatus(enum.StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
@@ -314,3 +325,34 @@ class InboundUpdate(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class Meeting(Timestamped, Base):
+    __tablename__ = "meetings"
+    __table_args__ = (Index("ix_meetings_barrio_starts", "barrio_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    barrio_id: Mapped[int] = mapped_column(ForeignKey("barrios.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(80))
+    starts_at: Mapped[datetime]
+    place: Mapped[str] = mapped_column(String(120))
+    agenda: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[MeetingStatus] = mapped_column(
+        _str_enum(MeetingStatus), default=MeetingStatus.SCHEDULED
+    )
+    # Bumped on every change, as calendar apps expect of an updated .ics.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+
+    barrio: Mapped[Barrio] = relationship()
+
+
+class Rsvp(Base):
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    answer: Mapped[RsvpAnswer] = mapped_column(_str_enum(RsvpAnswer))
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,446 @@
+"""Meetings: `/reunion` calls one (title, date in the words people use, place, agenda),
+members answer Asistiré / No podré / Tal vez and can change it in `/reuniones`, `/asistencia`
+shows who comes, and moving or cancelling a meeting tells everyone invited."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from handlers import texts
+from handlers.common import (
+    active_memberships,
+    coordinated_barrios,
+    main_menu,
+    read_text,
+    require_active,
+    require_coordinator,
+)
+from handlers.core import Document, Option, Turn, clean_line, parse_id
+from handlers.ics import ics_filename, meeting_ics
+from handlers.outbox import barrio_recipients, enqueue
+from handlers.when import describe_when, parse_when
+from models import (
+    Barrio,
+    Delivery,
+    Meeting,
+    MeetingStatus,
+    Member,
+    Priority,
+    Rsvp,
+    RsvpAnswer,
+)
+
+FLOW = "reu"
+MEETING_LENGTH = timedelta(hours=2)
+RECENT = timedelta(days=30)
+ANSWERS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
+
+
+# --- calling a meeting ------------------------------------------------------------------------
+async def begin(turn: Turn, _args: str = "") -> None:
+    barrios = require_coordinator(turn)
+    if not barrios:
+        return
+    turn.finish()
+    if len(barrios) == 1:
+        turn.enter(FLOW, "title", barrio_id=barrios[0].id)
+    else:
+        turn.enter(FLOW, "barrio")
+    await prompt(turn)
+
+
+async def prompt(turn: Turn) -> None:
+    step = turn.step
+    if step == "barrio":
+        options = [Option(b.name, f"{FLOW}:bar:{b.id}") for b in coordinated_barrios(turn.member)]
+        turn.say(texts.MEETING_WHICH_BARRIO, options)
+    elif step == "title":
+        turn.say(texts.MEETING_ASK_TITLE)
+    elif step in ("when", "move"):
+        turn.say(texts.MEETING_ASK_WHEN)
+    elif step in ("when_check", "move_check"):
+        when = describe_when(_moment(turn), turn.zone, turn.now)
+        turn.say(
+            texts.MEETING_WHEN_CHECK.format(when=when),
+            [
+                Option(texts.MEETING_WHEN_OK, f"{FLOW}:ok"),
+                Option(texts.MEETING_WHEN_AGAIN, f"{FLOW}:again"),
+            ],
+        )
+    elif step == "place":
+        turn.say(texts.MEETING_ASK_PLACE)
+    elif step == "agenda":
+        turn.say(texts.MEETING_ASK_AGENDA, [Option(texts.MEETING_NO_AGENDA, f"{FLOW}:noagenda")])
+    elif step == "confirm":
+        barrio = await turn.session.get(Barrio, turn.data["barrio_id"])
+        assert barrio is not None and turn.member is not None
+        count = len(
+            await barrio_recipients(turn.session, [barrio.id], exclude_member_id=turn.member.id)
+        )
+        draft = Meeting(
+            title=turn.data["title"],
+            starts_at=_moment(turn),
+            place=turn.data["place"],
+            agenda=turn.data.get("agenda", ""),
+            barrio=barrio,
+        )
+        turn.say(card(draft, turn))
+        turn.say(
+            texts.MEETING_CONFIRM.format(count=count),
+            [Option(texts.MEETING_SEND, f"{FLOW}:send"), Option(texts.CANCEL, "menu:cancelar")],
+        )
+
+
+async def on_input(turn: Turn) -> None:
+    step = turn.step
+    if step == "title":
+        if (title := read_text(turn, min_length=3, max_length=80)) is not None:
+            turn.goto("when", title=title)
+            await prompt(turn)
+    elif step in ("when", "move"):
+        await _read_when(turn, "when_check" if step == "when" else "move_check")
+    elif step == "place":
+        if (place := read_text(turn, min_length=3, max_length=120)) is not None:
+            turn.goto("agenda", place=place)
+            await prompt(turn)
+    elif step == "agenda":
+        if (agenda := read_text(turn, min_length=3, max_length=500)) is not None:
+            turn.goto("confirm", agenda=agenda)
+            await prompt(turn)
+    else:
+        turn.say(texts.CHOOSE_FROM_OPTIONS)
+        await prompt(turn)
+
+
+async def _read_when(turn: Turn, next_step: str) -> None:
+    moment = parse_when(clean_line(turn.inbound.text)[:80], turn.now, turn.zone)
+    if moment is None:
+        turn.say(texts.MEETING_WHEN_UNCLEAR)
+    elif moment <= turn.now:
+        turn.say(texts.MEETING_WHEN_PAST)
+    else:
+        turn.goto(next_step, starts_at=moment.isoformat())
+        await prompt(turn)
+
+
+def _moment(turn: Turn) -> datetime:
+    return datetime.fromisoformat(turn.data["starts_at"])
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    if action in ("cancel", "cancelyes", "move"):
+        return await _manage(turn, action, arg)
+    if turn.flow != FLOW or turn.member is None:
+        return False
+    step = turn.step
+    if action == "bar" and step == "barrio":
+        if (barrio_id := parse_id(arg)) not in {b.id for b in coordinated_barrios(turn.member)}:
+            return False
+        turn.goto("title", barrio_id=barrio_id)
+    elif action == "ok" and step == "when_check":
+        turn.goto("place")
+    elif action == "again" and step in ("when_check", "move_check"):
+        turn.goto("when" if step == "when_check" else "move")
+    elif action == "noagenda" and step == "agenda":
+        turn.goto("confirm", agenda="")
+    elif action == "send" and step == "confirm":
+        await _send(turn)
+        return True
+    elif action == "ok" and step == "move_check":
+        await _moved(turn)
+        return True
+    else:
+        return False
+    await prompt(turn)
+    return True
+
+
+def card(meeting: Meeting, turn: Turn) -> str:
+    agenda = texts.MEETING_AGENDA.format(agenda=meeting.agenda) if meeting.agenda else ""
+    return texts.MEETING_CARD.format(
+        title=meeting.title,
+        barrio=meeting.barrio.name,
+        when=describe_when(meeting.starts_at, turn.zone, turn.now),
+        place=meeting.place,
+        agenda=agenda,
+    )
+
+
+def rsvp_options(meeting_id: int) -> list[Option]:
+    return [
+        Option(texts.RSVP_YES, f"rsv:y:{meeting_id}"),
+        Option(texts.RSVP_NO, f"rsv:n:{meeting_id}"),
+        Option(texts.RSVP_MAYBE, f"rsv:m:{meeting_id}"),
+        Option(texts.CALENDAR, f"rsv:ics:{meeting_id}"),
+    ]
+
+
+async def _send(turn: Turn) -> None:
+    member = turn.member
+    assert member is not None
+    barrio_id = turn.data["barrio_id"]
+    barrio = await turn.session.get(Barrio, barrio_id)
+    if barrio is None or barrio_id not in {b.id for b in coordinated_barrios(member)}:
+        turn.finish()
+        turn.say(texts.COORDINATORS_ONLY, main_menu(member))
+        return
+    meeting = Meeting(
+        barrio=barrio,
+        author_id=member.id,
+        title=turn.data["title"],
+        starts_at=_moment(turn),
+        place=turn.data["place"],
+        agenda=turn.data.get("agenda", ""),
+    )
+    turn.session.add(meeting)
+    await turn.session.flush()
+    recipients = await barrio_recipients(turn.session, [barrio.id], exclude_member_id=member.id)
+    turn.enqueued += await enqueue(
+        turn.session,
+        recipients,
+        texts.MEETING_INVITE.format(card=card(meeting, turn)),
+        now=turn.now,
+        zone=turn.zone,
+        options=rsvp_options(meeting.id),
+        priority=Priority.BROADCAST,
+        broadcast=f"meeting:{meeting.id}",
+    )
+    turn.finish()
+    turn.say(texts.MEETING_SENT.format(count=len(recipients)), main_menu(member))
+
+
+# --- answering ------------------------------------------------------------------------------
+async def on_rsvp(turn: Turn, action: str, arg: str) -> bool:
+    """`rsv:y|n|m:<meeting>` answers; `rsv:ics:<meeting>` sends the calendar file."""
+    member = require_active(turn)
+    if member is None:
+        return True
+    meeting_id = parse_id(arg)
+    meeting = await _meeting(turn, meeting_id) if meeting_id is not None else None
+    mine = {m.barrio_id for m in active_memberships(member)}
+    if (
+        meeting is None
+        or meeting.barrio_id not in mine
+        or (action not in ANSWERS and action != "ics")
+    ):
+        turn.say(texts.INVALID_BUTTON)
+        return True
+    if action == "ics":
+        turn.say(texts.CALENDAR_FILE, document=calendar_file(meeting, turn))
+        return True
+    if meeting.status == MeetingStatus.CANCELLED or meeting.starts_at <= turn.now:
+        reason = (
+            texts.RSVP_REASON_CANCELLED
+            if meeting.status == MeetingStatus.CANCELLED
+            else texts.RSVP_REASON_PAST
+        )
+        turn.say(texts.RSVP_CLOSED.format(reason=reason))
+        return True
+    answer = ANSWERS[action]
+    rsvp = await turn.session.scalar(
+        select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id)
+    )
+    if rsvp is None:
+        turn.session.add(
+            Rsvp(meeting_id=meeting.id, member_id=member.id, answer=answer, answered_at=turn.now)
+        )
+    else:
+        rsvp.answer, rsvp.answered_at = answer, turn.now
+    turn.say(texts.RSVP_SAVED.format(answer=texts.RSVP_LABELS[answer.value]))
+    return True
+
+
+def calendar_file(meeting: Meeting, turn: Turn) -> Document:
+    content = meeting_ics(
+        uid=f"meeting-{meeting.id}@barrio-conecta",
+        title=meeting.title,
+        starts_at=meeting.starts_at,
+        duration=MEETING_LENGTH,
+        place=meeting.place,
+        description=meeting.agenda,
+        zone_name=str(turn.zone),
+        sequence=meeting.sequence,
+        cancelled=meeting.status == MeetingStatus.CANCELLED,
+        now=turn.now,
+    )
+    return Document(ics_filename(meeting.title), content)
+
+
+async def _meeting(turn: Turn, meeting_id: int) -> Meeting | None:
+    return await turn.session.scalar(
+        select(Meeting).where(Meeting.id == meeting_id).options(selectinload(Meeting.barrio))
+    )
+
+
+async def upcoming(turn: Turn, _args: str = "") -> None:
+    """`/reuniones`: the member's next meetings, each with its answer buttons."""
+    member = require_active(turn)
+    if member is None:
+        return
+    barrio_ids = [m.barrio_id for m in active_memberships(member)]
+    meetings = (
+        await turn.session.scalars(
+            select(Meeting)
+            .where(
+                Meeting.barrio_id.in_(barrio_ids),
+                Meeting.status == MeetingStatus.SCHEDULED,
+                Meeting.starts_at > turn.now,
+            )
+            .order_by(Meeting.starts_at)
+            .limit(5)
+            .options(selectinload(Meeting.barrio))
+        )
+    ).all()
+    if not meetings:
+        turn.say(texts.MEETINGS_NONE, main_menu(member))
+        return
+    answers = dict(
+        (
+            await turn.session.execute(
+                select(Rsvp.meeting_id, Rsvp.answer).where(
+                    Rsvp.member_id == member.id, Rsvp.meeting_id.in_([m.id for m in meetings])
+                )
+            )
+        ).all()
+    )
+    for meeting in meetings:
+        answer = answers.get(meeting.id)
+        status = (
+            texts.MEETINGS_YOUR_ANSWER.format(answer=texts.RSVP_LABELS[answer.value])
+            if answer
+            else texts.MEETINGS_NO_ANSWER
+        )
+        turn.say(card(meeting, turn) + status, rsvp_options(meeting.id))
+
+
+# --- attendance, moving, cancelling ------------------------------------------------------------
+async def attendance(turn: Turn, _args: str = "") -> None:
+    for barrio in require_coordinator(turn):
+        meetings = (
+            await turn.session.scalars(
+                select(Meeting)
+                .where(
+                    Meeting.barrio_id == barrio.id,
+                    Meeting.status == MeetingStatus.SCHEDULED,
+                    Meeting.starts_at > turn.now - RECENT,
+                )
+                .order_by(Meeting.starts_at)
+                .limit(5)
+                .options(selectinload(Meeting.barrio))
+            )
+        ).all()
+        if not meetings:
+            turn.say(texts.ATTENDANCE_NONE.format(barrio=barrio.name))
+        for meeting in meetings:
+            turn.say(await attendance_card(turn, meeting), _manage_options(meeting, turn))
+
+
+async def attendance_card(turn: Turn, meeting: Meeting) -> str:
+    rows = (
+        await turn.session.execute(
+            select(Member.name, Rsvp.answer)
+            .join(Rsvp, Rsvp.member_id == Member.id)
+            .where(Rsvp.meeting_id == meeting.id)
+            .order_by(Member.name)
+        )
+    ).all()
+    names: dict[RsvpAnswer, list[str]] = {answer: [] for answer in RsvpAnswer}
+    for name, answer in rows:
+        names[answer].append(name)
+    invited = await _invited(turn, meeting)
+    return texts.ATTENDANCE.format(
+        card=card(meeting, turn),
+        yes=len(names[RsvpAnswer.YES]),
+        yes_names=", ".join(names[RsvpAnswer.YES]) or "—",
+        maybe=len(names[RsvpAnswer.MAYBE]),
+        maybe_names=", ".join(names[RsvpAnswer.MAYBE]) or "—",
+        no=len(names[RsvpAnswer.NO]),
+        no_names=", ".join(names[RsvpAnswer.NO]) or "—",
+        pending=max(0, len(invited) - len(rows)),
+    )
+
+
+def _manage_options(meeting: Meeting, turn: Turn) -> list[Option]:
+    if meeting.starts_at <= turn.now:
+        return []
+    return [
+        Option(texts.MEETING_MOVE, f"{FLOW}:move:{meeting.id}"),
+        Option(texts.MEETING_CANCEL, f"{FLOW}:cancel:{meeting.id}"),
+    ]
+
+
+async def _manage(turn: Turn, action: str, arg: str) -> bool:
+    meeting_id = parse_id(arg)
+    meeting = await _meeting(turn, meeting_id) if meeting_id is not None else None
+    allowed = {b.id for b in coordinated_barrios(turn.member)}
+    if meeting is None or meeting.barrio_id not in allowed:
+        turn.say(texts.COORDINATORS_ONLY if meeting else texts.INVALID_BUTTON)
+        return True
+    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= turn.now:
+        turn.say(texts.MEETING_GONE)
+        return True
+    if action == "cancel":
+        turn.say(
+            texts.MEETING_CANCEL_CONFIRM.format(title=meeting.title),
+            [
+                Option(texts.MEETING_CANCEL_YES, f"{FLOW}:cancelyes:{meeting.id}"),
+                Option(texts.NO_KEEP, "menu:ayuda"),
+            ],
+        )
+    elif action == "cancelyes":
+        meeting.status = MeetingStatus.CANCELLED
+        meeting.sequence += 1
+        count = await _tell_invited(turn, meeting, texts.MEETING_CANCELLED_NOTICE, [])
+        turn.say(texts.MEETING_CANCELLED_DONE.format(count=count), main_menu(turn.member))
+    else:
+        turn.finish()
+        turn.enter(FLOW, "move", meeting_id=meeting.id)
+        await prompt(turn)
+    return True
+
+
+async def _moved(turn: Turn) -> None:
+    meeting = await _meeting(turn, turn.data["meeting_id"])
+    starts_at = _moment(turn)
+    allowed = {b.id for b in coordinated_barrios(turn.member)}
+    turn.finish()
+    if (
+        meeting is None
+        or meeting.barrio_id not in allowed
+        or meeting.status != MeetingStatus.SCHEDULED
+    ):
+        turn.say(texts.MEETING_GONE, main_menu(turn.member))
+        return
+    meeting.starts_at = starts_at
+    meeting.sequence += 1
+    count = await _tell_invited(turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id))
+    turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
+
+
+async def _invited(turn: Turn, meeting: Meeting) -> Sequence[int]:
+    rows = await turn.session.scalars(
+        select(Delivery.member_id)
+        .distinct()
+        .where(Delivery.broadcast == f"meeting:{meeting.id}", Delivery.member_id.is_not(None))
+    )
+    return [m for m in rows.all() if m is not None]
+
+
+async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: list[Option]) -> int:
+    invited = set(await _invited(turn, meeting))
+    everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
+    told = [r for r in everyone if r.member_id in invited]
+    turn.enqueued += await enqueue(
+        turn.session,
+        told,
+        template.format(card=card(meeting, turn)),
+        now=turn.now,
+        zone=turn.zone,
+        options=options,
+        priority=Priority.MEETING_CHANGE,
+    )
+    return len(told)

@@ -1,0 +1,128 @@
+"""Meetings end to end: call, invite, answer, change the answer, attendance, .ics, move, cancel."""
+
+from __future__ import annotations
+
+from tests.support import buttons, snapshot, text_of
+from tests.test_broadcasts import _barrio_with_people
+
+
+async def _call_meeting(carmen, when="jueves 19:00"):
+    await carmen.say("/reunion")
+    await carmen.say("Reunión mensual de socios")
+    check = text_of(await carmen.say(when))
+    await carmen.tap("Sí, está bien")
+    await carmen.say("Sede vecinal, Estado 123")
+    await carmen.say("Seguridad y feria navideña")
+    return check
+
+
+async def test_meeting_invite_rsvp_and_attendance(runtime, phone, emulator):
+    _, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    check = await _call_meeting(carmen)
+    # The clock is Tuesday 24 November 2026, noon in Santiago.
+    assert "Entendí: jueves 26 de noviembre a las 19:00" in check
+    assert "a 3 socios" in carmen.last()["text"]
+    assert "Invitación enviada a 3 socios" in text_of(await carmen.tap("Enviar invitación"))
+
+    invite = await ana.wait_for("Te invitan a una reunión")
+    assert (
+        "Sede vecinal, Estado 123" in invite["text"]
+        and "jueves 26 de noviembre a las 19:00" in invite["text"]
+    )
+    assert [b["text"] for b in buttons(invite)] == [
+        "✅ Asistiré",
+        "❌ No podré",
+        "🤔 Tal vez",
+        "📅 Agregar al calendario",
+    ]
+    assert "Anotado: Asistiré" in text_of(await ana.tap("Asistiré"))
+    await beto.wait_for("Te invitan")
+    await beto.tap("No podré")
+
+    # Ana changes her mind from /reuniones.
+    listing = await ana.say("/reuniones")
+    assert "Tu respuesta: Asistiré" in listing[-1]["text"]
+    assert "Anotado: Tal vez" in text_of(await ana.tap("Tal vez"))
+
+    attendance = text_of(await carmen.say("/asistencia"))
+    assert "Asistirán (0)" in attendance and "Tal vez (1): Ana" in attendance
+    assert "No podrán (1): Beto" in attendance and "Sin responder: 1" in attendance
+
+    await ana.say("/reuniones")
+    files = await ana.tap("Agregar al calendario")
+    document = files[-1]
+    assert document["method"] == "sendDocument"
+    assert document["document"]["file_name"] == "reunion-mensual-de-socios.ics"
+
+
+async def test_moving_and_cancelling_tell_the_invited(runtime, phone):
+    _, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    await _call_meeting(carmen)
+    await carmen.tap("Enviar invitación")
+    await ana.wait_for("Te invitan")
+
+    await carmen.say("/asistencia")
+    await carmen.tap("Cambiar fecha")
+    assert "Entendí: viernes 27 de noviembre a las 18:30" in text_of(
+        await carmen.say("27/11 18:30")
+    )
+    assert "Avisé a 3 invitados" in text_of(await carmen.tap("Sí, está bien"))
+    moved = await ana.wait_for("Cambió la fecha")
+    assert "viernes 27 de noviembre a las 18:30" in moved["text"]
+
+    await carmen.say("/asistencia")
+    await carmen.tap("Cancelar reunión")
+    assert "Avisé a 3 invitados" in text_of(await carmen.tap("Sí, cancelar"))
+    await rosa.wait_for("Se canceló la reunión")
+    answer = text_of(
+        await ana.tap_data(moved["message_id"], buttons(moved)[0]["callback_data"], forge=True)
+    )
+    assert "ya no recibe respuestas (se canceló)" in answer
+
+
+async def test_dates_people_type_wrong(runtime, phone):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await carmen.say("/reunion")
+    await carmen.say("Reunión de emergencia")
+    before = await snapshot(runtime)
+    assert "No entendí la fecha" in text_of(await carmen.say("cuando se pueda"))
+    assert "No entendí la fecha" in text_of(await carmen.say("31/02 19:00"))
+    assert "ya pasó" in text_of(await carmen.say("hoy 10:00"))
+    assert await snapshot(runtime) == before
+    assert "Entendí: mañana miércoles 25 de noviembre a las 19:00" in text_of(
+        await carmen.say("mañana a las 7 de la tarde")
+    )
+
+
+async def test_a_socio_cannot_call_a_meeting(runtime, phone):
+    _, _, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    before = await snapshot(runtime)
+    assert "solo para la coordinación" in text_of(await ana.say("/reunion"))
+    assert "solo para la coordinación" in text_of(await ana.say("/asistencia"))
+    assert await snapshot(runtime) == before
+
+
+async def test_attendance_export_for_sercotec(
+    runtime, phone, monkeypatch, tmp_path, settings, capsys
+):
+    import csv
+    import io
+
+    from handlers import admin
+
+    barrio, carmen, (ana, beto, _) = await _barrio_with_people(runtime, phone)
+    await _call_meeting(carmen)
+    await carmen.tap("Enviar invitación")
+    await ana.wait_for("Te invitan")
+    await ana.tap("Asistiré")
+    await beto.wait_for("Te invitan")
+    await beto.tap("Tal vez")
+    async with runtime.sessions() as session:
+        rows = await admin.attendance_rows(session, barrio, runtime.settings.zone)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([admin.ATTENDANCE_COLUMNS, *rows])
+    parsed = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert [(r["socio"], r["respuesta"], r["fecha_local"]) for r in parsed] == [
+        ("Ana", "asistire", "2026-11-26 19:00"),
+        ("Beto", "tal_vez", "2026-11-26 19:00"),
+    ]
