@@ -22,6 +22,7 @@ from handlers import (
     approvals,
     barrio_info,
     directory,
+    funding,
     leave,
     meetings,
     profile,
@@ -61,10 +62,6 @@ async def _cancel(turn: Turn, _args: str) -> None:
     say_menu(turn, texts.CANCELLED if had_flow else texts.NOTHING_TO_CANCEL)
 
 
-async def _coming_soon(turn: Turn, _args: str) -> None:
-    say_menu(turn, texts.COMING_SOON)
-
-
 COMMANDS: dict[str, CommandHandler] = {
     "start": registration.start,
     "registro": registration.register,
@@ -82,8 +79,8 @@ COMMANDS: dict[str, CommandHandler] = {
     "reunion": meetings.begin,
     "reuniones": meetings.upcoming,
     "asistencia": meetings.attendance,
-    "convocatorias": _coming_soon,
-    "convocatoria": _coming_soon,
+    "convocatorias": funding.open_calls,
+    "convocatoria": funding.begin,
 }
 
 # The commands offered in Telegram's menu (setMyCommands), in order.
@@ -94,11 +91,13 @@ MENU_COMMANDS: dict[str, str] = {
     "directorio": "Buscar negocios del barrio",
     "perfil": "Ver o cambiar mis datos",
     "reuniones": "Próximas reuniones y mi respuesta",
+    "convocatorias": "Fondos abiertos para mi barrio",
     "alerta": "Alerta de seguridad al barrio",
     "silencio": "Horario sin avisos",
     "miembros": "Socios y solicitudes (coordinación)",
     "anuncio": "Enviar un anuncio (coordinación)",
     "reunion": "Convocar una reunión (coordinación)",
+    "convocatoria": "Publicar un fondo o convocatoria (coordinación)",
     "asistencia": "Quién viene a las reuniones (coordinación)",
     "baja": "Salir o borrar mis datos",
     "cancelar": "Dejar lo que estaba haciendo",
@@ -112,6 +111,7 @@ FLOWS: dict[str, Flow] = {
     announcements.FLOW: announcements,
     alerts.FLOW: alerts,
     meetings.FLOW: meetings,
+    funding.FLOW: funding,
 }
 
 
@@ -134,6 +134,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     quiet.FLOW: quiet.on_button,
     meetings.FLOW: meetings.on_button,
     "rsv": meetings.on_rsvp,
+    funding.FLOW: funding.on_button,
     "apr": approvals.on_button,
     "dir": directory.on_button,
 }

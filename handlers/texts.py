@@ -32,6 +32,7 @@ HELP = (
     "/directorio — buscar negocios del barrio\n"
     "/perfil — ver o cambiar tus datos\n"
     "/reuniones — próximas reuniones y tu respuesta\n"
+    "/convocatorias — fondos abiertos para tu barrio\n"
     "/alerta — avisar al barrio de un robo, incendio u otra emergencia\n"
     "/silencio — horario en que no te llegan avisos (salvo alertas)\n"
     "/baja — salir del barrio o borrar tus datos\n"
@@ -39,12 +40,12 @@ HELP = (
 )
 HELP_COORDINATOR = (
     "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar\n/anuncio — enviar un anuncio\n"
-    "/reunion — convocar una reunión\n/asistencia — quién viene"
+    "/reunion — convocar una reunión\n/asistencia — quién viene\n"
+    "/convocatoria — publicar un fondo"
 )
 NOT_UNDERSTOOD = "No te entendí 🙈."
 CANCELLED = "Listo, lo dejamos hasta ahí."
 NOTHING_TO_CANCEL = "No había nada que cancelar."
-COMING_SOON = "Esa función llega pronto a Barrio Conecta. 🙌"
 
 # --- bad input -----------------------------------------------------------------------------
 EDITED_MESSAGE = "Vi que editaste un mensaje. No puedo leer cambios: escríbelo de nuevo, por favor."
@@ -323,3 +324,26 @@ MEETING_MOVED_NOTICE = (
 MEETING_CANCELLED_DONE = "Reunión cancelada. Avisé a {count} invitados."
 MEETING_MOVED_DONE = "Fecha cambiada. Avisé a {count} invitados."
 MEETING_GONE = "Esa reunión ya no se puede cambiar."
+
+# --- funding calls -------------------------------------------------------------------------
+CALL_ASK_NAME = "¿Cómo se llama la convocatoria? (ej: «Fondo Barrios Comerciales 2027»)"
+CALL_ASK_DESCRIPTION = "Descríbela en pocas líneas: qué financia y para quién."
+CALL_ASK_LINK = "Pega el enlace con las bases (https://…), o sigue sin enlace."
+CALL_NO_LINK = "Sin enlace"
+CALL_BAD_LINK = "Ese enlace no me sirve: debe empezar con https:// y no tener espacios."
+CALL_ASK_AUDIENCE = "¿A quién va dirigida?"
+CALL_ALL_REGION = "Toda la región de {region}"
+CALL_ASK_OPENS = "¿Desde qué día se puede postular? (ej: «hoy», «1/12», «1 de diciembre»)"
+CALL_ASK_CLOSES = "¿Hasta qué día? (ej: «15/12»)"
+CALL_BAD_DAY = "No entendí el día. Escríbelo así: «15/12» o «15 de diciembre»."
+CALL_CLOSES_BEFORE = "El cierre debe ser después de la apertura y no puede haber pasado."
+CALL_CARD = "💰 {name}\n{description}{link}\n🗓️ Postulación: del {opens} al {closes}"
+CALL_LINK = "\n🔗 {url}"
+CALL_CONFIRM = "Así se verá 👆 Llegará a {count} socios. ¿La publico?"
+CALL_PUBLISH = "📢 Publicar"
+CALL_PUBLISHED = "Publicada. Avisé a {count} socios; la verán en /convocatorias hasta el cierre."
+CALL_NOTICE = "Nueva convocatoria para tu barrio:\n\n{card}\n\nVer todas: /convocatorias"
+CALLS_NONE = "No hay convocatorias abiertas para tu barrio en este momento."
+CALL_DAYS_LEFT = "\n⏳ Quedan {days} días"
+CALL_LAST_DAY = "\n⏳ ¡Hoy es el último día!"
+CALL_NOT_OPEN = "\n🔜 Abre el {opens}"

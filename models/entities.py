@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -356,3 +357,20 @@ class Rsvp(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     answer: Mapped[RsvpAnswer] = mapped_column(_str_enum(RsvpAnswer))
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FundingCall(Timestamped, Base):
+    """A call for funding (Sercotec's or another's). Its audience is a list of barrios or a
+    whole region."""
+
+    __tablename__ = "funding_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    region: Mapped[str | None] = mapped_column(String(80))
+    barrio_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    opens_on: Mapped[date] = mapped_column(Date)
+    closes_on: Mapped[date] = mapped_column(Date, index=True)

@@ -1,0 +1,248 @@
+"""Calls for funding: `/convocatoria` publishes one (Sercotec's or another's) to barrios or a
+whole region; `/convocatorias` shows a member the calls open to them, with the days left."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from handlers import texts
+from handlers.common import (
+    active_memberships,
+    coordinated_barrios,
+    main_menu,
+    read_text,
+    require_active,
+    require_coordinator,
+)
+from handlers.core import Option, Turn, clean_line, parse_id
+from handlers.outbox import barrio_recipients, enqueue
+from handlers.when import MONTHS, WEEKDAYS, parse_when
+from models import Barrio, FundingCall, Priority
+
+FLOW = "cnv"
+MAX_URL = 300
+SHOWN = 8
+
+
+async def begin(turn: Turn, _args: str = "") -> None:
+    if not require_coordinator(turn):
+        return
+    turn.finish()
+    turn.enter(FLOW, "name")
+    await prompt(turn)
+
+
+async def prompt(turn: Turn) -> None:
+    step = turn.step
+    if step == "name":
+        turn.say(texts.CALL_ASK_NAME)
+    elif step == "description":
+        turn.say(texts.CALL_ASK_DESCRIPTION)
+    elif step == "link":
+        turn.say(texts.CALL_ASK_LINK, [Option(texts.CALL_NO_LINK, f"{FLOW}:nolink")])
+    elif step == "audience":
+        barrios = coordinated_barrios(turn.member)
+        options = [Option(b.name, f"{FLOW}:bar:{b.id}") for b in barrios]
+        if len(barrios) > 1:
+            options.append(
+                Option(texts.ALL_MY_BARRIOS.format(count=len(barrios)), f"{FLOW}:bar:all")
+            )
+        for index, region in enumerate(sorted({b.region for b in barrios})):
+            options.append(
+                Option(texts.CALL_ALL_REGION.format(region=region), f"{FLOW}:reg:{index}")
+            )
+        turn.say(texts.CALL_ASK_AUDIENCE, options)
+    elif step == "opens":
+        turn.say(texts.CALL_ASK_OPENS)
+    elif step == "closes":
+        turn.say(texts.CALL_ASK_CLOSES)
+    elif step == "confirm":
+        barrio_ids = await _audience(turn, turn.data.get("region"), turn.data.get("barrio_ids", []))
+        count = len(await barrio_recipients(turn.session, barrio_ids, exclude_member_id=_me(turn)))
+        turn.say(card_from(turn.data, turn))
+        turn.say(
+            texts.CALL_CONFIRM.format(count=count),
+            [Option(texts.CALL_PUBLISH, f"{FLOW}:publish"), Option(texts.CANCEL, "menu:cancelar")],
+        )
+
+
+def _me(turn: Turn) -> int | None:
+    return turn.member.id if turn.member else None
+
+
+async def on_input(turn: Turn) -> None:
+    step = turn.step
+    if step == "name":
+        if (name := read_text(turn, min_length=3, max_length=120)) is not None:
+            turn.goto("description", name=name)
+            await prompt(turn)
+    elif step == "description":
+        if (description := read_text(turn, min_length=3, max_length=500)) is not None:
+            turn.goto("link", description=description)
+            await prompt(turn)
+    elif step == "link":
+        url = turn.inbound.text.strip()
+        if (
+            not url.startswith(("https://", "http://"))
+            or len(url) > MAX_URL
+            or any(c.isspace() for c in url)
+        ):
+            turn.say(texts.CALL_BAD_LINK)
+            return
+        turn.goto("audience", url=url)
+        await prompt(turn)
+    elif step in ("opens", "closes"):
+        day = parse_day(turn.inbound.text, turn)
+        if day is None:
+            turn.say(texts.CALL_BAD_DAY)
+            return
+        if step == "opens":
+            turn.goto("closes", opens=day.isoformat())
+        elif day < max(date.fromisoformat(turn.data["opens"]), _today(turn)):
+            turn.say(texts.CALL_CLOSES_BEFORE)
+            return
+        else:
+            turn.goto("confirm", closes=day.isoformat())
+        await prompt(turn)
+    else:
+        turn.say(texts.CHOOSE_FROM_OPTIONS)
+        await prompt(turn)
+
+
+def parse_day(text: str, turn: Turn) -> date | None:
+    """A day as people write it ("hoy", "15/12", "15 de diciembre"), read by the meeting-date
+    parser with a placeholder hour."""
+    moment = parse_when(f"{clean_line(text)[:40]} 12:00", turn.now, turn.zone)
+    return moment.astimezone(turn.zone).date() if moment is not None else None
+
+
+def _today(turn: Turn) -> date:
+    return turn.now.astimezone(turn.zone).date()
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    if turn.flow != FLOW or turn.member is None:
+        return False
+    barrios = coordinated_barrios(turn.member)
+    if action == "nolink" and turn.step == "link":
+        turn.goto("audience", url=None)
+    elif action == "bar" and turn.step == "audience":
+        ids = [b.id for b in barrios] if arg == "all" else [parse_id(arg)]
+        if not ids or any(i not in {b.id for b in barrios} for i in ids):
+            return False
+        turn.goto("opens", barrio_ids=ids, region=None)
+    elif action == "reg" and turn.step == "audience":
+        regions = sorted({b.region for b in barrios})
+        index = parse_id(arg)
+        if index is None or index >= len(regions):
+            return False
+        turn.goto("opens", barrio_ids=[], region=regions[index])
+    elif action == "publish" and turn.step == "confirm":
+        await _publish(turn)
+        return True
+    else:
+        return False
+    await prompt(turn)
+    return True
+
+
+async def _audience(turn: Turn, region: str | None, barrio_ids: list[int]) -> list[int]:
+    if region is None:
+        return barrio_ids
+    rows = await turn.session.scalars(select(Barrio.id).where(Barrio.region == region))
+    return list(rows.all())
+
+
+async def _publish(turn: Turn) -> None:
+    member = turn.member
+    assert member is not None
+    data = dict(turn.data)
+    mine = coordinated_barrios(member)
+    allowed = {b.id for b in mine} >= set(data.get("barrio_ids", [])) and (
+        data.get("region") is None or data["region"] in {b.region for b in mine}
+    )
+    turn.finish()
+    if not allowed:
+        turn.say(texts.COORDINATORS_ONLY, main_menu(member))
+        return
+    call = FundingCall(
+        author_id=member.id,
+        name=data["name"],
+        description=data["description"],
+        url=data.get("url"),
+        region=data.get("region"),
+        barrio_ids=data.get("barrio_ids", []),
+        opens_on=date.fromisoformat(data["opens"]),
+        closes_on=date.fromisoformat(data["closes"]),
+    )
+    turn.session.add(call)
+    await turn.session.flush()
+    barrio_ids = await _audience(turn, call.region, call.barrio_ids)
+    recipients = await barrio_recipients(turn.session, barrio_ids, exclude_member_id=member.id)
+    turn.enqueued += await enqueue(
+        turn.session,
+        recipients,
+        texts.CALL_NOTICE.format(card=card(call)),
+        now=turn.now,
+        zone=turn.zone,
+        priority=Priority.BROADCAST,
+        broadcast=f"call:{call.id}",
+    )
+    turn.say(texts.CALL_PUBLISHED.format(count=len(recipients)), main_menu(member))
+
+
+def _day(day: date) -> str:
+    return f"{WEEKDAYS[day.weekday()]} {day.day} de {MONTHS[day.month - 1]}"
+
+
+def card(call: FundingCall) -> str:
+    return texts.CALL_CARD.format(
+        name=call.name,
+        description=call.description,
+        link=texts.CALL_LINK.format(url=call.url) if call.url else "",
+        opens=_day(call.opens_on),
+        closes=_day(call.closes_on),
+    )
+
+
+def card_from(data: dict[str, object], turn: Turn) -> str:
+    del turn
+    draft = FundingCall(
+        name=str(data["name"]),
+        description=str(data["description"]),
+        url=str(data["url"]) if data.get("url") else None,
+        opens_on=date.fromisoformat(str(data["opens"])),
+        closes_on=date.fromisoformat(str(data["closes"])),
+    )
+    return card(draft)
+
+
+async def open_calls(turn: Turn, _args: str = "") -> None:
+    """`/convocatorias`: calls not yet closed whose audience includes one of my barrios."""
+    member = require_active(turn)
+    if member is None:
+        return
+    barrios = [m.barrio for m in active_memberships(member)]
+    ids, regions = {b.id for b in barrios}, {b.region for b in barrios}
+    today = _today(turn)
+    calls = (
+        await turn.session.scalars(
+            select(FundingCall)
+            .where(FundingCall.closes_on >= today)
+            .order_by(FundingCall.closes_on)
+        )
+    ).all()
+    mine = [c for c in calls if c.region in regions or ids & set(c.barrio_ids)]
+    if not mine:
+        turn.say(texts.CALLS_NONE, main_menu(member))
+        return
+    for call in mine[:SHOWN]:
+        if call.opens_on > today:
+            status = texts.CALL_NOT_OPEN.format(opens=_day(call.opens_on))
+        elif call.closes_on == today:
+            status = texts.CALL_LAST_DAY
+        else:
+            status = texts.CALL_DAYS_LEFT.format(days=(call.closes_on - today).days)
+        turn.say(card(call) + status)
