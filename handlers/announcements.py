@@ -23,12 +23,34 @@ async def begin(turn: Turn, _args: str = "") -> None:
     barrios = require_coordinator(turn)
     if not barrios:
         return
+    await _progress(turn)
     turn.finish()
     if len(barrios) == 1:
         turn.enter(FLOW, "text", barrio_ids=[barrios[0].id])
     else:
         turn.enter(FLOW, "barrio")
     await prompt(turn)
+
+
+async def _progress(turn: Turn) -> None:
+    """Delivery progress of this coordinator's announcement still going out, if any."""
+    assert turn.member is not None
+    last = await turn.session.scalar(
+        select(Announcement)
+        .where(Announcement.author_id == turn.member.id, Announcement.reported_at.is_(None))
+        .order_by(Announcement.id.desc())
+        .limit(1)
+    )
+    if last is None:
+        return
+    counts = await queries.broadcast_counts(turn.session, f"announcement:{last.id}")
+    done = sum(n for status, n in counts.items() if status not in ("pending", "sending"))
+    if done < sum(counts.values()):
+        turn.say(
+            texts.ANNOUNCE_PROGRESS.format(
+                done=done, total=sum(counts.values()), sent=counts.get("sent", 0)
+            )
+        )
 
 
 async def prompt(turn: Turn) -> None:

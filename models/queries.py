@@ -12,6 +12,7 @@ from models.entities import (
     Barrio,
     ChannelIdentity,
     Conversation,
+    Delivery,
     Member,
     Membership,
     MembershipStatus,
@@ -191,3 +192,13 @@ async def member_with_identities(session: AsyncSession, member_id: int) -> Membe
     return await session.scalar(
         select(Member).where(Member.id == member_id).options(selectinload(Member.identities))
     )
+
+
+async def broadcast_counts(session: AsyncSession, broadcast: str) -> dict[str, int]:
+    """Deliveries of one broadcast ("announcement:12") by status."""
+    rows = await session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.broadcast == broadcast)
+        .group_by(Delivery.status)
+    )
+    return {str(status): count for status, count in rows.all()}

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option
 from models import ChannelIdentity, Delivery, DeliveryStatus
 from models.entities import utcnow
+from models.queries import broadcast_counts
 
 log = logging.getLogger(__name__)
 
@@ -357,12 +358,3 @@ def _forget_and_log(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[No
             log.error("recording a window failed", exc_info=task.exception())
 
     return done
-
-
-async def broadcast_counts(session: AsyncSession, broadcast: str) -> dict[str, int]:
-    rows = await session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.broadcast == broadcast)
-        .group_by(Delivery.status)
-    )
-    return {str(status): count for status, count in rows.all()}

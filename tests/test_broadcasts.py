@@ -142,6 +142,8 @@ async def test_quiet_hours_hold_announcements_until_morning(runtime, phone, cloc
     assert len(waiting) == 2  # Ana and Beto sleep
     assert {d.not_before.astimezone(runtime.settings.zone).hour for d in waiting} == {8}
     assert not any("se corta el agua" in t for t in ana.texts())
+    assert "va en 1 de 3 (✅ 1 entregados)" in text_of(await carmen.say("/anuncio"))
+    await carmen.say("/cancelar")
     clock.advance(timedelta(hours=9, minutes=1))  # 08:01
     runtime.dispatcher.wake()
     await ana.wait_for("se corta el agua")
