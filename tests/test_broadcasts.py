@@ -135,6 +135,7 @@ async def test_quiet_hours_hold_announcements_until_morning(runtime, phone, cloc
     await carmen.say("Mañana se corta el agua de 9 a 12.")
     await carmen.tap("Enviar")
     await rosa.wait_for("se corta el agua")  # no quiet hours: now
+    await wait_for_delivery(runtime, lambda d: d.status == DeliveryStatus.SENT and "agua" in d.text)
     async with runtime.sessions() as session:
         waiting = (
             await session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.PENDING))
