@@ -14,6 +14,7 @@ from tests.support import (
     register,
     snapshot,
     text_of,
+    wait_for_delivery,
 )
 
 
