@@ -145,6 +145,8 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
         async with runtime.sessions() as session, session.begin():
             rancagua = await seed(session)
             members = await session.scalar(select(func.count()).select_from(Member))
+        # The neighbours have chatted with the bot before, so invitations can reach them.
+        emulator.start_chats(range(9000, 9000 + 1 + len(DEMO_NEIGHBOURS)))
         await runtime.start()
         try:
             await Terminal(emulator, runtime, rancagua.invite_code, int(members or 0)).loop()
@@ -172,6 +174,8 @@ class Terminal:
             "  /start                registrarte eligiendo el barrio de la lista\n"
             "  un número             tocar ese botón del último mensaje\n"
             f"  :carmen / :ana        cambiar de persona ({CARMEN.name} es {CARMEN.role})\n"
+            "  /alerta /reuniones    como socia; como Carmen también /reunion, /anuncio,\n"
+            "  /convocatoria         /asistencia y /miembros (la demo vive al mediodía)\n"
             "  :salir                terminar\n"
         )
 
