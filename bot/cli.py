@@ -131,6 +131,7 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
             from bot.demo import run_demo
 
             print("TELEGRAM_BOT_TOKEN no está configurado: parte la demo sin conexión.")
+            logging.getLogger().setLevel(logging.WARNING)  # the demo's terminal is a chat
             await run_demo(settings, fresh=False)
             return
         raise UsageError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather")
