@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 KEEP_PROCESSED = timedelta(days=7)
+REPLAY_WITHIN = timedelta(minutes=30)
 
 
 async def store(
@@ -59,8 +60,21 @@ async def store(
     return [u for u in updates if u.update_id in new]
 
 
-async def unprocessed(sessions: async_sessionmaker[AsyncSession], bot: Bot) -> list[Update]:
-    async with sessions() as session:
+async def unprocessed(
+    sessions: async_sessionmaker[AsyncSession], bot: Bot, now: datetime
+) -> list[Update]:
+    """Stored updates never handled, oldest first. Those older than `REPLAY_WITHIN` are
+    dropped instead: a tap on "Enviar alerta" must not act hours later."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(InboundUpdate)
+            .where(
+                InboundUpdate.channel == CHANNEL,
+                InboundUpdate.processed_at.is_(None),
+                InboundUpdate.received_at < now - REPLAY_WITHIN,
+            )
+            .values(processed_at=now)
+        )
         payloads = await session.scalars(
             select(InboundUpdate.payload)
             .where(InboundUpdate.channel == CHANNEL, InboundUpdate.processed_at.is_(None))
@@ -116,7 +130,7 @@ class DurablePoller:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        for pending in await unprocessed(self.sessions, self.bot):
+        for pending in await unprocessed(self.sessions, self.bot, self.clock()):
             await self.queue.put(pending)
         offset: int | None = None
         while not self._stopping.is_set():
@@ -135,7 +149,14 @@ class DurablePoller:
                 continue
             if not updates:
                 continue
-            for new in await store(self.sessions, updates, self.clock()):
+            try:
+                fresh = await store(self.sessions, updates, self.clock())
+            except Exception:
+                # Not stored, so not acknowledged: Telegram sends them again on the next poll.
+                log.exception("storing %d updates failed; retrying", len(updates))
+                await self._pause(1.0)
+                continue
+            for new in fresh:
                 await self.queue.put(new)
             # Only now: the next getUpdates with this offset tells Telegram we have them.
             offset = updates[-1].update_id + 1

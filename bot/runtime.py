@@ -7,7 +7,6 @@ Follows PTB's custom-webhook pattern: the `Application` lifecycle is driven by h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -121,6 +120,10 @@ class Runtime:
         await application.start()
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="outbox"))
         secret = self.settings.telegram_webhook_secret.get_secret_value()
+        if self.settings.effective_telegram_mode == "webhook":
+            # Before the webhook can deliver anything new: older updates first.
+            for update in await inbound.unprocessed(self.sessions, application.bot, self.clock()):
+                await application.update_queue.put(update)
         if self.serve_web or self.settings.effective_telegram_mode == "webhook":
             await self._start_web(secret)
         if self.settings.effective_telegram_mode == "webhook":
@@ -135,13 +138,11 @@ class Runtime:
                 application.bot, self.sessions, application.update_queue, self.clock
             )
             self._poller_task = asyncio.create_task(self.poller.run(), name="poller")
-        if self.settings.effective_telegram_mode == "webhook":
-            for update in await inbound.unprocessed(self.sessions, application.bot):
-                await application.update_queue.put(update)
         self.scheduler.add_job(
             inbound.forget_old, "interval", hours=6, args=[self.sessions, self.clock]
         )
         self.scheduler.add_job(self._forget_abandoned, "interval", hours=6)
+        self.scheduler.add_job(self.dispatcher.report_unreported, "interval", minutes=1)
         self.scheduler.start()
         log.info("Barrio Conecta is running as @%s", application.bot.username)
 
@@ -183,8 +184,7 @@ class Runtime:
         if self._poller_task is not None:
             # Cancelling a long poll is safe: what was not stored was not acknowledged either.
             self._poller_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller_task
+            await _finished(self._poller_task)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.dispatcher is not None:
@@ -192,8 +192,7 @@ class Runtime:
         if self._web is not None:
             self._web.should_exit = True
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _finished(task)
         if application.running:
             await application.stop()
         await application.shutdown()
@@ -207,3 +206,14 @@ class Runtime:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    """Wait for a background task at shutdown; its failure is logged, not allowed to stop
+    the rest of the shutdown."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("%s had failed", task.get_name())

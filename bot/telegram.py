@@ -77,7 +77,8 @@ def inbound_from_update(update: Update, bot_username: str) -> Inbound | None:
         )
     if update.edited_message is not None:
         edited = update.edited_message
-        if edited.chat.type != ChatType.PRIVATE or edited.from_user is None:
+        # A live location is "edited" every few seconds for hours: not a person editing.
+        if edited.chat.type != ChatType.PRIVATE or edited.from_user is None or edited.location:
             return None
         return Inbound(CHANNEL, str(edited.from_user.id), InboundKind.EDITED)
     message = update.message
@@ -370,7 +371,10 @@ class TelegramSender:
                 )
             else:
                 await self.bot.send_photo(int(recipient), photo)
-                message = await send(self.bot, int(recipient), text, options)
+                try:
+                    message = await send(self.bot, int(recipient), text, options)
+                except TelegramError as error:
+                    raise PartlySent(f"photo sent, text failed: {error}") from error
         except PartlySent as error:
             raise SendFailed(str(error), permanent=True) from error
         except RetryAfter as error:
@@ -388,5 +392,10 @@ class TelegramSender:
             # The request may have reached Telegram; only its answer is missing.
             raise SendAmbiguous(str(error)) from error
         except NetworkError as error:
-            raise SendFailed(str(error), permanent=False) from error
+            cause = error.__cause__
+            if cause is None or isinstance(cause, httpx.ConnectError):
+                # Telegram answered 5xx, or no connection was made: nothing was delivered.
+                raise SendFailed(str(error), permanent=False) from error
+            # The connection broke after the request was written: it may have arrived.
+            raise SendAmbiguous(str(error)) from error
         return str(message.message_id)

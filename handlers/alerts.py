@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from handlers import texts
 from handlers.common import (
@@ -184,7 +184,9 @@ async def _send(turn: Turn) -> None:
             urgent=True,
         )
     turn.finish()
-    turn.say(texts.ALERT_SENT.format(count=len(recipients), barrio=barrio.name), main_menu(member))
+    sent = texts.ALERT_SENT.format(count=len(recipients), barrio=barrio.name)
+    # A coordinator who raises the alert must be able to close it too.
+    turn.say(sent, closing if member.id in coordinators else main_menu(member))
 
 
 async def _close(turn: Turn, action: str, arg: str) -> None:
@@ -206,10 +208,16 @@ async def _close(turn: Turn, action: str, arg: str) -> None:
         return
     barrio = await turn.session.get(Barrio, alert.barrio_id)
     assert barrio is not None and turn.member is not None
+    key = f"alert:{alert.id}"
+    # Not sent yet: no need to alarm anyone any more.
+    await turn.session.execute(
+        delete(Delivery).where(Delivery.broadcast == key, Delivery.status == DeliveryStatus.PENDING)
+    )
+    maybe_received = [DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.AMBIGUOUS]
     reached = (
         select(Delivery.member_id)
         .distinct()
-        .where(Delivery.broadcast == f"alert:{alert.id}", Delivery.status == DeliveryStatus.SENT)
+        .where(Delivery.broadcast == key, Delivery.status.in_(maybe_received))
     )
     reached_ids = set((await turn.session.scalars(reached)).all()) | {alert.author_id}
     everyone = await barrio_recipients(turn.session, [barrio.id], exclude_member_id=turn.member.id)

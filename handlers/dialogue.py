@@ -256,6 +256,13 @@ class Dialogue:
             turn = await self._run(inbound, receipt)
         except Exception:
             log.exception("turn failed for %s:%s", inbound.channel, inbound.sender_id)
+            if receipt is not None:
+                # The person was told it failed; replaying it after a restart would surprise.
+                try:
+                    async with self.sessions() as session, session.begin():
+                        await receipt(session)
+                except Exception:
+                    log.exception("could not mark the failed update as handled")
             return [Reply(texts.ERROR_OURS)]
         if turn is None:
             return []

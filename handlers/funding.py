@@ -3,7 +3,7 @@ whole region; `/convocatorias` shows a member the calls open to them, with the d
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -99,6 +99,9 @@ async def on_input(turn: Turn) -> None:
             turn.say(texts.CALL_BAD_DAY)
             return
         if step == "opens":
+            if day - _today(turn) > timedelta(days=300):
+                # "1/11" typed on 24/11 means the call that opened this month, not next year's.
+                day = day.replace(year=day.year - 1)
             turn.goto("closes", opens=day.isoformat())
         elif day < max(date.fromisoformat(turn.data["opens"]), _today(turn)):
             turn.say(texts.CALL_CLOSES_BEFORE)
@@ -166,6 +169,9 @@ async def _publish(turn: Turn) -> None:
     turn.finish()
     if not allowed:
         turn.say(texts.COORDINATORS_ONLY, main_menu(member))
+        return
+    if date.fromisoformat(data["closes"]) < _today(turn):
+        turn.say(texts.CALL_CLOSES_BEFORE, main_menu(member))
         return
     call = FundingCall(
         author_id=member.id,
@@ -243,6 +249,8 @@ async def open_calls(turn: Turn, _args: str = "") -> None:
             status = texts.CALL_NOT_OPEN.format(opens=_day(call.opens_on))
         elif call.closes_on == today:
             status = texts.CALL_LAST_DAY
+        elif (call.closes_on - today).days == 1:
+            status = texts.CALL_ONE_DAY_LEFT
         else:
             status = texts.CALL_DAYS_LEFT.format(days=(call.closes_on - today).days)
         turn.say(card(call) + status)

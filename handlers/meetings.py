@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
 
 from handlers import texts
@@ -26,6 +26,7 @@ from handlers.when import describe_when, parse_when
 from models import (
     Barrio,
     Delivery,
+    DeliveryStatus,
     Meeting,
     MeetingStatus,
     Member,
@@ -188,6 +189,10 @@ async def _send(turn: Turn) -> None:
         turn.finish()
         turn.say(texts.COORDINATORS_ONLY, main_menu(member))
         return
+    if _moment(turn) <= turn.now:  # the preview sat unanswered past the meeting's time
+        turn.goto("when")
+        turn.say(texts.MEETING_WHEN_PAST)
+        return
     meeting = Meeting(
         barrio=barrio,
         author_id=member.id,
@@ -207,7 +212,7 @@ async def _send(turn: Turn) -> None:
         zone=turn.zone,
         options=rsvp_options(meeting.id),
         priority=Priority.BROADCAST,
-        broadcast=f"meeting:{meeting.id}",
+        broadcast=_broadcast(meeting),
     )
     turn.finish()
     turn.say(texts.MEETING_SENT.format(count=len(recipients)), main_menu(member))
@@ -342,15 +347,16 @@ async def attendance(turn: Turn, _args: str = "") -> None:
 async def attendance_card(turn: Turn, meeting: Meeting) -> str:
     rows = (
         await turn.session.execute(
-            select(Member.name, Rsvp.answer)
+            select(Member.id, Member.name, Rsvp.answer)
             .join(Rsvp, Rsvp.member_id == Member.id)
             .where(Rsvp.meeting_id == meeting.id)
             .order_by(Member.name)
         )
     ).all()
     names: dict[RsvpAnswer, list[str]] = {answer: [] for answer in RsvpAnswer}
-    for name, answer in rows:
+    for _, name, answer in rows:
         names[answer].append(name)
+    answered = {member_id for member_id, _, _ in rows}
     invited = await _invited(turn, meeting)
     return texts.ATTENDANCE.format(
         card=card(meeting, turn),
@@ -360,7 +366,7 @@ async def attendance_card(turn: Turn, meeting: Meeting) -> str:
         maybe_names=", ".join(names[RsvpAnswer.MAYBE]) or "—",
         no=len(names[RsvpAnswer.NO]),
         no_names=", ".join(names[RsvpAnswer.NO]) or "—",
-        pending=max(0, len(invited) - len(rows)),
+        pending=len(set(invited) - answered),
     )
 
 
@@ -394,6 +400,13 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
     elif action == "cancelyes":
         meeting.status = MeetingStatus.CANCELLED
         meeting.sequence += 1
+        # Invitations not sent yet (quiet hours, a backlog) are withdrawn, not followed by
+        # a cancellation for a meeting the person never heard of.
+        await turn.session.execute(
+            delete(Delivery).where(
+                Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING
+            )
+        )
         count = await _tell_invited(turn, meeting, texts.MEETING_CANCELLED_NOTICE, [])
         turn.say(texts.MEETING_CANCELLED_DONE.format(count=count), main_menu(turn.member))
     else:
@@ -407,6 +420,10 @@ async def _moved(turn: Turn) -> None:
     meeting = await _meeting(turn, turn.data["meeting_id"])
     starts_at = _moment(turn)
     allowed = {b.id for b in coordinated_barrios(turn.member)}
+    if starts_at <= turn.now:
+        turn.goto("move")
+        turn.say(texts.MEETING_WHEN_PAST)
+        return
     turn.finish()
     if (
         meeting is None
@@ -417,15 +434,31 @@ async def _moved(turn: Turn) -> None:
         return
     meeting.starts_at = starts_at
     meeting.sequence += 1
+    # Invitations still waiting go out with the new date; only those already invited need
+    # to hear about the change.
+    await turn.session.execute(
+        update(Delivery)
+        .where(Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING)
+        .values(text=texts.MEETING_INVITE.format(card=card(meeting, turn)))
+    )
     count = await _tell_invited(turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id))
     turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
 
 
+def _broadcast(meeting: Meeting) -> str:
+    return f"meeting:{meeting.id}"
+
+
 async def _invited(turn: Turn, meeting: Meeting) -> Sequence[int]:
+    """Members whose invitation has left (or may have: ambiguous counts as invited)."""
     rows = await turn.session.scalars(
         select(Delivery.member_id)
         .distinct()
-        .where(Delivery.broadcast == f"meeting:{meeting.id}", Delivery.member_id.is_not(None))
+        .where(
+            Delivery.broadcast == _broadcast(meeting),
+            Delivery.member_id.is_not(None),
+            Delivery.status != DeliveryStatus.PENDING,
+        )
     )
     return [m for m in rows.all() if m is not None]
 

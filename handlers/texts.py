@@ -346,5 +346,6 @@ CALL_PUBLISHED = "Publicada. Avisé a {count} socios; la verán en /convocatoria
 CALL_NOTICE = "Nueva convocatoria para tu barrio:\n\n{card}\n\nVer todas: /convocatorias"
 CALLS_NONE = "No hay convocatorias abiertas para tu barrio en este momento."
 CALL_DAYS_LEFT = "\n⏳ Quedan {days} días"
+CALL_ONE_DAY_LEFT = "\n⏳ Queda 1 día: cierra mañana"
 CALL_LAST_DAY = "\n⏳ ¡Hoy es el último día!"
 CALL_NOT_OPEN = "\n🔜 Abre el {opens}"

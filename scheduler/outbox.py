@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option
-from models import ChannelIdentity, Delivery, DeliveryStatus
+from models import Announcement, ChannelIdentity, Delivery, DeliveryStatus
 from models.entities import utcnow
 from models.queries import broadcast_counts
 
@@ -194,8 +194,20 @@ class OutboxDispatcher:
         return len(stuck)
 
     async def run(self, idle_poll_s: float = 1.0) -> None:
-        await self.recover()
+        recovered = False
         while not self._stopping:
+            if not recovered:
+                try:
+                    await self.recover()
+                    recovered = True
+                except Exception:
+                    log.exception("outbox recovery failed; retrying")
+                    await asyncio.sleep(idle_poll_s)
+                    continue
+                try:
+                    await self.report_unreported()
+                except Exception:
+                    log.exception("reporting finished broadcasts failed")
             self._wake.clear()
             try:
                 busy = await self.drain()
@@ -338,6 +350,20 @@ class OutboxDispatcher:
             }
         return values, False
 
+    async def report_unreported(self) -> None:
+        """Broadcasts that finished without passing through a send (every recipient already
+        unreachable, or the last rows turned ambiguous at start-up) still get their report."""
+        if self.on_broadcast_done is None:
+            return
+        async with self.sessions() as session:
+            ids = (
+                await session.scalars(
+                    select(Announcement.id).where(Announcement.reported_at.is_(None))
+                )
+            ).all()
+        for announcement_id in ids:
+            await self.report_if_done(f"announcement:{announcement_id}")
+
     async def report_if_done(self, broadcast: str) -> None:
         if self.on_broadcast_done is None:
             return
@@ -347,6 +373,12 @@ class OutboxDispatcher:
                 return
             await self.on_broadcast_done(session, broadcast, counts)
         self.wake()
+
+
+def unreported_announcements() -> Any:
+    return select(func.concat("announcement:", cast(Announcement.id, String))).where(
+        Announcement.reported_at.is_(None)
+    )
 
 
 def _forget_and_log(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

@@ -150,3 +150,43 @@ async def test_quiet_hours_hold_announcements_until_morning(runtime, phone, cloc
     runtime.dispatcher.wake()
     await ana.wait_for("se corta el agua")
     await beto.wait_for("se corta el agua")
+
+
+async def test_announcement_to_people_who_all_blocked_the_bot_still_reports(
+    runtime, phone, emulator
+):
+    from handlers.outbox import barrio_recipients
+
+    _, carmen, members = await _barrio_with_people(runtime, phone)
+    async with runtime.sessions() as session, session.begin():
+        from sqlalchemy import update
+
+        from models import ChannelIdentity
+
+        for person in members:
+            await session.execute(
+                update(ChannelIdentity)
+                .where(ChannelIdentity.external_id == str(person.user_id))
+                .values(unreachable_at=runtime.clock())
+            )
+        assert len(await barrio_recipients(session, [1, 2, 3, 4, 5, 6])) >= 3
+    await carmen.say("/anuncio")
+    await carmen.say("¿Alguien me escucha?")
+    await carmen.tap("Enviar")
+    await runtime.dispatcher.report_unreported()
+    report = await carmen.wait_for("Tu anuncio ya salió")
+    assert "Sin contacto (bloquearon el bot): 3" in report["text"]
+
+
+async def test_a_coordinator_who_raises_an_alert_can_close_it(runtime, phone):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await carmen.say("/alerta")
+    await carmen.tap("Accidente")
+    await carmen.say("Choque en la esquina de Estado con Cuevas")
+    await carmen.tap("Seguir sin ubicación")
+    sent = (await carmen.tap("Enviar alerta"))[-1]
+    assert [b["text"] for b in buttons(sent)] == ["✅ Resuelta", "🟡 Falsa alarma"]
+    await ana.wait_for("Accidente en Barrio Estación")
+    closed = text_of(await carmen.tap("Falsa alarma"))
+    assert "avisé a los 3 socios" in closed, closed
+    await ana.wait_for("Falsa alarma")

@@ -126,3 +126,46 @@ async def test_attendance_export_for_sercotec(
         ("Ana", "asistire", "2026-11-26 19:00"),
         ("Beto", "tal_vez", "2026-11-26 19:00"),
     ]
+
+
+async def test_invitations_still_waiting_follow_a_move_or_a_cancel(runtime, phone, clock):
+    from datetime import timedelta
+
+    _, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    await rosa.say("/silencio")
+    await rosa.tap("Sin silencio")
+    clock.advance(timedelta(hours=10, minutes=30))  # 22:30: Ana's and Beto's invitations wait
+    await _call_meeting(carmen)
+    await carmen.tap("Enviar invitación")
+    await rosa.wait_for("Te invitan")
+    await carmen.say("/asistencia")
+    await carmen.tap("Cambiar fecha")
+    await carmen.say("27/11 18:30")
+    assert "Avisé a 1 invitados" in text_of(await carmen.tap("Sí, está bien"))  # only Rosa
+    clock.advance(timedelta(hours=10))  # 08:30
+    runtime.dispatcher.wake()
+    invite = await ana.wait_for("Te invitan")
+    assert "viernes 27 de noviembre a las 18:30" in invite["text"]
+    assert not any("Cambió la fecha" in t for t in ana.texts())
+
+
+async def test_live_location_updates_are_not_answered(runtime, phone, emulator):
+    from telegram import Update
+
+    from bot.telegram import inbound_from_update
+
+    update = Update.de_json(
+        {
+            "update_id": 1,
+            "edited_message": {
+                "message_id": 5,
+                "date": 1,
+                "edit_date": 2,
+                "chat": {"id": 7, "type": "private"},
+                "from": {"id": 7, "is_bot": False, "first_name": "Ana"},
+                "location": {"latitude": -34.1, "longitude": -70.7, "live_period": 3600},
+            },
+        },
+        None,
+    )
+    assert inbound_from_update(update, "BarrioTestBot") is None
