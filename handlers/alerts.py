@@ -16,8 +16,8 @@ from handlers.common import (
     active_memberships,
     coordinated_barrios,
     main_menu,
-    read_text,
     require_active,
+    take_text,
 )
 from handlers.core import InboundKind, Option, Turn, parse_id
 from handlers.outbox import barrio_recipients, enqueue
@@ -87,9 +87,7 @@ async def prompt(turn: Turn) -> None:
 
 async def on_input(turn: Turn) -> None:
     if turn.step == "description":
-        if (description := read_text(turn, min_length=3, max_length=300)) is not None:
-            turn.goto("location", description=description)
-            await prompt(turn)
+        await take_text(turn, "description", "location", prompt, max_length=300)
         return
     if turn.step == "location" and turn.inbound.kind == InboundKind.LOCATION:
         assert turn.inbound.location is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from handlers import texts
 from handlers.core import InboundKind, Option, Turn, clean_line, has_letters
 from models import Barrio, Member, Membership, MembershipStatus, Role
@@ -73,6 +75,23 @@ def read_text(turn: Turn, *, min_length: int = 2, max_length: int = 60) -> str |
         turn.say(texts.LETTERS_NEEDED)
         return None
     return value
+
+
+async def take_text(
+    turn: Turn,
+    key: str,
+    next_step: str,
+    prompt: Callable[[Turn], Awaitable[None]],
+    *,
+    min_length: int = 3,
+    max_length: int = 80,
+) -> None:
+    """A flow step that asks for one short text: keep it under `key` and ask the next
+    question, or say what was wrong and keep asking."""
+    value = read_text(turn, min_length=min_length, max_length=max_length)
+    if value is not None:
+        turn.goto(next_step, **{key: value})
+        await prompt(turn)
 
 
 def category_label(key: str) -> str:

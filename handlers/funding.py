@@ -12,9 +12,9 @@ from handlers.common import (
     active_memberships,
     coordinated_barrios,
     main_menu,
-    read_text,
     require_active,
     require_coordinator,
+    take_text,
 )
 from handlers.core import Option, Turn, clean_line, parse_id
 from handlers.outbox import barrio_recipients, enqueue
@@ -75,13 +75,9 @@ def _me(turn: Turn) -> int | None:
 async def on_input(turn: Turn) -> None:
     step = turn.step
     if step == "name":
-        if (name := read_text(turn, min_length=3, max_length=120)) is not None:
-            turn.goto("description", name=name)
-            await prompt(turn)
+        await take_text(turn, "name", "description", prompt, max_length=120)
     elif step == "description":
-        if (description := read_text(turn, min_length=3, max_length=500)) is not None:
-            turn.goto("link", description=description)
-            await prompt(turn)
+        await take_text(turn, "description", "link", prompt, max_length=500)
     elif step == "link":
         url = turn.inbound.text.strip()
         if (

@@ -15,9 +15,9 @@ from handlers.common import (
     active_memberships,
     coordinated_barrios,
     main_menu,
-    read_text,
     require_active,
     require_coordinator,
+    take_text,
 )
 from handlers.core import Document, Option, Turn, clean_line, parse_id
 from handlers.ics import ics_filename, meeting_ics
@@ -99,19 +99,13 @@ async def prompt(turn: Turn) -> None:
 async def on_input(turn: Turn) -> None:
     step = turn.step
     if step == "title":
-        if (title := read_text(turn, min_length=3, max_length=80)) is not None:
-            turn.goto("when", title=title)
-            await prompt(turn)
+        await take_text(turn, "title", "when", prompt, max_length=80)
     elif step in ("when", "move"):
         await _read_when(turn, "when_check" if step == "when" else "move_check")
     elif step == "place":
-        if (place := read_text(turn, min_length=3, max_length=120)) is not None:
-            turn.goto("agenda", place=place)
-            await prompt(turn)
+        await take_text(turn, "place", "agenda", prompt, max_length=120)
     elif step == "agenda":
-        if (agenda := read_text(turn, min_length=3, max_length=500)) is not None:
-            turn.goto("confirm", agenda=agenda)
-            await prompt(turn)
+        await take_text(turn, "agenda", "confirm", prompt, max_length=500)
     else:
         turn.say(texts.CHOOSE_FROM_OPTIONS)
         await prompt(turn)

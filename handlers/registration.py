@@ -17,8 +17,8 @@ from handlers.approvals import join_request
 from handlers.common import (
     category_options,
     main_menu,
-    read_text,
     say_menu,
+    take_text,
 )
 from handlers.core import Option, Turn, fold, parse_id
 from models import (
@@ -95,13 +95,9 @@ async def prompt(turn: Turn) -> None:
 async def on_input(turn: Turn) -> None:
     step = turn.step
     if step == "name":
-        if (name := read_text(turn, max_length=60)) is not None:
-            turn.goto("business", name=name)
-            await prompt(turn)
+        await take_text(turn, "name", "business", prompt, min_length=2, max_length=60)
     elif step == "business":
-        if (business := read_text(turn, max_length=80)) is not None:
-            turn.goto("category", business=business)
-            await prompt(turn)
+        await take_text(turn, "business", "category", prompt, min_length=2, max_length=80)
     elif step == "barrio" and turn.inbound.text.strip():
         await _ask_barrio(turn, turn.inbound.text)
     else:
