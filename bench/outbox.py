@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,11 +100,12 @@ async def _runtime(base_url: str, database_url: str, rate: float) -> Runtime:
     return runtime
 
 
-async def _sent_total(control: httpx.AsyncClient) -> int:
-    return int((await control.get("/control/stats")).json()["sent_messages"])
-
-
-async def broadcast_10k(database: str, size: int = 10_000, rate: float = 300) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _barrio_on_emulator(
+    database: str, size: int, rate: float
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, int]]:
+    """A fresh database with a barrio of `size` members who all started the bot, the emulator
+    in its own process enforcing `rate` (and 1/s per chat), and the bot running."""
     with tempfile.TemporaryDirectory() as directory:
         database_url = await _fresh_database(database, directory)
         async with (
@@ -115,30 +118,40 @@ async def broadcast_10k(database: str, size: int = 10_000, rate: float = 300) ->
             (await control.post("/control/chats", json={"user_ids": ids})).raise_for_status()
             await runtime.start()
             try:
-                baseline = await _sent_total(control)
-                async with runtime.sessions() as session, session.begin():
-                    recipients = await barrio_recipients(session, [barrio_id])
-                    await enqueue(
-                        session,
-                        recipients,
-                        "Corte de agua mañana de 9 a 12 en todo el barrio.",
-                        now=runtime.clock(),
-                        zone=runtime.settings.zone,
-                        broadcast="bench",
-                        priority=Priority.BROADCAST,
-                        urgent=True,
-                    )
-                assert runtime.dispatcher is not None
-                started = time.perf_counter()  # queued and committed: the dispatcher's turn
-                runtime.dispatcher.wake()
-                while await _sent_total(control) - baseline < size:
-                    await asyncio.sleep(0.05)
-                elapsed = time.perf_counter() - started
-                await asyncio.sleep(1)  # anything sent twice would show up now
+                yield runtime, control, barrio_id
             finally:
                 await runtime.stop()
-            sent = (await control.get("/control/sent")).json()
-            stats = (await control.get("/control/stats")).json()
+
+
+async def _sent_total(control: httpx.AsyncClient) -> int:
+    return int((await control.get("/control/stats")).json()["sent_messages"])
+
+
+async def broadcast_10k(database: str, size: int = 10_000, rate: float = 300) -> dict[str, Any]:
+    async with _barrio_on_emulator(database, size, rate) as (runtime, control, barrio_id):
+        baseline = await _sent_total(control)
+        async with runtime.sessions() as session, session.begin():
+            recipients = await barrio_recipients(session, [barrio_id])
+            await enqueue(
+                session,
+                recipients,
+                "Corte de agua mañana de 9 a 12 en todo el barrio.",
+                now=runtime.clock(),
+                zone=runtime.settings.zone,
+                broadcast="bench",
+                priority=Priority.BROADCAST,
+                urgent=True,
+            )
+        assert runtime.dispatcher is not None
+        started = time.perf_counter()  # queued and committed: the dispatcher's turn
+        runtime.dispatcher.wake()
+        while await _sent_total(control) - baseline < size:
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        await asyncio.sleep(1)  # anything sent twice would show up now
+        sent = (await control.get("/control/sent")).json()
+        stats = (await control.get("/control/stats")).json()
+    ids = range(FIRST_USER, FIRST_USER + size)
     per_chat = collections.Counter(m["chat_id"] for m in sent if m["chat_id"] >= FIRST_USER)
     attained = size / elapsed
     return {
@@ -177,46 +190,32 @@ async def _say(control: httpx.AsyncClient, user_id: int, text: str) -> None:
 
 
 async def alert_200(database: str, size: int = 200, rate: float = 30) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        database_url = await _fresh_database(database, directory)
-        async with (
-            emulator_process(rate=rate, chat_rate=1) as base_url,
-            httpx.AsyncClient(base_url=base_url, timeout=120) as control,
-        ):
-            runtime = await _runtime(base_url, database_url, rate)
-            await _seed_barrio(runtime, size)
-            ids = list(range(FIRST_USER, FIRST_USER + size))
-            await control.post("/control/chats", json={"user_ids": ids})
-            await runtime.start()
-            author = FIRST_USER + 1
-            try:
-                for step in ("/alerta", "Robo", "Forzaron la reja del local 12", "Seguir sin"):
-                    before = await _sent_total(control)
-                    if step.startswith("/") or step.startswith("Forzaron"):
-                        await _say(control, author, step)
-                    else:
-                        await _tap(control, author, step)
-                    while await _sent_total(control) == before:
-                        await asyncio.sleep(0.01)
-                    await asyncio.sleep(0.2)
-                started = time.perf_counter()
-                await _tap(control, author, "Enviar alerta")
-                first = last = None
-                while True:
-                    messages = (await control.get("/control/sent")).json()
-                    alerts = [
-                        m
-                        for m in messages
-                        if m["chat_id"] != author and "🚨 Robo en" in (m.get("text") or "")
-                    ]
-                    if alerts and first is None:
-                        first = time.perf_counter() - started
-                    if len(alerts) >= size - 1:
-                        last = time.perf_counter() - started
-                        break
-                    await asyncio.sleep(0.02)
-            finally:
-                await runtime.stop()
+    author = FIRST_USER + 1
+    async with _barrio_on_emulator(database, size, rate) as (_runtime, control, _barrio):
+        for step in ("/alerta", "Robo", "Forzaron la reja del local 12", "Seguir sin"):
+            before = await _sent_total(control)
+            if step.startswith("/") or step.startswith("Forzaron"):
+                await _say(control, author, step)
+            else:
+                await _tap(control, author, step)
+            while await _sent_total(control) == before:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        await _tap(control, author, "Enviar alerta")
+        first = last = None
+        while last is None:
+            messages = (await control.get("/control/sent")).json()
+            alerts = [
+                m
+                for m in messages
+                if m["chat_id"] != author and "🚨 Robo en" in (m.get("text") or "")
+            ]
+            if alerts and first is None:
+                first = time.perf_counter() - started
+            if len(alerts) >= size - 1:
+                last = time.perf_counter() - started
+            await asyncio.sleep(0.02)
     return {
         "name": "alert_200",
         "database": database,

@@ -88,6 +88,14 @@ class Phone:
                 pass
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     markup = message.get("reply_markup") or {}
     return [b for row in markup.get("inline_keyboard", []) for b in row]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 from sqlalchemy import select
@@ -11,17 +10,11 @@ from sqlalchemy import select
 from bot import inbound
 from bot.runtime import Runtime
 from models import InboundUpdate
-from tests.support import text_of
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support import free_port, text_of
 
 
 async def test_webhook_redelivery_is_handled_once(settings, emulator):
-    port = _free_port()
+    port = free_port()
     runtime = Runtime(
         settings.model_copy(
             update={

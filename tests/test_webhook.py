@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 
 from bot.runtime import Runtime
-from tests.support import text_of
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support import free_port, text_of
 
 
 async def test_webhook_mode_round_trip(settings, emulator):
-    port = _free_port()
+    port = free_port()
     webhook_settings = settings.model_copy(
         update={
             "telegram_mode": "webhook",
