@@ -53,6 +53,7 @@ DEMO_COMUNAS = (
     "Malloa",
     "San Fernando",
 )
+NEIGHBOUR_IDS = 9000  # Telegram ids of the demo neighbours: 9001, 9002, …
 DEMO_NEIGHBOURS = (
     ("Rosa Díaz", "Panadería La Espiga", "panaderia"),
     ("Luis Pérez", "Ferretería El Clavo", "ferreteria"),
@@ -114,13 +115,12 @@ async def seed(session: AsyncSession) -> Barrio:
             phone=f"+5699000{index:04d}",
             show_phone=index % 2 == 0,
         )
-        member.identities = [ChannelIdentity(channel="telegram", external_id=str(9000 + index))]
+        address = CARMEN.user_id if index == 0 else NEIGHBOUR_IDS + index
+        member.identities = [ChannelIdentity(channel="telegram", external_id=str(address))]
         role = Role.COORDINATOR if index == 0 else Role.MEMBER
         member.memberships = [
             Membership(barrio=rancagua, role=role, status=MembershipStatus.ACTIVE, decided_at=now)
         ]
-        if index == 0:
-            member.identities[0].external_id = str(CARMEN.user_id)
         session.add(member)
     return rancagua
 
@@ -146,7 +146,7 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
             rancagua = await seed(session)
             members = await session.scalar(select(func.count()).select_from(Member))
         # The neighbours have chatted with the bot before, so invitations can reach them.
-        emulator.start_chats(range(9000, 9000 + 1 + len(DEMO_NEIGHBOURS)))
+        emulator.start_chats(NEIGHBOUR_IDS + i for i in range(1, 1 + len(DEMO_NEIGHBOURS)))
         await runtime.start()
         try:
             await Terminal(emulator, runtime, rancagua.invite_code, int(members or 0)).loop()

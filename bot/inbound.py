@@ -139,7 +139,7 @@ class DurablePoller:
                     offset=offset, timeout=self.timeout, allowed_updates=Update.ALL_TYPES
                 )
             except RetryAfter as error:
-                await self._pause(_seconds(error.retry_after))
+                await self._pause(retry_after_seconds(error.retry_after))
                 continue
             except (NetworkError, TelegramError) as error:
                 if self._stopping.is_set():
@@ -171,6 +171,7 @@ class DurablePoller:
         self._stopping.set()
 
 
-def _seconds(retry_after: object) -> float:
+def retry_after_seconds(retry_after: object) -> float:
+    """PTB gives `RetryAfter.retry_after` as a timedelta (PTB_TIMEDELTA) or, formerly, an int."""
     total = getattr(retry_after, "total_seconds", None)
     return float(total()) if callable(total) else float(retry_after)  # type: ignore[arg-type]

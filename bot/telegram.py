@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Sequence
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -36,7 +35,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot.inbound import mark_processed
+from bot.inbound import mark_processed, retry_after_seconds
 from handlers.core import Inbound, InboundKind, Option, Reply
 from handlers.dialogue import MENU_COMMANDS, Dialogue
 from scheduler.outbox import Pacer, RetryLater, SendAmbiguous, SendFailed, Unreachable
@@ -325,7 +324,7 @@ class TelegramTransport:
                     if attempt == REPLY_ATTEMPTS - 1:
                         log.warning("reply to %s dropped after repeated 429s", chat_id)
                         return
-                    await asyncio.sleep(_seconds(error.retry_after))
+                    await asyncio.sleep(retry_after_seconds(error.retry_after))
                 except Forbidden:
                     log.info("chat %s blocked the bot; reply dropped", chat_id)
                     return
@@ -343,12 +342,6 @@ class TelegramTransport:
 
 async def register_commands(bot: Bot) -> None:
     await bot.set_my_commands([BotCommand(name, text) for name, text in MENU_COMMANDS.items()])
-
-
-def _seconds(retry_after: object) -> float:
-    if isinstance(retry_after, timedelta):
-        return retry_after.total_seconds()
-    return float(retry_after)  # type: ignore[arg-type]
 
 
 class TelegramSender:
@@ -378,7 +371,7 @@ class TelegramSender:
         except PartlySent as error:
             raise SendFailed(str(error), permanent=True) from error
         except RetryAfter as error:
-            raise RetryLater(_seconds(error.retry_after)) from error
+            raise RetryLater(retry_after_seconds(error.retry_after)) from error
         except Forbidden as error:
             raise Unreachable(str(error)) from error
         except BadRequest as error:

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -142,7 +142,6 @@ class DispatchStats:
     retried: int = 0
     rate_limited: int = 0
     ambiguous: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
 
 
 BroadcastDone = Callable[[AsyncSession, str, dict[str, int]], Awaitable[None]]

@@ -12,7 +12,8 @@ from bot.clock import ShiftedClock as ShiftedClock
 from bot.emulator.telegram import TelegramEmulator
 from bot.runtime import Runtime
 from handlers import admin
-from models import Barrio, Base, Delivery, DeliveryStatus
+from models import Barrio, Base, Delivery
+from scheduler import outbox as scheduler_outbox
 
 TOKEN = "424242:TEST-token-barrio"
 BOT_ID = 424242
@@ -150,7 +151,7 @@ async def make_coordinator(runtime: Runtime, phone: Phone, barrio: Barrio) -> No
         await admin.make_coordinator(session, barrio, "telegram", str(phone.user_id))
 
 
-FINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE)
+FINAL = scheduler_outbox.FINAL
 
 
 async def wait_for_delivery(runtime: Runtime, predicate: Callable[[Delivery], bool]) -> Delivery:
