@@ -162,3 +162,22 @@ async def test_coordinator_and_export_after_real_registration(
             "en_directorio": "si",
         }
     ]
+
+
+def test_invite_links_need_a_bot_name(cli_env, capsys, monkeypatch):
+    barrio(
+        capsys,
+        "barrios",
+        "create",
+        "--name",
+        "Barrio Sur",
+        "--comuna",
+        "Rengo",
+        "--region",
+        "O'Higgins",
+    )
+    monkeypatch.delenv("TELEGRAM_BOT_USERNAME")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["invite", "barrio-sur-rengo"])
+    assert exit_info.value.code == 2
+    assert "TELEGRAM_BOT_USERNAME or TELEGRAM_BOT_TOKEN" in capsys.readouterr().err

@@ -157,3 +157,47 @@ async def test_baja_can_be_called_off(runtime, phone):
     assert "no cambié nada" in text_of(await ana.tap("No"))
     async with runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Member)) == 1
+
+
+async def test_address_shown_in_directory_and_phone_removed(runtime, phone):
+    barrio = await make_barrio(runtime, "Barrio Oeste", open_to_all=True)
+    ana = phone(9014, "Ana")
+    await register(ana, barrio)
+    rosa = phone(9015, "Rosa")
+    await register(rosa, barrio, business="Panadería Rosa", category="Panadería")
+    await rosa.say("/perfil")
+    await rosa.tap("Dirección")
+    assert "muy corto" in text_of(await rosa.say("x"))
+    await rosa.say("Estado 123, local 4")
+    await rosa.tap("Mostrar dirección")
+    assert "📍 Estado 123, local 4" in text_of(await ana.say("/directorio rosa"))
+    await rosa.tap("Teléfono")
+    await rosa.say("9 8765 4321")
+    await rosa.tap("Teléfono")
+    assert "Teléfono: —" in text_of(await rosa.tap("Quitar"))
+    async with runtime.sessions() as session:
+        member = await session.scalar(select(Member).where(Member.name == "Rosa"))
+        assert (
+            member is not None and member.phone is None and member.address == "Estado 123, local 4"
+        )
+
+
+async def test_registered_people_are_not_registered_twice(runtime, phone):
+    barrio = await make_barrio(runtime)
+    carmen = phone(9016, "Carmen")
+    await register(carmen, barrio)
+    await make_coordinator(runtime, carmen, barrio)
+    ana = phone(9017, "Ana")
+    await register(ana, barrio)
+    assert "Ya tienes tu registro" in text_of(await ana.say("/start"))
+    assert "Ya tienes tu registro" in text_of(await ana.say("/registro"))
+    assert "ya está enviada" in text_of(await ana.say(f"/start {barrio.invite_code}"))
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.tap("Rechazar")
+    await ana.wait_for("no aprobó")
+    async with runtime.sessions() as session:
+        requests_before = await session.scalar(select(func.count()).select_from(Delivery))
+    # Following the poster link again does not nag the coordinators.
+    assert "no aprobó tu solicitud" in text_of(await ana.say(f"/start {barrio.invite_code}"))
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Delivery)) == requests_before
