@@ -30,6 +30,7 @@ from models import Base, ChannelIdentity, Member, Membership, MembershipStatus, 
 TOKEN = "777000:BENCH-token"
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "3000"))
 MEMBERS = 200
+STATS_EVERY_S = 0.025
 FIRST_USER = 20_000
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://root@127.0.0.1:5432/test"
 # What members send most: their barrio, a directory search, their profile, help, small talk.
@@ -86,7 +87,9 @@ async def _burst(control: httpx.AsyncClient, items: list[dict[str, Any]]) -> tup
         if _replies(stats) >= len(items):
             elapsed = time.perf_counter() - started
             return elapsed, 1000 * (time.process_time() - cpu) / len(items)
-        await asyncio.sleep(0.005)
+        # This loop shares the process (and its CPU) with the bot under test: ask seldom.
+        # 25 ms is under 1% of the shortest run.
+        await asyncio.sleep(STATS_EVERY_S)
 
 
 def _replies(stats: dict[str, Any]) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -96,16 +96,24 @@ async def forget_old(
         )
 
 
+# Runs once per inbound message, so it is built once. No loaded object holds these rows, so
+# the ORM need not look for any to update (that search costs more CPU than the UPDATE).
+_MARK_PROCESSED = (
+    update(InboundUpdate)
+    .where(
+        InboundUpdate.channel == CHANNEL,
+        InboundUpdate.platform_id == bindparam("update_id"),
+        InboundUpdate.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("processed_now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def mark_processed(session: AsyncSession, update_id: int, now: datetime) -> bool:
     """Claim an update for processing in the caller's transaction; False if it already was."""
     result = await session.execute(
-        update(InboundUpdate)
-        .where(
-            InboundUpdate.channel == CHANNEL,
-            InboundUpdate.platform_id == str(update_id),
-            InboundUpdate.processed_at.is_(None),
-        )
-        .values(processed_at=now)
+        _MARK_PROCESSED, {"update_id": str(update_id), "processed_now": now}
     )
     return bool(getattr(result, "rowcount", 0))
 

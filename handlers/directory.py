@@ -13,6 +13,7 @@ from handlers import texts
 from handlers.common import active_memberships, category_label, category_options, require_active
 from handlers.core import Turn, clean_line, fold
 from models import Member, queries
+from models.queries import DirectoryEntry
 
 MAX_RESULTS = 25
 
@@ -44,14 +45,14 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
 
 async def _visible_to(
     turn: Turn, member: Member, *, text: str | None = None, categories: Sequence[str] = ()
-) -> tuple[int, Sequence[Member]]:
+) -> tuple[int, list[DirectoryEntry]]:
     barrio_ids = [m.barrio_id for m in active_memberships(member)]
     return await queries.directory_members(
         turn.session, barrio_ids, member.id, text=text, categories=categories, limit=MAX_RESULTS
     )
 
 
-def _say_results(turn: Turn, query: str, total: int, found: Sequence[Member]) -> None:
+def _say_results(turn: Turn, query: str, total: int, found: Sequence[DirectoryEntry]) -> None:
     if not found:
         turn.say(texts.DIRECTORY_NONE.format(query=query))
         return
@@ -62,14 +63,14 @@ def _say_results(turn: Turn, query: str, total: int, found: Sequence[Member]) ->
     turn.say("\n".join(lines))
 
 
-def _entry(member: Member) -> str:
+def _entry(listed: DirectoryEntry) -> str:
     entry = texts.DIRECTORY_LINE.format(
-        business=member.business_name,
-        name=member.name,
-        category=category_label(member.business_category),
+        business=listed.business_name,
+        name=listed.name,
+        category=category_label(listed.business_category),
     )
-    if member.show_phone and member.phone:
-        entry += texts.DIRECTORY_PHONE.format(phone=member.phone)
-    if member.show_address and member.address:
-        entry += texts.DIRECTORY_ADDRESS.format(address=member.address)
+    if listed.phone:
+        entry += texts.DIRECTORY_PHONE.format(phone=listed.phone)
+    if listed.address:
+        entry += texts.DIRECTORY_ADDRESS.format(address=listed.address)
     return entry

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -34,6 +35,42 @@ async def member_by_identity(
     return result.unique().scalar_one_or_none()
 
 
+# Statements that run for (nearly) every inbound message are built once, with bind parameters:
+# building one, and its cache key, costs more CPU than SQLite takes to run it.
+_SENDER_STATE = (
+    select(Conversation, Member, ChannelIdentity.unreachable_at)
+    .outerjoin(
+        ChannelIdentity,
+        (ChannelIdentity.channel == Conversation.channel)
+        & (ChannelIdentity.external_id == Conversation.external_id),
+    )
+    .outerjoin(Member, Member.id == ChannelIdentity.member_id)
+    .where(
+        Conversation.channel == bindparam("channel"),
+        Conversation.external_id == bindparam("external_id"),
+    )
+    .options(joinedload(Member.memberships).joinedload(Membership.barrio))
+)
+_ACTIVE_MEMBER_COUNT = (
+    select(func.count())
+    .select_from(Membership)
+    .where(
+        Membership.barrio_id == bindparam("barrio_id"),
+        Membership.status == MembershipStatus.ACTIVE,
+    )
+)
+_COORDINATOR_NAMES = (
+    select(Member.name)
+    .join(Membership)
+    .where(
+        Membership.barrio_id == bindparam("barrio_id"),
+        Membership.role == Role.COORDINATOR,
+        Membership.status == MembershipStatus.ACTIVE,
+    )
+    .order_by(Member.name)
+)
+
+
 async def sender_state(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[Conversation, Member | None, bool]:
@@ -43,17 +80,7 @@ async def sender_state(
     Runs for every inbound message, so the usual case (a stored conversation) is one query;
     an address with no conversation row yet costs a second one for the member.
     """
-    result = await session.execute(
-        select(Conversation, Member, ChannelIdentity.unreachable_at)
-        .outerjoin(
-            ChannelIdentity,
-            (ChannelIdentity.channel == Conversation.channel)
-            & (ChannelIdentity.external_id == Conversation.external_id),
-        )
-        .outerjoin(Member, Member.id == ChannelIdentity.member_id)
-        .where(Conversation.channel == channel, Conversation.external_id == external_id)
-        .options(joinedload(Member.memberships).joinedload(Membership.barrio))
-    )
+    result = await session.execute(_SENDER_STATE, {"channel": channel, "external_id": external_id})
     row = result.unique().one_or_none()
     if row is not None:
         return row[0], row[1], row[2] is not None
@@ -101,11 +128,7 @@ async def coordinators_of(session: AsyncSession, barrio_id: int) -> Sequence[Mem
 
 
 async def active_member_count(session: AsyncSession, barrio_id: int) -> int:
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.barrio_id == barrio_id, Membership.status == MembershipStatus.ACTIVE)
-    )
+    count = await session.scalar(_ACTIVE_MEMBER_COUNT, {"barrio_id": barrio_id})
     return int(count or 0)
 
 
@@ -123,6 +146,16 @@ async def memberships_in(
     ).all()
 
 
+class DirectoryEntry(NamedTuple):
+    """One listed business, with only what its owner agreed to show (None otherwise)."""
+
+    business_name: str
+    name: str
+    business_category: str
+    phone: str | None
+    address: str | None
+
+
 async def directory_members(
     session: AsyncSession,
     barrio_ids: Sequence[int],
@@ -131,9 +164,12 @@ async def directory_members(
     text: str | None = None,
     categories: Sequence[str] = (),
     limit: int | None = None,
-) -> tuple[int, Sequence[Member]]:
+) -> tuple[int, list[DirectoryEntry]]:
     """Members who chose to be listed and are active in any of these barrios, matching the
-    folded `text` (name or business) or one of `categories`; returns (total, first `limit`)."""
+    folded `text` (name or business) or one of `categories`; returns (total, first `limit`).
+
+    One statement: the total rides on every row as a window count, and only the shown
+    columns are read (a hidden phone never leaves the database)."""
     listed = (
         select(Membership.member_id)
         .where(
@@ -154,26 +190,29 @@ async def directory_members(
         matches.append(Member.business_category.in_(categories))
     if matches:
         conditions.append(or_(*matches))
-    total = await session.scalar(select(func.count()).select_from(Member).where(*conditions))
-    found = await session.scalars(
-        select(Member).where(*conditions).order_by(Member.business_name, Member.id).limit(limit)
-    )
-    return int(total or 0), found.all()
+    rows = (
+        await session.execute(
+            select(
+                Member.business_name,
+                Member.name,
+                Member.business_category,
+                case((Member.show_phone.is_(True), Member.phone)),
+                case((Member.show_address.is_(True), Member.address)),
+                func.count().over(),
+            )
+            .where(*conditions)
+            .order_by(Member.business_name, Member.id)
+            .limit(limit)
+        )
+    ).all()
+    total = rows[0][-1] if rows else 0
+    return int(total), [DirectoryEntry(*row[:-1]) for row in rows]
 
 
 async def barrio_summary(session: AsyncSession, barrio_id: int) -> tuple[int, list[str]]:
     """Active member count and the names of the active coordinators, for the barrio card."""
     count = await active_member_count(session, barrio_id)
-    names = await session.scalars(
-        select(Member.name)
-        .join(Membership)
-        .where(
-            Membership.barrio_id == barrio_id,
-            Membership.role == Role.COORDINATOR,
-            Membership.status == MembershipStatus.ACTIVE,
-        )
-        .order_by(Member.name)
-    )
+    names = await session.scalars(_COORDINATOR_NAMES, {"barrio_id": barrio_id})
     return count, list(names)
 
 

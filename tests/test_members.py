@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from models import ChannelIdentity, Conversation, Delivery, Member, Membership, MembershipStatus
+from handlers.directory import MAX_RESULTS
 from tests.support import make_barrio, make_coordinator, register, text_of
 
 
@@ -38,6 +39,33 @@ async def test_directory_shows_only_own_barrio_and_what_each_agreed_to_show(runt
     by_name = text_of(await ana.say("/directorio rosa"))
     assert "Panadería La Espiga" in by_name
     assert "No encontré" in text_of(await ana.say("/directorio lucía"))
+
+
+async def test_directory_counts_every_match_and_lists_the_first_ones(runtime, phone):
+    barrio = await make_barrio(runtime, open_to_all=True)
+    ana = phone(9001, "Ana")
+    await register(ana, barrio)
+    async with runtime.sessions() as session, session.begin():
+        for i in range(MAX_RESULTS + 5):
+            session.add(
+                Member(
+                    name=f"Socia {i:02}",
+                    business_name=f"Panadería {i:02}",
+                    business_category="panaderia",
+                    phone="+56911111111",
+                    show_phone=i == 0,
+                    consent_at=runtime.clock(),
+                    memberships=[Membership(barrio_id=barrio.id, status=MembershipStatus.ACTIVE)],
+                )
+            )
+
+    found = text_of(await ana.say("/directorio pan"))
+    assert f"«pan»: {MAX_RESULTS + 5}" in found
+    assert found.count("• Panadería") == MAX_RESULTS
+    assert "Panadería 00" in found and f"Panadería {MAX_RESULTS - 1:02}" in found
+    assert f"Panadería {MAX_RESULTS:02}" not in found
+    assert "… y 5 más" in found
+    assert found.count("📞 +56911111111") == 1  # only the one who chose to show it
 
 
 async def test_pending_member_cannot_browse_directory(runtime, phone):
