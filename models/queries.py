@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -163,17 +164,36 @@ async def directory_members(
     *,
     text: str | None = None,
     categories: Sequence[str] = (),
-    limit: int | None = None,
+    limit: int,
 ) -> tuple[int, list[DirectoryEntry]]:
     """Members who chose to be listed and are active in any of these barrios, matching the
     folded `text` (name or business) or one of `categories`; returns (total, first `limit`).
 
     One statement: the total rides on every row as a window count, and only the shown
     columns are read (a hidden phone never leaves the database)."""
+    params: dict[str, object] = {
+        "barrio_ids": list(barrio_ids),
+        "exclude_member_id": exclude_member_id,
+        "limit": limit,
+    }
+    if text:
+        params["pattern"] = f"%{_escape_like(text)}%"
+    if categories:
+        params["categories"] = list(categories)
+    query = _directory_query(by_text=bool(text), by_categories=bool(categories))
+    rows = (await session.execute(query, params)).all()
+    total = rows[0][-1] if rows else 0
+    return int(total), [DirectoryEntry(*row[:-1]) for row in rows]
+
+
+@functools.cache
+def _directory_query(*, by_text: bool, by_categories: bool) -> Select[Any]:
+    """Built once per shape (by text, by rubro, both): a directory search runs often, and
+    building its statement anew took longer than SQLite takes to run it."""
     listed = (
         select(Membership.member_id)
         .where(
-            Membership.barrio_id.in_(barrio_ids),
+            Membership.barrio_id.in_(bindparam("barrio_ids", expanding=True)),
             Membership.status == MembershipStatus.ACTIVE,
         )
         .scalar_subquery()
@@ -181,32 +201,38 @@ async def directory_members(
     conditions = [
         Member.id.in_(listed),
         Member.show_in_directory.is_(True),
-        Member.id != exclude_member_id,
+        Member.id != bindparam("exclude_member_id"),
     ]
     matches = []
-    if text:
-        matches.append(Member.search_text.contains(text, autoescape=True))
-    if categories:
-        matches.append(Member.business_category.in_(categories))
+    if by_text:
+        matches.append(Member.search_text.like(bindparam("pattern"), escape=LIKE_ESCAPE))
+    if by_categories:
+        matches.append(Member.business_category.in_(bindparam("categories", expanding=True)))
     if matches:
         conditions.append(or_(*matches))
-    rows = (
-        await session.execute(
-            select(
-                Member.business_name,
-                Member.name,
-                Member.business_category,
-                case((Member.show_phone.is_(True), Member.phone)),
-                case((Member.show_address.is_(True), Member.address)),
-                func.count().over(),
-            )
-            .where(*conditions)
-            .order_by(Member.business_name, Member.id)
-            .limit(limit)
+    return (
+        select(
+            Member.business_name,
+            Member.name,
+            Member.business_category,
+            case((Member.show_phone.is_(True), Member.phone)),
+            case((Member.show_address.is_(True), Member.address)),
+            func.count().over(),
         )
-    ).all()
-    total = rows[0][-1] if rows else 0
-    return int(total), [DirectoryEntry(*row[:-1]) for row in rows]
+        .where(*conditions)
+        .order_by(Member.business_name, Member.id)
+        .limit(bindparam("limit"))
+    )
+
+
+LIKE_ESCAPE = "/"
+
+
+def _escape_like(text: str) -> str:
+    """Typed text matched literally: "100%" or "a_b" are not patterns."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
 
 
 async def barrio_summary(session: AsyncSession, barrio_id: int) -> tuple[int, list[str]]:

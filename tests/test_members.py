@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from models import ChannelIdentity, Conversation, Delivery, Member, Membership, MembershipStatus
 from handlers.directory import MAX_RESULTS
+from models import ChannelIdentity, Conversation, Delivery, Member, Membership, MembershipStatus
 from tests.support import make_barrio, make_coordinator, register, text_of
 
 
@@ -66,6 +66,9 @@ async def test_directory_counts_every_match_and_lists_the_first_ones(runtime, ph
     assert f"Panadería {MAX_RESULTS:02}" not in found
     assert "… y 5 más" in found
     assert found.count("📞 +56911111111") == 1  # only the one who chose to show it
+    # What people type is matched literally, never as a SQL pattern.
+    for typed in ("%", "_", "/", "pan%"):
+        assert "No encontré" in text_of(await ana.say(f"/directorio {typed}"))
 
 
 async def test_pending_member_cannot_browse_directory(runtime, phone):

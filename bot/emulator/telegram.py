@@ -452,6 +452,15 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
             timeout=float(args.get("timeout") or 5.0),
         )
 
+    async def wait_stats(args: dict[str, Any]) -> JSONDict:
+        """Like `/control/sent/wait`, but answers with the counters, not the messages: a
+        benchmark waiting for thousands of replies should not pay to read them back."""
+        await emulator.wait_for_sent(
+            count=_int_arg(args, "sent_messages") or 1,
+            timeout=float(args.get("timeout") or 5.0),
+        )
+        return emulator.snapshot_stats()
+
     controls: list[tuple[str, str, ControlHandler]] = [
         ("POST", "/control/users", lambda a: emulator.user(**a)),
         ("POST", "/control/messages", lambda a: emulator.send_text(**a)),
@@ -483,6 +492,7 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
         ),
         ("GET", "/control/updates", lambda _a: emulator.pending_updates()),
         ("GET", "/control/stats", lambda _a: emulator.snapshot_stats()),
+        ("GET", "/control/stats/wait", wait_stats),
         ("POST", "/control/rate_limits", rate_limits),
         ("POST", "/control/faults", fault),
         ("POST", "/control/reset", reset),

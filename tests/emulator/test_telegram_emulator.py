@@ -721,6 +721,12 @@ async def test_control_http_api(
         "/control/sent/wait", params={"chat_id": ANA, "count": 5, "timeout": 0.01}
     )
     assert timed_out.status_code == 408
+    stats = await http.get("/control/stats/wait", params={"sent_messages": 1, "timeout": 2})
+    assert stats.json()["sent_messages"] == 1 and stats.json()["methods"]["sendMessage"] == 1
+    stats_timed_out = await http.get(
+        "/control/stats/wait", params={"sent_messages": 2, "timeout": 0.01}
+    )
+    assert stats_timed_out.status_code == 408
     listed = await http.get("/control/sent", params={"chat_id": ANA, "after_message_id": 0})
     assert listed.json()[0]["reply_markup"] == keyboard("a").to_dict()
     one = await http.get("/control/message", params={"chat_id": ANA, "message_id": sent.message_id})
