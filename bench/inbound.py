@@ -93,7 +93,10 @@ async def _burst(control: httpx.AsyncClient, items: list[dict[str, Any]]) -> Tim
         response.raise_for_status()
     # One long wait, answered by the emulator when the last reply arrives: polling for
     # progress would take CPU from the bot under test, which shares this process.
+    deadline = started + 60 + len(items) / 20  # a bot slower than 20/s is broken, not slow
     while True:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{len(items)} replies not sent in {deadline - started:.0f} s")
         waited = await control.get(
             "/control/stats/wait", params={"sent_messages": len(items), "timeout": 30}
         )

@@ -455,9 +455,11 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
     async def wait_stats(args: dict[str, Any]) -> JSONDict:
         """Like `/control/sent/wait`, but answers with the counters, not the messages: a
         benchmark waiting for thousands of replies should not pay to read them back."""
-        await emulator.wait_for_sent(
-            count=_int_arg(args, "sent_messages") or 1,
+        wanted = _int_arg(args, "sent_messages") or 0
+        await emulator.wait_for(
+            lambda: emulator.snapshot_stats()["sent_messages"] >= wanted,
             timeout=float(args.get("timeout") or 5.0),
+            what=f"{wanted} messages sent",
         )
         return emulator.snapshot_stats()
 
