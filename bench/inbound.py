@@ -1,11 +1,15 @@
 """`inbound_updates`: member messages through the whole stack against plain PTB bots.
 
-Three bots poll the same Bot API emulator, which runs in its own process (as Telegram would be
-elsewhere): a bare PTB echo (the issue's yardstick), a plain PTB bot that sends the very
-replies our dialogue gives (menus with buttons, a directory page) without any database, and
-the whole stack. Each is fed the same burst of messages and timed from the burst to the last
-reply the emulator records. Same run, same machine: compare the ratios, not the figures. The
-middle one splits the gap: what our answers cost PTB, and what the stack adds on top.
+Five bots poll the same Bot API emulator, which runs in its own process (as Telegram would be
+elsewhere), and are fed the same burst of messages, timed from the burst to the last reply the
+emulator records:
+- a bare PTB echo (the issue's yardstick);
+- a plain PTB bot sending the very replies our dialogue gives (menus with buttons, a directory
+  page), with no database: what our answers cost PTB;
+- the same plus the least per-message durable work (`bench.floor`), on the raw driver and
+  through SQLAlchemy Core: what crash safety costs before any dialogue runs;
+- the whole stack.
+Same run, same machine: compare the ratios, not the figures.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +30,7 @@ from sqlalchemy import text
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bench import floor
 from bot.inbound import CHANNEL
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
@@ -32,7 +38,15 @@ from bot.telegram import send
 from handlers import admin
 from handlers.core import Inbound, InboundKind, Reply
 from handlers.dialogue import Dialogue
-from models import Base, ChannelIdentity, Member, Membership, MembershipStatus, db
+from models import (
+    Base,
+    ChannelIdentity,
+    Conversation,
+    Member,
+    Membership,
+    MembershipStatus,
+    db,
+)
 
 TOKEN = "777000:BENCH-token"
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "3000"))
@@ -150,6 +164,28 @@ def _same_replies(replies: dict[str, list[Reply]]) -> Answer:
     return answer
 
 
+def _durable_replies(replies: dict[str, list[Reply]], durable_turn: floor.FloorTurn) -> Answer:
+    async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        assert message.from_user is not None
+        await durable_turn(str(message.from_user.id), str(update.update_id))
+        for reply in replies[message.text]:
+            await send(context.bot, message.chat_id, reply.text, reply.options)
+
+    return answer
+
+
+async def _floor(
+    base_url: str,
+    control: httpx.AsyncClient,
+    replies: dict[str, list[Reply]],
+    transaction: AbstractAsyncContextManager[floor.FloorTurn],
+) -> Timing:
+    async with transaction as durable_turn:
+        return await _plain_ptb(base_url, control, _durable_replies(replies, durable_turn))
+
+
 async def _replies_to_mix(runtime: Runtime) -> dict[str, list[Reply]]:
     dialogue = Dialogue(runtime.sessions, "bench_bot")
     sender = str(FIRST_USER + MEMBERS)  # registered, but not among the burst's senders
@@ -185,6 +221,8 @@ async def _seed(runtime: Runtime) -> None:
                 Membership(barrio=barrio, status=MembershipStatus.ACTIVE, decided_at=now)
             ]
             session.add(member)
+            # Everyone has written before: the steady state, for every bot measured.
+            session.add(Conversation(channel=CHANNEL, external_id=str(FIRST_USER + i), data={}))
 
 
 def _settings(base_url: str, database_url: str) -> Settings:
@@ -256,6 +294,12 @@ async def run(database: str) -> dict[str, Any]:
                 "PTB sending the same replies": lambda: _plain_ptb(
                     base_url, control, _same_replies(replies)
                 ),
+                "PTB + receipt and sender on the raw driver": lambda: _floor(
+                    base_url, control, replies, floor.raw_driver(database_url)
+                ),
+                "PTB + receipt and sender through SQLAlchemy Core": lambda: _floor(
+                    base_url, control, replies, floor.sqlalchemy_core(database_url)
+                ),
                 "whole stack": lambda: _whole_stack(base_url, control, database_url),
             }
             for round_number in range(1, ROUNDS + 1):
@@ -264,7 +308,7 @@ async def run(database: str) -> dict[str, Any]:
                     timing = await measure()
                     await control.post("/control/reset", json={})
                     best[label] = min(best.get(label, timing), timing)
-    bare, same, ours = (best[label] for label in configurations)
+    bare, same, raw, core, ours = (best[label] for label in configurations)
     return {
         "name": "inbound_updates",
         "database": database,
@@ -277,4 +321,8 @@ async def run(database: str) -> dict[str, Any]:
         "cpu_ms_per_update": round(ours[1], 2),
         "bare_cpu_ms_per_update": round(bare[1], 2),
         "same_replies_cpu_ms_per_update": round(same[1], 2),
+        "floor_raw_driver_updates_per_s": round(MESSAGES / raw[0], 1),
+        "floor_raw_driver_ratio": round(bare[0] / raw[0], 3),
+        "floor_sqlalchemy_updates_per_s": round(MESSAGES / core[0], 1),
+        "floor_sqlalchemy_ratio": round(bare[0] / core[0], 3),
     }
