@@ -323,6 +323,8 @@ async def run(database: str) -> dict[str, Any]:
         "same_replies_cpu_ms_per_update": round(same[1], 2),
         "floor_raw_driver_updates_per_s": round(MESSAGES / raw[0], 1),
         "floor_raw_driver_ratio": round(bare[0] / raw[0], 3),
+        "floor_raw_driver_cpu_ms_per_update": round(raw[1], 2),
         "floor_sqlalchemy_updates_per_s": round(MESSAGES / core[0], 1),
         "floor_sqlalchemy_ratio": round(bare[0] / core[0], 3),
+        "floor_sqlalchemy_cpu_ms_per_update": round(core[1], 2),
     }
