@@ -12,7 +12,7 @@ import csv
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 from urllib.parse import quote
 
 import qrcode
@@ -27,6 +27,7 @@ from models import db, queries
 EXIT_USAGE = 2
 DATABASE_HINT = "check DATABASE_URL"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -111,14 +112,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
 
         await run_demo(settings, fresh=args.fresh)
     elif args.command == "db":
-        await _in_database(settings)
-        print("database is up to date")
+        await _in_database(settings, _report_up_to_date)
     elif args.command == "barrios" and args.barrios_command == "create":
-        await _in_database(settings, lambda s: _create_barrio(s, settings, args))
+        await _create_barrio(settings, args)
     elif args.command == "barrios":
         await _in_database(settings, _list_barrios)
     elif args.command == "invite":
-        await _in_database(settings, lambda s: _invite(s, settings, args.slug, args.qr))
+        await _invite(settings, args.slug, args.qr)
     elif args.command == "coordinators":
         await _in_database(settings, lambda s: _add_coordinator(s, args))
     elif args.command == "export":
@@ -140,29 +140,37 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
     await Runtime(settings).run_forever()
 
 
-async def _in_database(
-    settings: Settings, work: Callable[[AsyncSession], Awaitable[None]] | None = None
-) -> None:
+async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Migrate, then run `work` in one transaction: admin commands work beside a live bot."""
     engine = db.create_engine(settings.database_url)
     try:
         await db.upgrade(engine)
-        if work is not None:
-            async with db.session_factory(engine)() as session, session.begin():
-                await work(session)
+        async with db.session_factory(engine)() as session, session.begin():
+            return await work(session)
     finally:
         await engine.dispose()
 
 
-async def _create_barrio(
-    session: AsyncSession, settings: Settings, args: argparse.Namespace
-) -> None:
-    barrio = await admin.create_barrio(
-        session, name=args.name, comuna=args.comuna, region=args.region, open_to_all=args.open
+async def _report_up_to_date(_session: AsyncSession) -> None:
+    print("database is up to date")
+
+
+async def _create_barrio(settings: Settings, args: argparse.Namespace) -> None:
+    barrio = await _in_database(
+        settings,
+        lambda s: admin.create_barrio(
+            s, name=args.name, comuna=args.comuna, region=args.region, open_to_all=args.open
+        ),
     )
     print(f"slug: {barrio.slug}")
     print(f"invite code: {barrio.invite_code}")
-    print(f"telegram: {await telegram_link(settings, barrio.invite_code)}")
+    # The barrio is saved by now: a link that cannot be built yet is a note, not a failure.
+    try:
+        print(f"telegram: {await telegram_link(settings, barrio.invite_code)}")
+    except UsageError as error:
+        sys.stderr.write(
+            f"barrio: no invite link yet ({error}); later: barrio invite {barrio.slug}\n"
+        )
 
 
 async def _list_barrios(session: AsyncSession) -> None:
@@ -175,8 +183,9 @@ async def _list_barrios(session: AsyncSession) -> None:
         )
 
 
-async def _invite(session: AsyncSession, settings: Settings, slug: str, qr: str | None) -> None:
-    barrio = await admin.require_barrio(session, slug)
+async def _invite(settings: Settings, slug: str, qr: str | None) -> None:
+    barrio = await _in_database(settings, lambda s: admin.require_barrio(s, slug))
+    # Asked of Telegram (getMe) outside the transaction, which it would otherwise hold open.
     link = await telegram_link(settings, barrio.invite_code)
     print(link)
     if qr:

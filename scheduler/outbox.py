@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option
@@ -255,7 +255,9 @@ class OutboxDispatcher:
                     Delivery.not_before <= self.clock(),
                     Delivery.channel.in_(list(self.senders)),
                 )
-                .order_by(Delivery.priority, Delivery.id)
+                # The index's own order (status, priority, not_before, id): no sort of the
+                # whole backlog per claim. Within a priority, the longest due goes first.
+                .order_by(Delivery.priority, Delivery.not_before, Delivery.id)
                 .limit(self._window_size())
                 .with_for_update(skip_locked=True)
             )
@@ -270,7 +272,7 @@ class OutboxDispatcher:
                 .execution_options(synchronize_session=False)
             )
             rows = list(claimed.all())
-        return sorted(rows, key=lambda d: (d.priority, d.id))
+        return sorted(rows, key=lambda d: (d.priority, d.not_before, d.id))
 
     def _window_size(self) -> int:
         return min((p.window() for p in self.pacers.values()), default=1)
@@ -372,12 +374,6 @@ class OutboxDispatcher:
                 return
             await self.on_broadcast_done(session, broadcast, counts)
         self.wake()
-
-
-def unreported_announcements() -> Any:
-    return select(func.concat("announcement:", cast(Announcement.id, String))).where(
-        Announcement.reported_at.is_(None)
-    )
 
 
 def _forget_and_log(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

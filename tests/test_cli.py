@@ -181,3 +181,13 @@ def test_invite_links_need_a_bot_name(cli_env, capsys, monkeypatch):
         main(["invite", "barrio-sur-rengo"])
     assert exit_info.value.code == 2
     assert "TELEGRAM_BOT_USERNAME or TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_a_barrio_created_without_a_bot_name_is_kept(cli_env, capsys, monkeypatch):
+    monkeypatch.delenv("TELEGRAM_BOT_USERNAME")
+    capsys.readouterr()
+    main(["barrios", "create", "--name", "Barrio Norte", "--comuna", "Malloa", "--region", "X"])
+    created = capsys.readouterr()
+    assert "slug: barrio-norte-malloa" in created.out and "telegram:" not in created.out
+    assert "later: barrio invite barrio-norte-malloa" in created.err
+    assert "barrio-norte-malloa" in barrio(capsys, "barrios", "list")
