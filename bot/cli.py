@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import csv
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, TypeVar
@@ -32,6 +33,10 @@ T = TypeVar("T")
 
 class UsageError(Exception):
     pass
+
+
+class TelegramUnreachable(Exception):
+    """Telegram refused the token or did not answer at start-up."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (SettingsError, UsageError, admin.AdminError) as error:
         sys.stderr.write(f"barrio: {error}\n")
         sys.exit(EXIT_USAGE)
+    except TelegramUnreachable as error:
+        sys.stderr.write(f"barrio: {error}\n")
+        sys.exit(1)
+    except BrokenPipeError:
+        # `barrio export … | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, SQLAlchemyError) as error:
         # The database (or the Bot API) does not answer: say so in one line, not a traceback.
         reason = getattr(error, "orig", None) or error
@@ -135,9 +146,17 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
             await run_demo(settings, fresh=False)
             return
         raise UsageError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather")
+    from telegram.error import TelegramError
+
     from bot.runtime import Runtime
 
-    await Runtime(settings).run_forever()
+    try:
+        await Runtime(settings).run_forever()
+    except TelegramError as error:
+        raise TelegramUnreachable(
+            "Telegram refused or did not answer (check TELEGRAM_BOT_TOKEN and "
+            f"TELEGRAM_API_BASE_URL): {error}"
+        ) from None
 
 
 async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -201,8 +201,8 @@ class Runtime:
         await self.engine.dispose()
 
     async def run_forever(self) -> None:
-        await self.start()
         try:
+            await self.start()
             await asyncio.Event().wait()
         finally:
             await self.stop()

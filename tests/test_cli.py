@@ -98,6 +98,19 @@ def test_run_without_token_refuses_clearly(cli_env, capsys):
     assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
 
 
+def test_run_says_in_one_line_when_telegram_does_not_answer(cli_env, capsys, monkeypatch):
+    from tests.support import free_port
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-TOKEN")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("barrio: Telegram refused or did not answer")
+    assert error.count("\n") == 1 and "Traceback" not in error
+
+
 def test_console_script_is_installed_and_fails_cleanly(cli_env):
     script = Path(sys.executable).parent / "barrio"
     result = subprocess.run(
