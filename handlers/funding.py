@@ -3,7 +3,7 @@ whole region; `/convocatorias` shows a member the calls open to them, with the d
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -94,10 +94,11 @@ async def on_input(turn: Turn) -> None:
         if day is None:
             turn.say(texts.CALL_BAD_DAY)
             return
+        if step == "opens" and day - _today(turn) > timedelta(days=300):
+            # "1/11" typed on 24/11 means the call that opened this month, not next year's:
+            # read it as of a year ago. A typed year ("29/02/2028") reads the same either way.
+            day = parse_day(turn.inbound.text, turn, now=turn.now - timedelta(days=365)) or day
         if step == "opens":
-            if day - _today(turn) > timedelta(days=300):
-                # "1/11" typed on 24/11 means the call that opened this month, not next year's.
-                day = day.replace(year=day.year - 1)
             turn.goto("closes", opens=day.isoformat())
         elif day < max(date.fromisoformat(turn.data["opens"]), _today(turn)):
             turn.say(texts.CALL_CLOSES_BEFORE)
@@ -110,10 +111,10 @@ async def on_input(turn: Turn) -> None:
         await prompt(turn)
 
 
-def parse_day(text: str, turn: Turn) -> date | None:
+def parse_day(text: str, turn: Turn, now: datetime | None = None) -> date | None:
     """A day as people write it ("hoy", "15/12", "15 de diciembre"), read by the meeting-date
     parser with a placeholder hour."""
-    moment = parse_when(f"{clean_line(text)[:40]} 12:00", turn.now, turn.zone)
+    moment = parse_when(f"{clean_line(text)[:40]} 12:00", now or turn.now, turn.zone)
     return moment.astimezone(turn.zone).date() if moment is not None else None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers import texts
 from tests.support import make_barrio, register, snapshot, text_of
 from tests.test_broadcasts import _barrio_with_people
 
@@ -47,6 +48,18 @@ async def test_call_to_a_whole_region(runtime, phone):
     await carmen.tap("Publicar")
     await lucia.wait_for("Nueva convocatoria")
     assert "Quedan" in text_of(await lucia.say("/convocatorias"))
+
+
+async def test_opening_days_as_typed(runtime, phone):
+    _, carmen, _ = await _barrio_with_people(runtime, phone)
+    # Today is Tuesday 24/11/2026: "1/11" is the call that opened this month.
+    assert "del domingo 1 de noviembre al" in text_of(await _publish(carmen, opens="1/11"))
+    await carmen.tap("Cancelar")
+    leap = text_of(await _publish(carmen, opens="29/02/2028", closes="31/03/2028"))
+    assert "29 de febrero" in leap and texts.ERROR_OURS not in leap
+    await carmen.tap("Cancelar")
+    typed_year = text_of(await _publish(carmen, opens="15/12/2027", closes="31/12/2027"))
+    assert "del miércoles 15 de diciembre" in typed_year  # 2027's, not this year's Tuesday
 
 
 async def test_bad_link_and_dates_change_nothing(runtime, phone):
