@@ -74,6 +74,10 @@ class Inbound:
     private: bool = True
 
 
+# Conversation data key: the options last offered, so their numbers and labels work typed.
+OFFERED = "offered"
+
+
 @dataclass
 class Turn:
     """Everything one handler needs for one inbound message, inside one database transaction."""
@@ -112,8 +116,10 @@ class Turn:
     def enter(self, flow: str, step: str, **data: Any) -> None:
         self.conversation.flow = flow
         self.conversation.step = step
-        # A new dict, so SQLAlchemy sees the change to the JSON column.
-        self.conversation.data = {**self.conversation.data, **data}
+        # A new dict, so SQLAlchemy sees the change to the JSON column. The options the last
+        # step offered go: typed at the next step, "Robo" is a description, not a stale tap.
+        kept = {k: v for k, v in self.conversation.data.items() if k != OFFERED}
+        self.conversation.data = {**kept, **data}
 
     def goto(self, step: str, **data: Any) -> None:
         assert self.conversation.flow is not None

@@ -31,7 +31,7 @@ from handlers import (
     texts,
 )
 from handlers.common import coordinated_barrios, main_menu, say_menu
-from handlers.core import Inbound, InboundKind, Option, Reply, Turn, fold
+from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fold
 from models import queries
 from models.entities import utcnow
 
@@ -139,14 +139,18 @@ BUTTONS: dict[str, ButtonHandler] = {
     "dir": directory.on_button,
 }
 
-OFFERED = "offered"
-
 
 def _offered_payload(turn: Turn) -> str | None:
-    """A typed number ("2") or label ("acepto") of the options we last offered is a tap."""
+    """A typed number ("2") or label ("acepto") of the options we last offered is a tap.
+    Outside any flow, the main menu is what is on offer; a step that offered nothing asks
+    for text, and gets it."""
     if turn.inbound.kind != InboundKind.TEXT:
         return None
-    offered: list[list[str]] = turn.data.get(OFFERED) or _as_offered(main_menu(turn.member))
+    offered: list[list[str]] | None = turn.data.get(OFFERED)
+    if offered is None:
+        if turn.flow is not None:
+            return None
+        offered = _as_offered(main_menu(turn.member))
     typed = turn.inbound.text.strip()
     if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(offered):
         return offered[int(typed) - 1][1]

@@ -113,6 +113,17 @@ async def test_alert_needs_confirmation(runtime, phone):
     assert after["deliveries"] == before["deliveries"]
 
 
+async def test_a_description_that_reads_like_a_button_is_a_description(runtime, phone):
+    barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    await ana.say("/alerta")
+    await ana.tap("Robo")
+    # The kinds were offered one step ago; here "Robo" is what happened.
+    assert "ubicación" in text_of(await ana.say("Robo"))
+    await ana.tap("Seguir sin ubicación")
+    assert "Alerta enviada a 3 socios" in text_of(await ana.tap("Enviar alerta"))
+    assert "Robo" in (await beto.wait_for("Robo"))["text"]
+
+
 async def test_alerts_are_limited_per_hour(runtime, phone, clock):
     barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
     for _ in range(3):
