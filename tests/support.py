@@ -35,14 +35,23 @@ class Phone:
         return await self._handled(self.emulator.send_text(self.user_id, text))
 
     async def tap(self, label: str) -> list[dict[str, Any]]:
-        """Tap the button whose text contains `label`, on the newest message offering it."""
+        """Tap the button whose text contains `label`, on the newest message offering it.
+        Two such buttons on that message ("Acepto" in "❌ No acepto" too) must be told apart
+        by the whole label."""
+        wanted = label.casefold()
         for message in reversed(self.emulator.sent(self.user_id)):
-            for button in buttons(message):
-                if label.casefold() in button["text"].casefold():
-                    update = self.emulator.tap(
-                        self.user_id, message["message_id"], button["callback_data"]
-                    )
-                    return await self._handled(update)
+            matching = [b for b in buttons(message) if wanted in b["text"].casefold()]
+            if len(matching) > 1:
+                exact = [b for b in matching if _without_symbols(b["text"]) == wanted]
+                if len(exact) != 1:
+                    labels = [b["text"] for b in matching]
+                    raise AssertionError(f"{label!r} matches several buttons: {labels}")
+                matching = exact
+            if matching:
+                update = self.emulator.tap(
+                    self.user_id, message["message_id"], matching[0]["callback_data"]
+                )
+                return await self._handled(update)
         raise AssertionError(f"no button {label!r}; last messages: {self.texts()[-3:]}")
 
     async def tap_data(
@@ -87,6 +96,11 @@ class Phone:
                 await self.emulator.wait_for_sent(self.user_id, count=count, timeout=0.5)
             except TimeoutError:
                 pass
+
+
+def _without_symbols(text: str) -> str:
+    """A button's words: "✅ Acepto" → "acepto"."""
+    return " ".join(w for w in text.casefold().split() if any(c.isalnum() for c in w))
 
 
 def free_port() -> int:
