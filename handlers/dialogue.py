@@ -75,7 +75,6 @@ COMMANDS: dict[str, CommandHandler] = {
     "anuncio": announcements.begin,
     "alerta": alerts.begin,
     "silencio": quiet.show,
-    # Announced in the design, not built yet.
     "reunion": meetings.begin,
     "reuniones": meetings.upcoming,
     "asistencia": meetings.attendance,

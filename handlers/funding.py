@@ -61,7 +61,7 @@ async def prompt(turn: Turn) -> None:
     elif step == "confirm":
         barrio_ids = await _audience(turn, turn.data.get("region"), turn.data.get("barrio_ids", []))
         count = len(await barrio_recipients(turn.session, barrio_ids, exclude_member_id=_me(turn)))
-        turn.say(card_from(turn.data, turn))
+        turn.say(card_from(turn.data))
         turn.say(
             texts.CALL_CONFIRM.format(count=count),
             [Option(texts.CALL_PUBLISH, f"{FLOW}:publish"), Option(texts.CANCEL, "menu:cancelar")],
@@ -210,8 +210,7 @@ def card(call: FundingCall) -> str:
     )
 
 
-def card_from(data: dict[str, object], turn: Turn) -> str:
-    del turn
+def card_from(data: dict[str, object]) -> str:
     draft = FundingCall(
         name=str(data["name"]),
         description=str(data["description"]),

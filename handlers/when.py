@@ -22,9 +22,10 @@ Reading rules (a refusal is cheaper than a meeting at the wrong hour):
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from models.entities import fold
 
 WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 MONTHS = (
@@ -49,14 +50,9 @@ _TOKEN = re.compile(rf"{_NUMERIC_DATE.pattern}|{_CLOCK.pattern}|\d+|[a-z]+|\S")
 _AM_PM = re.compile(r"\b([ap])\.\s?m\b\.?")
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def _tokenize(text: str) -> list[str]:
     # Unknown symbols stay as tokens so that the reader refuses them.
-    matches = _TOKEN.finditer(_AM_PM.sub(r"\1m", _fold(text)))
+    matches = _TOKEN.finditer(_AM_PM.sub(r"\1m", fold(text)))
     return [match[0] for match in matches if match[0] not in _SEPARATORS]
 
 

@@ -25,15 +25,23 @@ from models.entities import (
 async def member_by_identity(
     session: AsyncSession, channel: str, external_id: str
 ) -> Member | None:
-    """The person behind a channel address with their memberships and barrios, in one query:
-    it runs for every inbound message."""
+    """The person behind a channel address with their memberships and barrios, in one query."""
+    member, _unreachable = await _identified(session, channel, external_id)
+    return member
+
+
+async def _identified(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[Member | None, bool]:
+    """The member behind a channel address, and whether that address is marked unreachable."""
     result = await session.execute(
-        select(Member)
+        select(Member, ChannelIdentity.unreachable_at)
         .join(ChannelIdentity)
         .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
         .options(joinedload(Member.memberships).joinedload(Membership.barrio))
     )
-    return result.unique().scalar_one_or_none()
+    row = result.unique().one_or_none()
+    return (row[0], row[1] is not None) if row is not None else (None, False)
 
 
 # Statements that run for (nearly) every inbound message are built once, with bind parameters:
@@ -86,8 +94,8 @@ async def sender_state(
     if row is not None:
         return row[0], row[1], row[2] is not None
     conversation = Conversation(channel=channel, external_id=external_id, data={})
-    member = await member_by_identity(session, channel, external_id)
-    return conversation, member, member is not None
+    member, unreachable = await _identified(session, channel, external_id)
+    return conversation, member, unreachable
 
 
 async def mark_reachable(session: AsyncSession, channel: str, external_id: str) -> None:

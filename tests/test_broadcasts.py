@@ -188,6 +188,11 @@ async def test_announcement_to_people_who_all_blocked_the_bot_still_reports(
     await runtime.dispatcher.report_unreported()
     report = await carmen.wait_for("Tu anuncio ya salió")
     assert "Sin contacto (bloquearon el bot): 3" in report["text"]
+    # Writing to the bot again is proof of contact: the next announcement reaches her.
+    await members[0].say("hola")
+    async with runtime.sessions() as session:
+        reachable = await barrio_recipients(session, [barrio.id], exclude_member_id=None)
+    assert sorted(r.unreachable for r in reachable) == [False, False, True, True]
 
 
 async def test_a_coordinator_who_raises_an_alert_can_close_it(runtime, phone):

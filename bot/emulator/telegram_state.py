@@ -492,7 +492,6 @@ class EmulatorState:
             "http_429": 0,
             "errors": 0,
             "updates": 0,
-            "sent": 0,
             "webhook_deliveries": 0,
             "webhook_failures": 0,
         }
@@ -753,7 +752,6 @@ class EmulatorState:
         self._bot_messages[(chat_id, record["message_id"])] = record
         self._sent.append(record)
         self._sent_by_chat.setdefault(chat_id, []).append(record)
-        self.stats["sent"] += 1
         self._activity.notify_all()
         return record
 
