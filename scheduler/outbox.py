@@ -37,12 +37,8 @@ SAFETY = 0.985
 COUNTED_WINDOW_S = 1.01
 MAX_BACKOFF_S = 300.0
 WINDOW_S = 0.1  # a window holds the sends of about this long
-FINAL = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.UNREACHABLE,
-    DeliveryStatus.AMBIGUOUS,
-)
+UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+FINAL = tuple(status for status in DeliveryStatus if status not in UNFINISHED)
 
 
 class Unreachable(Exception):
@@ -369,8 +365,16 @@ class OutboxDispatcher:
         if self.on_broadcast_done is None:
             return
         async with self.sessions() as session, session.begin():
+            # Runs after every window of a broadcast: one index probe while rows remain,
+            # the full count only once none do.
+            unfinished = select(Delivery.id).where(
+                Delivery.broadcast == broadcast,
+                Delivery.status.in_(UNFINISHED),
+            )
+            if await session.scalar(unfinished.limit(1)) is not None:
+                return
             counts = await broadcast_counts(session, broadcast)
-            if not counts or any(status not in FINAL for status in counts):
+            if not counts:
                 return
             await self.on_broadcast_done(session, broadcast, counts)
         self.wake()
