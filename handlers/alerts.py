@@ -195,13 +195,14 @@ async def _close(turn: Turn, action: str, arg: str) -> None:
         turn.say(texts.COORDINATORS_ONLY if alert else texts.INVALID_BUTTON)
         return
     status = AlertStatus.RESOLVED if action == "ok" else AlertStatus.FALSE_ALARM
-    closed = await turn.session.execute(
+    closed = await queries.updated(
+        turn.session,
         update(SecurityAlert)
         .where(SecurityAlert.id == alert.id, SecurityAlert.status == AlertStatus.OPEN)
         .values(status=status, closed_at=turn.now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if not getattr(closed, "rowcount", 0):
+    if not closed:
         turn.say(texts.ALERT_ALREADY_CLOSED)
         return
     barrio = await turn.session.get(Barrio, alert.barrio_id)

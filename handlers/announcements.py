@@ -187,12 +187,13 @@ async def report_done(
     zone: ZoneInfo,
 ) -> None:
     """Tell the author the final count, once (guarded by `reported_at`)."""
-    claimed = await session.execute(
+    claimed = await queries.updated(
+        session,
         update(Announcement)
         .where(Announcement.id == announcement_id, Announcement.reported_at.is_(None))
-        .values(reported_at=now)
+        .values(reported_at=now),
     )
-    if not getattr(claimed, "rowcount", 0):
+    if not claimed:
         return
     announcement = await session.get(Announcement, announcement_id)
     if announcement is None or announcement.author_id is None:

@@ -47,13 +47,14 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     approved = action == "ok"
     status = MembershipStatus.ACTIVE if approved else MembershipStatus.REJECTED
     # Conditional, so two coordinators tapping at once cannot both decide.
-    decided = await turn.session.execute(
+    decided = await queries.updated(
+        turn.session,
         update(Membership)
         .where(Membership.id == membership.id, Membership.status == MembershipStatus.PENDING)
         .values(status=status, decided_at=turn.now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if not getattr(decided, "rowcount", 0):
+    if not decided:
         await turn.session.refresh(membership)
         turn.say(texts.ALREADY_DECIDED.format(status=texts.STATUS_WORDS[membership.status]))
         return True

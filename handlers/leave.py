@@ -7,7 +7,7 @@ from sqlalchemy import update
 from handlers import texts
 from handlers.common import main_menu, require_member
 from handlers.core import Option, Turn, parse_id
-from models import Membership, MembershipStatus, Role
+from models import Membership, MembershipStatus, Role, queries
 
 FLOW = "baja"
 
@@ -81,18 +81,17 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         return True
     if turn.step == "confirm_leave" and action == "yes":
         membership = _membership(turn, turn.data.get("membership_id"))
-        left = None
-        if membership is not None:
-            left = await turn.session.execute(
-                update(Membership)
-                .where(
-                    Membership.id == membership.id,
-                    Membership.status.in_([MembershipStatus.PENDING, MembershipStatus.ACTIVE]),
-                )
-                .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now)
-                .execution_options(synchronize_session=False)
+        left = membership is not None and await queries.updated(
+            turn.session,
+            update(Membership)
+            .where(
+                Membership.id == membership.id,
+                Membership.status.in_([MembershipStatus.PENDING, MembershipStatus.ACTIVE]),
             )
-        if membership is None or not getattr(left, "rowcount", 0):
+            .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now)
+            .execution_options(synchronize_session=False),
+        )
+        if membership is None or not left:
             # Decided meanwhile (a coordinator rejected it): show what is left to leave.
             turn.goto("choose")
             await prompt(turn)

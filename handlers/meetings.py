@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
@@ -33,6 +34,7 @@ from models import (
     Priority,
     Rsvp,
     RsvpAnswer,
+    queries,
 )
 
 FLOW = "reu"
@@ -392,8 +394,9 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
             ],
         )
     elif action == "cancelyes":
-        meeting.status = MeetingStatus.CANCELLED
-        meeting.sequence += 1
+        if not await _change_scheduled(turn, meeting, status=MeetingStatus.CANCELLED):
+            turn.say(texts.MEETING_GONE)
+            return True
         # Invitations not sent yet (quiet hours, a backlog) are withdrawn, not followed by
         # a cancellation for a meeting the person never heard of.
         await turn.session.execute(
@@ -426,8 +429,9 @@ async def _moved(turn: Turn) -> None:
     ):
         turn.say(texts.MEETING_GONE, main_menu(turn.member))
         return
-    meeting.starts_at = starts_at
-    meeting.sequence += 1
+    if not await _change_scheduled(turn, meeting, starts_at=starts_at):
+        turn.say(texts.MEETING_GONE, main_menu(turn.member))
+        return
     # Invitations still waiting go out with the new date; only those already invited need
     # to hear about the change.
     await turn.session.execute(
@@ -437,6 +441,17 @@ async def _moved(turn: Turn) -> None:
     )
     count = await _tell_invited(turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id))
     turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
+
+
+async def _change_scheduled(turn: Turn, meeting: Meeting, **values: Any) -> bool:
+    """Conditional, so a cancel and a move (or two cancels) at once cannot both tell
+    everyone. Bumps the calendar sequence, which the .ics of the change carries."""
+    return await queries.updated(
+        turn.session,
+        update(Meeting)
+        .where(Meeting.id == meeting.id, Meeting.status == MeetingStatus.SCHEDULED)
+        .values(sequence=Meeting.sequence + 1, **values),
+    )
 
 
 def _broadcast(meeting: Meeting) -> str:

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, Update, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -96,6 +96,13 @@ async def sender_state(
     conversation = Conversation(channel=channel, external_id=external_id, data={})
     member, unreachable = await _identified(session, channel, external_id)
     return conversation, member, unreachable
+
+
+async def updated(session: AsyncSession, statement: Update) -> bool:
+    """Run a conditional UPDATE; True if it changed a row. Of two people acting on the same
+    thing at once (two coordinators tapping "Aprobar"), exactly one gets True."""
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def mark_reachable(session: AsyncSession, channel: str, external_id: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from models import Meeting, MeetingStatus
 from tests.support import buttons, snapshot, text_of
 from tests.test_broadcasts import _barrio_with_people
 
@@ -78,6 +81,10 @@ async def test_moving_and_cancelling_tell_the_invited(runtime, phone):
         await ana.tap_data(moved["message_id"], buttons(moved)[0]["callback_data"], forge=True)
     )
     assert "ya no recibe respuestas (se canceló)" in answer
+    async with runtime.sessions() as session:
+        meeting = await session.scalar(select(Meeting))
+    assert meeting is not None and meeting.status == MeetingStatus.CANCELLED
+    assert meeting.sequence == 2  # the move and the cancellation each updated calendars
 
 
 async def test_dates_people_type_wrong(runtime, phone):
