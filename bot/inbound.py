@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
-from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.error import RetryAfter, TelegramError
 
 from models import InboundUpdate
 
@@ -149,7 +149,7 @@ class DurablePoller:
             except RetryAfter as error:
                 await self._pause(retry_after_seconds(error.retry_after))
                 continue
-            except (NetworkError, TelegramError) as error:
+            except TelegramError as error:  # NetworkError, TimedOut and the rest
                 if self._stopping.is_set():
                     return
                 log.warning("getUpdates failed: %s", error)

@@ -55,8 +55,7 @@ async def _empty(url: str) -> None:
 @pytest.fixture
 async def emulator() -> AsyncIterator[TelegramEmulator]:
     emulator = TelegramEmulator(token=TOKEN, bot_id=BOT_ID, bot_username=BOT_USERNAME)
-    async with serve_emulator(emulator) as base_url:
-        emulator.base_url = base_url  # type: ignore[attr-defined]
+    async with serve_emulator(emulator):
         yield emulator
 
 
@@ -65,7 +64,7 @@ def settings(clean_database: str, emulator: TelegramEmulator, tmp_path: Path) ->
     return load_settings(
         database_url=clean_database,
         telegram_bot_token=TOKEN,
-        telegram_api_base_url=emulator.base_url,  # type: ignore[attr-defined]
+        telegram_api_base_url=emulator.base_url,
         telegram_mode="polling",
         public_base_url=None,
         host="127.0.0.1",
