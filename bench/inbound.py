@@ -187,7 +187,7 @@ async def _floor(
 
 
 async def _replies_to_mix(runtime: Runtime) -> dict[str, list[Reply]]:
-    dialogue = Dialogue(runtime.sessions, "bench_bot")
+    dialogue = Dialogue(runtime.sessions, "bench_bot", clock=runtime.clock)
     sender = str(FIRST_USER + MEMBERS)  # registered, but not among the burst's senders
     replies = {}
     for typed in MIX:

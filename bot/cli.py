@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.settings import Settings, SettingsError, load_settings
 from handlers import admin
 from models import db, queries
+from models.entities import utcnow
 
 EXIT_USAGE = 2
 DATABASE_HINT = "check DATABASE_URL"
@@ -164,7 +165,7 @@ async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaita
     engine = db.create_engine(settings.database_url)
     try:
         await db.upgrade(engine)
-        async with db.session_factory(engine)() as session, session.begin():
+        async with db.session_factory(engine, utcnow)() as session, session.begin():
             return await work(session)
     finally:
         await engine.dispose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -88,7 +88,7 @@ def demo_settings(settings: Settings, base_url: str) -> Settings:
     )
 
 
-async def seed(session: AsyncSession) -> Barrio:
+async def seed(session: AsyncSession, now: datetime) -> Barrio:
     """The demo barrios, Carmen as coordinator of Rancagua and a few of her neighbours."""
     existing = await session.scalar(select(Barrio).order_by(Barrio.id).limit(1))
     if existing is not None:
@@ -104,7 +104,6 @@ async def seed(session: AsyncSession) -> Barrio:
         for comuna in DEMO_COMUNAS
     ]
     rancagua = barrios[0]
-    now = datetime.now(UTC)
     people = [(CARMEN.name + " Fuentes", "Librería Carmencita", "otro"), *DEMO_NEIGHBOURS]
     for index, (name, business, category) in enumerate(people):
         member = Member(
@@ -143,7 +142,7 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
         )
         await db.upgrade(runtime.engine)
         async with runtime.sessions() as session, session.begin():
-            rancagua = await seed(session)
+            rancagua = await seed(session, runtime.clock())
             members = await session.scalar(select(func.count()).select_from(Member))
         # The neighbours have chatted with the bot before, so invitations can reach them.
         emulator.start_chats(NEIGHBOUR_IDS + i for i in range(1, 1 + len(DEMO_NEIGHBOURS)))

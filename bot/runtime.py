@@ -56,7 +56,7 @@ class Runtime:
         self.serve_web = serve_web
         self.clock = clock
         self.engine = db.create_engine(settings.database_url)
-        self.sessions = db.session_factory(self.engine)
+        self.sessions = db.session_factory(self.engine, clock)
         self.application: Application[Any, Any, Any, Any, Any, Any] = self._build_application()
         self.dispatcher: OutboxDispatcher | None = None
         self.dialogue: Dialogue | None = None

@@ -33,7 +33,6 @@ from handlers import (
 from handlers.common import coordinated_barrios, main_menu, say_menu
 from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fold
 from models import queries
-from models.entities import utcnow
 
 log = logging.getLogger(__name__)
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -238,7 +237,7 @@ class Dialogue:
         sessions: async_sessionmaker[AsyncSession],
         bot_username: str,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
         zone: ZoneInfo = SANTIAGO,
         alerts_per_hour: int = 3,
         on_enqueued: Callable[[], None] | None = None,

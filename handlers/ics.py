@@ -52,10 +52,11 @@ def meeting_ics(
     zone_name: str = "America/Santiago",
     sequence: int = 0,
     cancelled: bool = False,
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> bytes:
     """A VCALENDAR with one VEVENT; send it again with a higher `sequence` to update or cancel."""
-    if starts_at.utcoffset() is None or (now is not None and now.utcoffset() is None):
+    if starts_at.utcoffset() is None or now.utcoffset() is None:
         raise ValueError("starts_at and now must be timezone-aware")
     if duration <= timedelta(0):
         raise ValueError("duration must be positive")
@@ -80,7 +81,7 @@ def meeting_ics(
         f"X-WR-TIMEZONE:{zone_name}",
         "BEGIN:VEVENT",
         f"UID:{escape_text(uid)}",
-        f"DTSTAMP:{_utc(now or datetime.now(UTC))}",
+        f"DTSTAMP:{_utc(now)}",
         f"DTSTART:{_utc(start)}",
         f"DTEND:{_utc(end)}",
         f"SEQUENCE:{sequence}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +18,34 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.entities import SESSION_CLOCK
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_engine(url: str) -> AsyncEngine:
-    # Every connection is used through a Session, which always ends its transaction (commit,
-    # or rollback on close); the pool's own reset-on-return would be a second round trip.
+    # `hide_parameters`: an error's bound values are names and texts people typed; logs carry
+    # ids only. Every connection is used through a Session, which always ends its transaction
+    # (commit, or rollback on close); the pool's own reset-on-return would be a second round trip.
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_reset_on_return=None,
+            hide_parameters=True,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_reset_on_return=None
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_reset_on_return=None,
+        hide_parameters=True,
     )
 
 
@@ -45,8 +60,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(
+    engine: AsyncEngine, clock: Callable[[], datetime]
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that stamp rows with `clock`: the runtime's one clock (see entities)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={SESSION_CLOCK: clock})
 
 
 def alembic_config() -> Config:

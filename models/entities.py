@@ -25,7 +25,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -37,6 +37,8 @@ NAMING = {
 
 
 def utcnow() -> datetime:
+    """The system clock: what production hands the runtime. Nothing stamps rows with it
+    directly; every timestamp comes from the clock of the session (see `stamp_from_clock`)."""
     return datetime.now(UTC)
 
 
@@ -77,7 +79,8 @@ class Base(DeclarativeBase):
 
 
 class Timestamped:
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Stamped by `stamp_from_clock` with the session's clock, never with the wall clock.
+    created_at: Mapped[datetime]
 
 
 class Role(enum.StrEnum):
@@ -246,7 +249,8 @@ class Conversation(Base):
     flow: Mapped[str | None] = mapped_column(String(32))
     step: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Stamped on every change by `stamp_from_clock`.
+    updated_at: Mapped[datetime]
 
 
 class Delivery(Timestamped, Base):
@@ -279,7 +283,7 @@ class Delivery(Timestamped, Base):
         _str_enum(DeliveryStatus), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    not_before: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(String(255))
@@ -324,7 +328,7 @@ class InboundUpdate(Base):
     channel: Mapped[str] = mapped_column(String(16))
     platform_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
@@ -356,7 +360,7 @@ class Rsvp(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     answer: Mapped[RsvpAnswer] = mapped_column(_str_enum(RsvpAnswer))
-    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime]
 
 
 class FundingCall(Timestamped, Base):
@@ -374,3 +378,27 @@ class FundingCall(Timestamped, Base):
     barrio_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     opens_on: Mapped[date] = mapped_column(Date)
     closes_on: Mapped[date] = mapped_column(Date, index=True)
+
+
+SESSION_CLOCK = "clock"
+
+
+@event.listens_for(Session, "before_flush")
+def stamp_from_clock(session: Session, _context: Any, _instances: Any) -> None:
+    """Creation and change stamps come from the clock the session was built with
+    (`models.db.session_factory`), the same clock the runtime decides with: a test that moves
+    the clock moves every stamp, on any day of the year."""
+    changed = [c for c in session.dirty if isinstance(c, Conversation) and session.is_modified(c)]
+    if not session.new and not changed:
+        return
+    clock = session.info.get(SESSION_CLOCK)
+    if clock is None:
+        raise RuntimeError("session without a clock: build it with models.db.session_factory")
+    now = clock()
+    for row in session.new:
+        if isinstance(row, Timestamped) and row.created_at is None:
+            row.created_at = now
+        if isinstance(row, Conversation):
+            row.updated_at = now
+    for conversation in changed:
+        conversation.updated_at = now

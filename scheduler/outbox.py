@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option
 from models import Announcement, ChannelIdentity, Delivery, DeliveryStatus
-from models.entities import utcnow
 from models.queries import broadcast_counts
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ class OutboxDispatcher:
         senders: Sequence[Sender],
         pacers: dict[str, Pacer],
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
         on_broadcast_done: BroadcastDone | None = None,
     ) -> None:
         self.sessions = sessions

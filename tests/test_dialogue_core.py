@@ -9,6 +9,7 @@ from handlers.core import Inbound, InboundKind, clean_line, fold, parse_id
 from handlers.dialogue import Dialogue
 from handlers.profile import chilean_phone
 from models import db
+from tests.support import ShiftedClock
 from tests.support import snapshot as _snapshot
 
 
@@ -20,7 +21,8 @@ class _Sessions:
 @pytest.fixture
 async def dialogue(clean_database):
     engine = db.create_engine(clean_database)
-    yield Dialogue(db.session_factory(engine), "BarrioTestBot")
+    clock = ShiftedClock()
+    yield Dialogue(db.session_factory(engine, clock), "BarrioTestBot", clock=clock)
     await engine.dispose()
 
 

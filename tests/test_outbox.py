@@ -193,10 +193,11 @@ async def test_sigkill_mid_broadcast_skips_nobody_and_doubles_nobody(
 
 async def _queue_without_runtime(settings, recipients) -> None:
     from models import db
+    from models.entities import utcnow
 
     engine = db.create_engine(settings.database_url)
     await db.upgrade(engine)
-    async with db.session_factory(engine)() as session, session.begin():
+    async with db.session_factory(engine, utcnow)() as session, session.begin():
         from datetime import UTC, datetime
 
         await enqueue(
