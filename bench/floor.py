@@ -26,7 +26,7 @@ from models import db
 FloorTurn = Callable[[str, str], Awaitable[None]]
 
 RECEIPT = (
-    "UPDATE inbound_updates SET processed_at = CURRENT_TIMESTAMP"
+    "UPDATE inbound_updates SET processed_at = CURRENT_TIMESTAMP, payload = NULL"
     " WHERE channel = :channel AND platform_id = :update_id AND processed_at IS NULL"
 )
 STATE = (

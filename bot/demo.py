@@ -63,6 +63,13 @@ DEMO_NEIGHBOURS = (
 )
 
 
+ANSWER_WAIT_S = 10
+
+
+class DemoStalled(TimeoutError):
+    """The demo's bot did not handle a message in time (not a database problem)."""
+
+
 @dataclass(frozen=True)
 class Persona:
     key: str
@@ -216,7 +223,14 @@ class Terminal:
         else:
             update = self.emulator.send_text(user, line)
         assert self.runtime.transport is not None
-        await asyncio.wait_for(self.runtime.transport.wait_handled(update["update_id"]), 10)
+        try:
+            await asyncio.wait_for(
+                self.runtime.transport.wait_handled(update["update_id"]), ANSWER_WAIT_S
+            )
+        except TimeoutError:
+            raise DemoStalled(
+                f"the bot did not handle {persona.name}'s message within {ANSWER_WAIT_S} s"
+            ) from None
         await self.settle_outbox()
 
     def button(self, user: int, line: str) -> tuple[int, str] | None:

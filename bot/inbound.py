@@ -5,30 +5,42 @@ crash in between loses it. Here the poller asks `getUpdates`, stores the batch (
 update id), and only then moves the offset that acknowledges it; the webhook stores before it
 answers 200. Each turn marks its update processed in the same transaction as its effects, so a
 redelivered or replayed update is never handled twice. At start, stored updates that were never
-processed are replayed in order.
+processed are replayed in order; those too old to act on get a short "se me pasó" instead.
+
+What a person sent is kept only until their turn is handled: marking an update processed
+empties its payload. The bare row (update id and a content hash) stays `KEEP_PROCESSED`,
+because a redelivery can come that late (Telegram keeps an unacknowledged update a day) and
+must still be recognised. Update ids alone do not identify an update: Telegram restarts their
+numbering after a week without updates, and so does every new emulator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
+from telegram.constants import ChatType
 from telegram.error import RetryAfter, TelegramError
 
+from handlers import texts
+from handlers.outbox import Recipient, enqueue
 from models import InboundUpdate
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-KEEP_PROCESSED = timedelta(days=7)
+KEEP_PROCESSED = timedelta(days=1)
 REPLAY_WITHIN = timedelta(minutes=30)
 
 
@@ -41,46 +53,76 @@ async def store(
     async with sessions() as session, session.begin():
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        rows = [
-            {
-                "channel": CHANNEL,
-                "platform_id": str(u.update_id),
-                "payload": u.to_dict(),
-                "received_at": now,
-            }
-            for u in updates
-        ]
+        rows = []
+        for u in updates:
+            payload = u.to_dict()
+            rows.append(
+                {
+                    "channel": CHANNEL,
+                    "platform_id": str(u.update_id),
+                    "fingerprint": fingerprint(payload),
+                    "payload": payload,
+                    "received_at": now,
+                }
+            )
         result = await session.execute(
             insert(InboundUpdate)
             .values(rows)
-            .on_conflict_do_nothing(index_elements=["channel", "platform_id"])
+            .on_conflict_do_nothing(index_elements=["channel", "platform_id", "fingerprint"])
             .returning(InboundUpdate.platform_id)
         )
         new = {int(platform_id) for platform_id in result.scalars()}
     return [u for u in updates if u.update_id in new]
 
 
+def fingerprint(payload: dict[str, Any]) -> str:
+    """Equal for a redelivery of one update, different for a new update under a reused id."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+
+
 async def unprocessed(
     sessions: async_sessionmaker[AsyncSession], bot: Bot, now: datetime
 ) -> list[Update]:
     """Stored updates never handled, oldest first. Those older than `REPLAY_WITHIN` are
-    dropped instead: a tap on "Enviar alerta" must not act hours later."""
+    dropped instead (a tap on "Enviar alerta" must not act hours later), and whoever sent
+    them is told, once, that their message was missed."""
     async with sessions() as session, session.begin():
-        await session.execute(
-            update(InboundUpdate)
-            .where(
-                InboundUpdate.channel == CHANNEL,
-                InboundUpdate.processed_at.is_(None),
-                InboundUpdate.received_at < now - REPLAY_WITHIN,
+        rows = (
+            await session.execute(
+                select(InboundUpdate.id, InboundUpdate.payload, InboundUpdate.received_at)
+                .where(InboundUpdate.channel == CHANNEL, InboundUpdate.processed_at.is_(None))
+                .order_by(InboundUpdate.id)
             )
-            .values(processed_at=now)
+        ).all()
+        replay: list[Update] = []
+        dropped: list[int] = []
+        missed_chats: set[str] = set()
+        for row_id, payload, received_at in rows:
+            stored = Update.de_json(payload, bot) if payload else None
+            if stored is not None and received_at >= now - REPLAY_WITHIN:
+                replay.append(stored)
+                continue
+            dropped.append(row_id)
+            chat = stored.effective_chat if stored is not None else None
+            if chat is not None and chat.type == ChatType.PRIVATE:
+                missed_chats.add(str(chat.id))
+        if dropped:
+            await session.execute(
+                update(InboundUpdate)
+                .where(InboundUpdate.id.in_(dropped))
+                .values(processed_at=now, payload=None)
+            )
+            log.warning("%d stored updates were too old to replay; dropped", len(dropped))
+        await enqueue(
+            session,
+            [Recipient(None, CHANNEL, chat, None, None, False) for chat in sorted(missed_chats)],
+            texts.MISSED_MESSAGE,
+            now=now,
+            zone=ZoneInfo("UTC"),
+            urgent=True,
         )
-        payloads = await session.scalars(
-            select(InboundUpdate.payload)
-            .where(InboundUpdate.channel == CHANNEL, InboundUpdate.processed_at.is_(None))
-            .order_by(InboundUpdate.id)
-        )
-        return [u for p in payloads if (u := Update.de_json(p, bot)) is not None]
+        return replay
 
 
 async def forget_old(
@@ -105,7 +147,8 @@ _MARK_PROCESSED = (
         InboundUpdate.platform_id == bindparam("update_id"),
         InboundUpdate.processed_at.is_(None),
     )
-    .values(processed_at=bindparam("processed_now"))
+    # What the person sent is not needed once the turn is done.
+    .values(processed_at=bindparam("processed_now"), payload=None)
     .execution_options(synchronize_session=False)
 )
 

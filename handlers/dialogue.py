@@ -7,6 +7,7 @@ and a short menu for anything else. A handler never sees a PTB object.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,10 @@ from models import queries
 
 log = logging.getLogger(__name__)
 SANTIAGO = ZoneInfo("America/Santiago")
+# A failed turn's receipt is retried for about an hour: the database may be down that long.
+MARK_ATTEMPTS = 130
+MARK_FIRST_PAUSE_S = 0.25
+MARK_MAX_PAUSE_S = 30.0
 
 CommandHandler = Callable[[Turn, str], Awaitable[None]]
 ButtonHandler = Callable[[Turn, str, str], Awaitable[bool]]
@@ -248,6 +253,7 @@ class Dialogue:
         self.zone = zone
         self.alerts_per_hour = alerts_per_hour
         self.on_enqueued = on_enqueued
+        self._marking: set[asyncio.Task[None]] = set()
 
     async def handle(
         self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]] | None = None
@@ -257,20 +263,35 @@ class Dialogue:
         try:
             turn = await self._run(inbound, receipt)
         except Exception:
-            log.exception("turn failed for %s:%s", inbound.channel, inbound.sender_id)
+            # Ids and kinds only: the person's words and address stay out of the log.
+            log.exception("turn failed (%s %s)", inbound.channel, inbound.kind)
             if receipt is not None:
-                # The person was told it failed; replaying it after a restart would surprise.
-                try:
-                    async with self.sessions() as session, session.begin():
-                        await receipt(session)
-                except Exception:
-                    log.exception("could not mark the failed update as handled")
+                self._mark_handled_later(receipt)
             return [Reply(texts.ERROR_OURS)]
         if turn is None:
             return []
         if turn.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         return turn.replies
+
+    def _mark_handled_later(self, receipt: Callable[[AsyncSession], Awaitable[bool]]) -> None:
+        task = asyncio.create_task(self._mark_handled(receipt))
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    async def _mark_handled(self, receipt: Callable[[AsyncSession], Awaitable[bool]]) -> None:
+        """The person was told it failed, so it must never be replayed into whatever they do
+        next. The database may be what failed: keep trying until it answers again."""
+        for attempt in range(MARK_ATTEMPTS):
+            try:
+                async with self.sessions() as session, session.begin():
+                    await receipt(session)
+                return
+            except Exception as error:
+                if attempt == 0:
+                    log.warning("a failed update is not marked yet (%s); retrying", type(error))
+                await asyncio.sleep(min(MARK_MAX_PAUSE_S, MARK_FIRST_PAUSE_S * 2**attempt))
+        log.error("a failed update could not be marked handled; it may be replayed")
 
     async def _run(
         self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]] | None

@@ -59,6 +59,10 @@ LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
 CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
 GROUP_GO_PRIVATE = "¡Hola! 👋 Para registrarte o ver tus datos, escríbeme por privado: {link}"
 ERROR_OURS = "Uy, algo falló de nuestro lado. Intenta de nuevo en un rato, por favor. 🙏"
+MISSED_MESSAGE = (
+    "Perdón, se me pasó tu último mensaje: llegó cuando no estaba funcionando. 🙏 "
+    "¿Me lo mandas de nuevo?"
+)
 
 # --- registration --------------------------------------------------------------------------
 WELCOME = "¡Hola! 👋 Soy Barrio Conecta, el bot de los barrios comerciales."

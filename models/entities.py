@@ -273,6 +273,11 @@ class Delivery(Timestamped, Base):
     about_member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
+    # The barrio this message is for, when it is one barrio's business: leaving that barrio
+    # withdraws what is still queued.
+    barrio_id: Mapped[int | None] = mapped_column(
+        ForeignKey("barrios.id", ondelete="CASCADE"), index=True
+    )
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     photo: Mapped[str | None] = mapped_column(String(255))
@@ -319,15 +324,22 @@ class SecurityAlert(Timestamped, Base):
 
 
 class InboundUpdate(Base):
-    """An update or webhook as received, stored before it is acknowledged to the platform."""
+    """An update or webhook as received, stored before it is acknowledged to the platform.
+
+    The payload holds what the person sent; it is emptied as soon as the turn is handled. The
+    row itself stays a day, only so that a redelivery is recognised (see bot/inbound.py)."""
 
     __tablename__ = "inbound_updates"
-    __table_args__ = (UniqueConstraint("channel", "platform_id"),)
+    # Telegram numbers updates afresh after a week of silence (and an emulator at every start):
+    # the id alone does not tell a redelivery from a new update, the content does.
+    __table_args__ = (UniqueConstraint("channel", "platform_id", "fingerprint"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     platform_id: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A short hash of the payload: equal for a redelivery, different for a new update.
+    fingerprint: Mapped[str] = mapped_column(String(16), server_default="")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
 

@@ -48,3 +48,23 @@ def test_demo_registration_approval_and_directory(tmp_path):
     # the demo has its own database file and never touches the default one
     assert (tmp_path / "var" / "demo.sqlite3").exists()
     assert not (tmp_path / "var" / "barrio.sqlite3").exists()
+
+
+def test_the_demo_starts_again_and_again_on_the_same_data(tmp_path):
+    """Each start brings a new emulator that numbers its updates from 1 again, while
+    `var/demo.sqlite3` keeps the previous sessions' inbound log."""
+    script = Path(sys.executable).parent / "barrio"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
+    for start in range(3):
+        result = subprocess.run(
+            [str(script), "run", "--demo-without-token"],
+            input="/start\n:salir\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+        )
+        assert result.returncode == 0, (start, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert "Soy Barrio Conecta" in result.stdout, (start, result.stdout[-500:])
