@@ -317,9 +317,12 @@ class Dialogue:
             await route(turn)
             if not turn.forget:
                 _remember_offered(turn)
-                if conversation not in session and (
-                    conversation.flow or conversation.data or turn.member is not None
-                ):
+                keep = conversation.flow or conversation.data or turn.member is not None
+                if keep and conversation not in session:
                     # A member always has a conversation row: their next turn is one query.
                     session.add(conversation)
+                elif not keep and conversation in session:
+                    # Not registered and nothing under way ("No acepto", /cancelar): not even
+                    # their Telegram id is kept.
+                    await session.delete(conversation)
         return turn

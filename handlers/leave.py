@@ -7,6 +7,7 @@ from sqlalchemy import update
 from handlers import texts
 from handlers.common import main_menu, require_member
 from handlers.core import Option, Turn, parse_id
+from handlers.erasure import erase_member
 from models import Membership, MembershipStatus, Role, queries
 
 FLOW = "baja"
@@ -106,13 +107,14 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
 
 
 async def _erase(turn: Turn) -> None:
-    """Delete the member; identities, memberships and queued deliveries go with it (CASCADE)."""
+    """Every trace of the member goes (handlers/erasure.py says what that means per table)."""
     member = turn.member
     assert member is not None
     barrios = len(member.memberships)
-    await turn.session.delete(member)
+    await erase_member(turn.session, member)
     if turn.conversation in turn.session:
-        await turn.session.delete(turn.conversation)
+        # Its row is gone already; nothing of it may be written back.
+        turn.session.expunge(turn.conversation)
     turn.member = None
     turn.forget = True
     turn.say(texts.ERASED.format(count=barrios))

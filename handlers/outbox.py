@@ -121,9 +121,12 @@ async def enqueue(
     photo: str | None = None,
     urgent: bool = False,
     about_member_id: int | None = None,
+    barrio_id: int | None = None,
 ) -> int:
     """Queue one delivery per recipient; returns how many. Unreachable identities get a row
-    already marked unreachable, so the broadcast's final count includes them."""
+    already marked unreachable, so the broadcast's final count includes them. `about_member_id`:
+    the person the text names (erasing them deletes it); `barrio_id`: the one barrio it is for
+    (leaving that barrio withdraws it while still queued)."""
     buttons = [{"label": o.label, "payload": o.payload} for o in options]
     rows = [
         {
@@ -135,6 +138,7 @@ async def enqueue(
             "photo": photo,
             "broadcast": broadcast,
             "about_member_id": about_member_id,
+            "barrio_id": barrio_id,
             "priority": int(priority),
             "status": DeliveryStatus.UNREACHABLE if r.unreachable else DeliveryStatus.PENDING,
             "attempts": 0,

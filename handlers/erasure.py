@@ -1,0 +1,109 @@
+"""Erasure ("Sí, borrar todo" in `/baja`): what happens to each table, in the turn's transaction.
+
+The README's "Datos personales" section lists the same, table by table; keep the two together.
+
+- `members`, `channel_identities`, `memberships`, `rsvps`: the rows are deleted (CASCADE).
+- `conversations`: the person's own rows are deleted; other people's (a coordinator's list of
+  options naming them) lose the options that name them.
+- `deliveries`: messages to them or about them are deleted (CASCADE, and by address for those
+  sent before they registered); copies of an alert they raised keep only who got them (so
+  closing the alert still tells those people), not its words, and unsent copies are dropped.
+- `security_alerts`: kind, barrio and times stay for the barrio's record, without author,
+  description or location.
+- `announcements`, `meetings`, `funding_calls` they wrote stay, as the barrio's content,
+  without their author.
+- `inbound_updates`: payloads are emptied when each turn is handled, so nothing is left there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core import OFFERED
+from models import (
+    ChannelIdentity,
+    Conversation,
+    Delivery,
+    DeliveryStatus,
+    Member,
+    SecurityAlert,
+)
+
+
+async def erase_member(session: AsyncSession, member: Member) -> None:
+    """Delete every trace of `member`. Their own conversation rows are deleted here, in SQL:
+    the caller must not write back a loaded one (`Turn.forget`)."""
+    addresses = [
+        (channel, external_id)
+        for channel, external_id in await session.execute(
+            select(ChannelIdentity.channel, ChannelIdentity.external_id).where(
+                ChannelIdentity.member_id == member.id
+            )
+        )
+    ]
+    await _anonymise_alerts(session, member.id)
+    await _forget_mentions(session, _traces(member), exclude=addresses)
+    if addresses:
+        await session.execute(
+            delete(Delivery).where(tuple_(Delivery.channel, Delivery.recipient).in_(addresses))
+        )
+        await session.execute(
+            delete(Conversation).where(
+                tuple_(Conversation.channel, Conversation.external_id).in_(addresses)
+            )
+        )
+    await session.delete(member)
+    await session.flush()
+
+
+async def _anonymise_alerts(session: AsyncSession, member_id: int) -> None:
+    raised = (
+        await session.scalars(select(SecurityAlert.id).where(SecurityAlert.author_id == member_id))
+    ).all()
+    if not raised:
+        return
+    copies = [f"alert:{alert_id}" for alert_id in raised]
+    await session.execute(
+        delete(Delivery).where(
+            Delivery.broadcast.in_(copies), Delivery.status == DeliveryStatus.PENDING
+        )
+    )
+    await session.execute(
+        update(Delivery).where(Delivery.broadcast.in_(copies)).values(text="", options=[])
+    )
+    await session.execute(
+        update(SecurityAlert)
+        .where(SecurityAlert.id.in_(raised))
+        .values(author_id=None, description="", latitude=None, longitude=None)
+    )
+
+
+def _traces(member: Member) -> list[str]:
+    """What of this person could appear in someone else's conversation state."""
+    values = [member.name, member.business_name, member.address, member.phone]
+    return [v for v in values if v and len(v.strip()) >= 2]
+
+
+async def _forget_mentions(
+    session: AsyncSession, traces: Iterable[str], *, exclude: list[tuple[str, str]]
+) -> None:
+    """Options offered to others (a coordinator's "Aprobar" list) that name the person: the
+    typed-number shortcut for them is not worth keeping the name."""
+    wanted = [t.casefold() for t in traces]
+    # Scanned in Python: JSON has no portable "contains" across SQLite and PostgreSQL, and an
+    # erasure is rare enough to afford reading every conversation once.
+    for conversation in (await session.scalars(select(Conversation))).all():
+        if not conversation.data or (conversation.channel, conversation.external_id) in exclude:
+            continue
+        stored = json.dumps(conversation.data, ensure_ascii=False).casefold()
+        if not any(t in stored for t in wanted):
+            continue
+        data = {k: v for k, v in conversation.data.items() if k != OFFERED}
+        if any(t in json.dumps(data, ensure_ascii=False).casefold() for t in wanted):
+            # Their name is part of a flow under way (a draft naming them): start it over.
+            conversation.flow, conversation.step, data = None, None, {}
+        conversation.data = data

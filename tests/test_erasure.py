@@ -1,0 +1,151 @@
+"""Erasure is complete (Ley 21.719): after "Sí, borrar todo", no table and no log line holds
+the person's name, business, address, phone, Telegram id or anything they typed.
+
+The member uses every feature first, so that each place their data can land is filled; then
+every column of every table is dumped and searched. What the README says is kept (an alert's
+kind and time, a meeting's own words) is allowed; nothing of the person is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from handlers.dialogue import COMMANDS
+from models import Base, SecurityAlert
+from tests.support import TOKEN, make_barrio, make_coordinator, register, text_of
+from tests.test_funding import _publish
+from tests.test_meetings import _call_meeting
+
+USER_ID = 7770123
+NAME = "Zoraida Quispeñuñoa"
+BUSINESS = "Bazar Xilófono Azul"
+ADDRESS = "Pasaje Wiracocha 4321"
+PHONE_TYPED = "9 8765 4329"
+ALERT_TEXT = "Zumbido raro tras la cortina metálica"
+LATITUDE, LONGITUDE = -34.177771, -70.744449
+TRACES = [
+    NAME,
+    "Quispeñuñoa",
+    "Quispenunoa",  # folded, as the directory's search text stores it
+    BUSINESS,
+    "xilofono",
+    ADDRESS,
+    "Wiracocha",
+    "87654329",
+    str(USER_ID),
+    ALERT_TEXT,
+    "cortina metálica",
+    str(LATITUDE)[:8],
+    str(LONGITUDE)[:8],
+]
+
+
+async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, caplog):
+    # As `barrio run` configures it: httpx would log every URL, and they carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    caplog.set_level(logging.INFO)
+
+    barrio = await make_barrio(runtime, "Barrio Estación")  # joining needs approval
+    carmen = phone(7770001, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    beto = phone(7770002, "Beto")
+    await register(beto, barrio, business="Negocio Beto")
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.tap("Aprobar")
+
+    zoraida = phone(USER_ID, "Zoraida")
+    await register(zoraida, barrio, business=BUSINESS, category="Artesanía")
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.say("/miembros")  # her request, with her name, among Carmen's options
+    await carmen.tap("Aprobar")
+    await zoraida.wait_for("Ya eres parte")
+
+    await zoraida.say("/perfil")
+    await zoraida.tap("Nombre")
+    await zoraida.say(NAME)
+    await zoraida.tap("Dirección")
+    await zoraida.say(ADDRESS)
+    await zoraida.tap("Mostrar dirección")
+    await zoraida.tap("Teléfono")
+    await zoraida.say(PHONE_TYPED)
+    await zoraida.tap("Mostrar teléfono")
+    assert "Wiracocha" in text_of(await beto.say("/directorio xilofono"))
+    await zoraida.say("/directorio negocio")
+    await zoraida.say("/silencio")
+    await zoraida.tap("Sin silencio")
+
+    await _call_meeting(carmen)
+    await carmen.tap("Enviar invitación")
+    await zoraida.wait_for("Te invitan a una reunión")
+    await zoraida.tap("Asistiré")
+    await zoraida.say("/reuniones")
+    await _publish(carmen)
+    await carmen.tap("Publicar")
+    await zoraida.wait_for("Nueva convocatoria")
+    await zoraida.say("/convocatorias")
+
+    await zoraida.say("/alerta")
+    await zoraida.tap("sospechosa")
+    await zoraida.say(ALERT_TEXT)
+    await zoraida.send(emulator.send_location(USER_ID, LATITUDE, LONGITUDE))
+    await zoraida.tap("Enviar alerta")
+    await beto.wait_for(ALERT_TEXT)
+    copy = await carmen.wait_for(ALERT_TEXT)
+    if "misdatos" in COMMANDS:
+        await zoraida.say("/misdatos")
+
+    # Every trace is there to be found before (so the search below can find it after).
+    before = await _dump(runtime)
+    assert [t for t in TRACES if t.casefold() not in before] == []
+
+    # The law's promise, in the person's own words: "Sí, borrar todo".
+    await zoraida.say("/baja")
+    await zoraida.tap("Borrar todos mis datos")
+    assert "Borré tus datos" in text_of(await zoraida.tap("Sí, borrar todo"))
+
+    # Life goes on around the erased member, and must not bring her back.
+    await carmen.say("/asistencia")
+    await carmen.say("/miembros")
+    await carmen.tap_data(
+        copy["message_id"], copy["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    )
+    await beto.wait_for("ya está controlada")
+    assert "Zoraida" not in text_of(await beto.say("/directorio bazar"))
+
+    dump = await _dump(runtime)
+    log = "\n".join(
+        f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records
+    ).casefold()
+    for trace in TRACES:
+        assert trace.casefold() not in dump, f"{trace!r} is still in the database"
+        assert trace.casefold() not in log, f"{trace!r} is in the log"
+    assert TOKEN.partition(":")[2].casefold() not in log
+
+    # What the README says stays: the alert's kind and time, without its author or words.
+    async with runtime.sessions() as session:
+        alert = await session.scalar(select(SecurityAlert))
+    assert alert is not None and alert.kind.value == "sospechoso" and alert.author_id is None
+    assert alert.description == "" and alert.latitude is None and alert.created_at is not None
+
+
+async def _dump(runtime) -> str:
+    """Every value of every row of every table, as text."""
+    pieces: list[str] = []
+    async with runtime.sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                pieces += [_as_text(value) for value in row]
+    return "\n".join(pieces).casefold()
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
