@@ -40,6 +40,10 @@ class TelegramUnreachable(Exception):
     """Telegram refused the token or did not answer at start-up."""
 
 
+class BotStopped(Exception):
+    """`barrio run` stopped because a part it cannot work without stopped."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"barrio: {message} (see `barrio --help`)\n")
@@ -101,12 +105,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (SettingsError, UsageError, admin.AdminError) as error:
         sys.stderr.write(f"barrio: {error}\n")
         sys.exit(EXIT_USAGE)
-    except TelegramUnreachable as error:
+    except (TelegramUnreachable, BotStopped) as error:
         sys.stderr.write(f"barrio: {error}\n")
         sys.exit(1)
     except BrokenPipeError:
         # `barrio export … | head`: the reader has what it wanted.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except TimeoutError as error:
+        # An OSError too, but not the database's: say what timed out.
+        sys.stderr.write(f"barrio: timed out: {error or 'no answer in time'}\n")
+        sys.exit(1)
     except (OSError, SQLAlchemyError) as error:
         # The database (or the Bot API) does not answer: say so in one line, not a traceback.
         reason = getattr(error, "orig", None) or error
@@ -149,15 +157,27 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
         raise UsageError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather")
     from telegram.error import TelegramError
 
-    from bot.runtime import Runtime
+    from bot.runtime import BackgroundTaskEnded, Runtime
 
     try:
         await Runtime(settings).run_forever()
     except TelegramError as error:
         raise TelegramUnreachable(
             "Telegram refused or did not answer (check TELEGRAM_BOT_TOKEN and "
-            f"TELEGRAM_API_BASE_URL): {error}"
+            f"TELEGRAM_API_BASE_URL): {_redacted(str(error), settings.token)}"
         ) from None
+    except BackgroundTaskEnded as error:
+        raise BotStopped(_redacted(str(error), settings.token)) from None
+
+
+def _redacted(text: str, token: str) -> str:
+    """`text` without the bot token: PTB's InvalidToken quotes it whole, and a terminal or a
+    log collector is no place for it. The part after the colon is the secret one."""
+    secret = token.partition(":")[2]
+    for part in (token, secret):
+        if part:
+            text = text.replace(part, "…")
+    return " ".join(text.split())  # and one line, whatever the message held
 
 
 async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -7,10 +7,13 @@ Follows PTB's custom-webhook pattern: the `Application` lifecycle is driven by h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Callable
-from datetime import datetime
+import signal
+import threading
+from collections.abc import Callable, Generator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -28,15 +31,17 @@ from bot.telegram import (
     TelegramTransport,
     register_commands,
 )
-from bot.web import create_web_app
+from bot.web import MalformedUpdate, create_web_app
 from handlers import registration
 from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
 from models import db
 from models.entities import utcnow
+from scheduler import retention
 from scheduler.outbox import OutboxDispatcher, Pacer
 
 log = logging.getLogger(__name__)
+HOUSEKEEPING_FIRST_RUN = timedelta(minutes=1)
 
 
 class Runtime:
@@ -138,22 +143,34 @@ class Runtime:
                 application.bot, self.sessions, application.update_queue, self.clock
             )
             self._poller_task = asyncio.create_task(self.poller.run(), name="poller")
-        self.scheduler.add_job(
-            inbound.forget_old, "interval", hours=6, args=[self.sessions, self.clock]
-        )
-        self.scheduler.add_job(self._forget_abandoned, "interval", hours=6)
+        # Housekeeping also runs a minute after each start: a bot restarted more often than
+        # every 6 hours must still forget on time. (APScheduler's own clock only says when
+        # to look; what is old is decided with the runtime's clock.)
+        first = datetime.now(UTC) + HOUSEKEEPING_FIRST_RUN
+        for job in (self._forget_inbound, self._forget_abandoned, self._prune_deliveries):
+            self.scheduler.add_job(job, "interval", hours=6, next_run_time=first)
         self.scheduler.add_job(self.dispatcher.report_unreported, "interval", minutes=1)
         self.scheduler.start()
         log.info("Barrio Conecta is running as @%s", application.bot.username)
 
+    async def _forget_inbound(self) -> None:
+        await inbound.forget_old(self.sessions, self.clock)
+
     async def _forget_abandoned(self) -> None:
         await registration.forget_abandoned(self.sessions, self.clock())
 
+    async def _prune_deliveries(self) -> None:
+        keep = timedelta(days=self.settings.delivery_retention_days)
+        await retention.prune_deliveries(self.sessions, self.clock(), keep)
+
     async def _start_web(self, secret: str) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:
-            update = Update.de_json(payload, self.application.bot)
+            try:
+                update = Update.de_json(payload, self.application.bot)
+            except Exception as error:  # PTB raises whatever a wrong shape trips over
+                raise MalformedUpdate(f"not a Telegram update ({type(error).__name__})") from None
             if update is None:
-                return
+                raise MalformedUpdate("empty update")
             # Stored before the 200 goes back; a redelivery is stored once and run once.
             for new in await inbound.store(self.sessions, [update], self.clock()):
                 await self.application.update_queue.put(new)
@@ -166,8 +183,10 @@ class Runtime:
             port=self.settings.port,
             log_level="warning",
             lifespan="off",
+            # A stuck client must not hold up the orderly stop for ever.
+            timeout_graceful_shutdown=5,
         )
-        self._web = uvicorn.Server(config)
+        self._web = _WebServer(config)
         task = asyncio.create_task(self._web.serve(), name="web")
         self._tasks.append(task)
         while not self._web.started:
@@ -193,6 +212,10 @@ class Runtime:
             self._web.should_exit = True
         for task in self._tasks:
             await _finished(task)
+        if self._web is not None:
+            # A server that failed (rather than stopped) still holds its listening socket.
+            for server in getattr(self._web, "servers", []):
+                server.close()
         if application.running:
             await application.stop()
         await application.shutdown()
@@ -201,11 +224,106 @@ class Runtime:
         await self.engine.dispose()
 
     async def run_forever(self) -> None:
+        """Start, run until SIGTERM or SIGINT, then stop in order (in-flight sends finish).
+
+        Raises `BackgroundTaskEnded` when the web server, the poller or the outbox ends on
+        its own: a bot without them would look alive and do nothing."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        restore = _on_stop_signals(loop, stopping)
+        asked = asyncio.create_task(stopping.wait(), name="stop signal")
+        starting = asyncio.create_task(self.start(), name="start")
+        ended: asyncio.Task[None] | None = None
+        asked_to_stop = False
         try:
-            await self.start()
-            await asyncio.Event().wait()
+            await asyncio.wait([starting, asked], return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # start's own failure, as is
+                ended = await self._first_to_end(asked)
+            asked_to_stop = ended is None
         finally:
-            await self.stop()
+            asked.cancel()
+            await asyncio.wait([asked])  # gone before the loop closes, without raising
+            if not starting.done():
+                # Stopped while still starting (a slow migration, say): no use finishing.
+                starting.cancel()
+                await _finished(starting)
+            try:
+                await self.stop()
+            finally:
+                restore()
+        if asked_to_stop:
+            log.info("Barrio Conecta stopped")
+        if ended is not None:
+            raise BackgroundTaskEnded(_ended_reason(ended))
+
+    async def _first_to_end(self, asked: asyncio.Task[bool]) -> asyncio.Task[None] | None:
+        """Wait for the stop signal or for a background task to end; returns the latter."""
+        watched = [t for t in (*self._tasks, self._poller_task) if t is not None]
+        done, _ = await asyncio.wait([asked, *watched], return_when=asyncio.FIRST_COMPLETED)
+        ended = next((task for task in watched if task in done), None)
+        if ended is not None:
+            # Reported once, by the caller; stop() must not log it again as a failure.
+            self._tasks = [t for t in self._tasks if t is not ended]
+            if self._poller_task is ended:
+                self._poller_task = None
+        return ended
+
+
+class BackgroundTaskEnded(RuntimeError):
+    """A task the bot cannot work without (web server, poller, outbox) ended by itself."""
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn without its own signal handling. Its `capture_signals` takes SIGINT/SIGTERM,
+    stops only the web server and re-raises the signal afterwards: the process then dies
+    without the orderly stop, or (as PID 1, where the re-raised signal is ignored) goes on
+    without its web server. `Runtime.run_forever` handles the signals for the whole bot."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _on_stop_signals(
+    loop: asyncio.AbstractEventLoop, stopping: asyncio.Event
+) -> Callable[[], None]:
+    """Let SIGTERM and SIGINT set `stopping`; returns what puts the previous handlers back."""
+
+    def asked(sig: signal.Signals) -> None:
+        if stopping.is_set():
+            log.warning("%s received; already stopping", sig.name)
+        else:
+            log.info("%s received; stopping", sig.name)
+        stopping.set()
+
+    installed: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, asked, sig)
+            except (NotImplementedError, RuntimeError):  # not a Unix loop: leave signals alone
+                continue
+            installed[sig] = previous
+
+    def restore() -> None:
+        for sig, previous in installed.items():
+            loop.remove_signal_handler(sig)
+            if previous is not None:
+                signal.signal(sig, previous)
+
+    return restore
+
+
+def _ended_reason(task: asyncio.Task[None]) -> str:
+    name = {"web": "the web server"}.get(task.get_name(), f"the {task.get_name()} task")
+    if task.cancelled():
+        return f"{name} was cancelled; the bot stopped too"
+    error = task.exception()
+    if error is not None:
+        return f"{name} failed ({type(error).__name__}: {error}); the bot stopped too"
+    return f"{name} stopped on its own; the bot stopped too"
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

@@ -6,6 +6,7 @@ command run beside a live bot talks to the same database with the same rules.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
+# What Telegram's setWebhook accepts as secret_token; anything else it refuses, and an empty
+# secret would let anyone post updates.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class SettingsError(Exception):
@@ -36,7 +40,7 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     telegram_mode: Literal["polling", "webhook"] | None = None
     telegram_webhook_secret: SecretStr = Field(
-        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)), validate_default=True
     )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -51,6 +55,8 @@ class Settings(BaseSettings):
     # Turns of different people handled at once (one person's turns always run in order).
     telegram_concurrency: int = Field(default=8, ge=1, le=256)
     alerts_per_hour: int = Field(default=3, ge=1, le=100)
+    # Finished outbox rows (who got what) are personal data: kept this long, then deleted.
+    delivery_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod
@@ -80,7 +86,18 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_base_url")
     @classmethod
     def _api_url(cls, url: str) -> str:
-        return _http_url(url) if url else TELEGRAM_API_BASE_URL
+        if not url:
+            return TELEGRAM_API_BASE_URL
+        # PTB's own `base_url` convention ends in /bot; the runtime adds /bot itself, so both
+        # spellings of the same server must mean the same.
+        return _http_url(url).removesuffix("/bot")
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr) -> SecretStr:
+        if not WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError("use 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
+        return secret
 
     @property
     def zone(self) -> ZoneInfo:

@@ -14,6 +14,19 @@ from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 
+# Telegram's updates are a few KiB; a body past this is not Telegram's and is not read whole.
+MAX_UPDATE_BYTES = 1024 * 1024
+# Update ids are stored as text and compared as integers: keep them within a signed 64 bits.
+MAX_UPDATE_ID = 2**63 - 1
+
+
+class MalformedUpdate(ValueError):
+    """The webhook callback's way to say the update cannot be read: the answer is 400."""
+
+
+class _TooLarge(Exception):
+    pass
+
 
 def create_web_app(
     check_database: Callable[[], Awaitable[None]],
@@ -32,15 +45,29 @@ def create_web_app(
         if telegram_update is None:
             return Response(status_code=404)
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(given.encode(), telegram_secret.encode()):
+        # An empty secret would match an absent header: never open the webhook that way.
+        if not telegram_secret or not hmac.compare_digest(given.encode(), telegram_secret.encode()):
             return Response(status_code=403)
         try:
-            payload = json.loads(await request.body())
-        except ValueError:
+            body = await _read_body(request, MAX_UPDATE_BYTES)
+        except _TooLarge:
+            log.warning("webhook: body over %d bytes refused", MAX_UPDATE_BYTES)
+            return Response(status_code=413)
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
+            log.warning("webhook: body is not JSON")
             return Response(status_code=400)
-        if not isinstance(payload, dict):
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        # bool is an int to Python, not to Telegram.
+        if type(update_id) is not int or not 0 <= update_id <= MAX_UPDATE_ID:
+            log.warning("webhook: body is not an update with an integer update_id")
             return Response(status_code=400)
-        await telegram_update(payload)
+        try:
+            await telegram_update(payload)
+        except MalformedUpdate as error:
+            log.warning("webhook: update %d refused: %s", update_id, error)
+            return Response(status_code=400)
         return Response()
 
     return Starlette(
@@ -49,3 +76,16 @@ def create_web_app(
             Route("/telegram", telegram, methods=["POST"]),
         ]
     )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk so an oversized one is refused without holding it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)

@@ -204,3 +204,51 @@ def test_a_barrio_created_without_a_bot_name_is_kept(cli_env, capsys, monkeypatc
     assert "slug: barrio-norte-malloa" in created.out and "telegram:" not in created.out
     assert "later: barrio invite barrio-norte-malloa" in created.err
     assert "barrio-norte-malloa" in barrio(capsys, "barrios", "list")
+
+
+def test_an_empty_webhook_secret_is_refused_in_one_line(cli_env):
+    script = Path(sys.executable).parent / "barrio"
+    for secret in ("", "dos palabras"):
+        result = subprocess.run(
+            [str(script), "barrios", "list"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TELEGRAM_WEBHOOK_SECRET": secret},
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("barrio: TELEGRAM_WEBHOOK_SECRET: ")
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+async def test_run_never_prints_a_rejected_token(emulator, tmp_path):
+    """PTB's InvalidToken quotes the token; `barrio run` must not pass it on."""
+    import asyncio
+
+    rejected = "987654:REJECTED-secret-part"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}",
+        "TELEGRAM_BOT_TOKEN": rejected,
+        "TELEGRAM_API_BASE_URL": emulator.base_url,
+        "TELEGRAM_MODE": "polling",
+        "PORT": "0",
+    }
+    env.pop("TELEGRAM_WEBHOOK_SECRET", None)
+    env.pop("PUBLIC_BASE_URL", None)
+    # Asynchronous, so the emulator in this loop can answer the bot's getMe.
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "barrio"),
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1, err
+    assert err.decode().startswith("barrio: Telegram refused or did not answer")
+    assert err.decode().count("\n") == 1 and b"Traceback" not in err
+    for part in (rejected, rejected.split(":")[1]):
+        assert part.encode() not in out + err
+    assert "…" in err.decode()  # where the token was, the reader sees it was withheld
