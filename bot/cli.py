@@ -21,6 +21,7 @@ from qrcode.image.pure import PyPNGImage
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import logs
 from bot.settings import Settings, SettingsError, load_settings
 from handlers import admin
 from models import db, queries
@@ -28,7 +29,6 @@ from models.entities import utcnow
 
 EXIT_USAGE = 2
 DATABASE_HINT = "check DATABASE_URL"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 T = TypeVar("T")
 
 
@@ -95,12 +95,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     # The running bot logs what it does; admin commands and the demo keep the terminal clean.
     level = logging.INFO if args.command == "run" else logging.WARNING
-    logging.basicConfig(level=level, format=LOG_FORMAT)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx logs every URL, and Telegram URLs carry the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = load_settings()
+        logs.configure(level, _secrets(settings))
         asyncio.run(_dispatch(args, settings))
     except (SettingsError, UsageError, admin.AdminError) as error:
         sys.stderr.write(f"barrio: {error}\n")
@@ -122,6 +119,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         pass
+
+
+def _secrets(settings: Settings) -> list[str]:
+    twilio = settings.twilio_auth_token
+    return [
+        *logs.token_parts(settings.token),
+        settings.telegram_webhook_secret.get_secret_value(),
+        twilio.get_secret_value() if twilio else "",
+    ]
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
@@ -171,13 +177,8 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
 
 
 def _redacted(text: str, token: str) -> str:
-    """`text` without the bot token: PTB's InvalidToken quotes it whole, and a terminal or a
-    log collector is no place for it. The part after the colon is the secret one."""
-    secret = token.partition(":")[2]
-    for part in (token, secret):
-        if part:
-            text = text.replace(part, "…")
-    return " ".join(text.split())  # and one line, whatever the message held
+    """`text` without the bot token (PTB's InvalidToken quotes it whole), on one line."""
+    return " ".join(logs.redact(text, logs.token_parts(token)).split())
 
 
 async def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from bot.logs import quiet_libraries
 from handlers.dialogue import COMMANDS
 from models import Base, SecurityAlert
 from tests.support import TOKEN, make_barrio, make_coordinator, register, text_of
@@ -45,8 +46,7 @@ TRACES = [
 
 
 async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, caplog):
-    # As `barrio run` configures it: httpx would log every URL, and they carry the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_libraries()  # as `barrio run` configures logging
     caplog.set_level(logging.INFO)
 
     barrio = await make_barrio(runtime, "Barrio Estación")  # joining needs approval
