@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="CSV to standard output")
     export.add_argument("what", choices=["members", "attendance"])
     export.add_argument("--barrio", required=True, metavar="SLUG")
+    export.add_argument(
+        "--all",
+        dest="everyone",
+        action="store_true",
+        help="members: also those who left or were rejected (by default active and pending)",
+    )
     return parser
 
 
@@ -148,7 +154,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "coordinators":
         await _in_database(settings, lambda s: _add_coordinator(s, args))
     elif args.command == "export":
-        await _in_database(settings, lambda s: _export(s, settings, args.what, args.barrio))
+        await _in_database(
+            settings, lambda s: _export(s, settings, args.what, args.barrio, args.everyone)
+        )
 
 
 async def _run(settings: Settings, *, demo_without_token: bool) -> None:
@@ -274,12 +282,16 @@ async def _add_coordinator(session: AsyncSession, args: argparse.Namespace) -> N
     print(f"{member.name} now coordinates {barrio.name}")
 
 
-async def _export(session: AsyncSession, settings: Settings, what: str, slug: str) -> None:
+async def _export(
+    session: AsyncSession, settings: Settings, what: str, slug: str, everyone: bool
+) -> None:
+    if everyone and what != "members":
+        raise UsageError("--all applies to `export members` only")
     barrio = await admin.require_barrio(session, slug)
     writer = csv.writer(sys.stdout)
     if what == "members":
         writer.writerow(admin.MEMBER_COLUMNS)
-        writer.writerows(await admin.member_rows(session, barrio))
+        writer.writerows(await admin.member_rows(session, barrio, everyone=everyone))
     else:
         writer.writerow(admin.ATTENDANCE_COLUMNS)
         writer.writerows(await admin.attendance_rows(session, barrio, settings.zone))

@@ -108,14 +108,20 @@ MEMBER_COLUMNS = (
 )
 
 
-async def member_rows(session: AsyncSession, barrio: Barrio) -> Sequence[tuple[str, ...]]:
+# Who is in the barrio, or asking to be; who left or was turned away is history, not a member.
+CURRENT = (MembershipStatus.ACTIVE, MembershipStatus.PENDING)
+
+
+async def member_rows(
+    session: AsyncSession, barrio: Barrio, *, everyone: bool = False
+) -> Sequence[tuple[str, ...]]:
+    """Active and pending members; `everyone` adds those who left or were rejected."""
+    query = select(Membership).join(Member).where(Membership.barrio_id == barrio.id)
+    if not everyone:
+        query = query.where(Membership.status.in_(CURRENT))
     memberships = (
         await session.scalars(
-            select(Membership)
-            .join(Member)
-            .where(Membership.barrio_id == barrio.id)
-            .order_by(Member.name, Member.id)
-            .options(selectinload(Membership.member))
+            query.order_by(Member.name, Member.id).options(selectinload(Membership.member))
         )
     ).all()
     rows = []

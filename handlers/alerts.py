@@ -180,6 +180,7 @@ async def _send(turn: Turn) -> None:
             priority=Priority.ALERT,
             broadcast=f"alert:{alert.id}",
             urgent=True,
+            barrio_id=barrio.id,
         )
     turn.finish()
     sent = texts.ALERT_SENT.format(count=len(recipients), barrio=barrio.name)
@@ -235,5 +236,6 @@ async def _close(turn: Turn, action: str, arg: str) -> None:
         zone=turn.zone,
         priority=Priority.MEETING_CHANGE,
         urgent=True,
+        barrio_id=barrio.id,
     )
     turn.say(texts.ALERT_CLOSED_FOR_COORDINATOR.format(count=len(told)))

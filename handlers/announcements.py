@@ -166,12 +166,10 @@ async def _send(turn: Turn, allowed: dict[int, Barrio]) -> None:
     )
     turn.session.add(announcement)
     await turn.session.flush()
-    turn.enqueued += await enqueue(
-        turn.session,
+    await turn.enqueue_per_barrio(
         recipients,
+        ids,
         _render(barrios, text),
-        now=turn.now,
-        zone=turn.zone,
         priority=Priority.BROADCAST,
         broadcast=f"announcement:{announcement.id}",
         photo=photo,

@@ -61,10 +61,14 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     member, barrio = membership.member, membership.barrio
     if approved:
         turn.say(texts.APPROVED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))
-        await turn.notify(member, texts.APPROVED_FOR_MEMBER.format(barrio=barrio.name))
+        await turn.notify(
+            member, texts.APPROVED_FOR_MEMBER.format(barrio=barrio.name), barrio_id=barrio.id
+        )
     else:
         turn.say(texts.REJECTED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))
-        await turn.notify(member, texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name))
+        await turn.notify(
+            member, texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name), barrio_id=barrio.id
+        )
     return True
 
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.outbox import enqueue, recipients_of
-from models import Conversation, Member, Priority
+from handlers.outbox import Recipient, enqueue, recipients_of
+from models import Conversation, Member, Priority, queries
 from models.entities import fold as fold
 
 # Telegram limits callback_data to 64 bytes; every payload we build must fit.
@@ -140,9 +140,11 @@ class Turn:
         priority: Priority = Priority.NOTICE,
         urgent: bool = False,
         about: Member | None = None,
+        barrio_id: int | None = None,
     ) -> None:
         """Queue a message to another person through the outbox, in this same transaction.
-        `about`: the person the text names, so erasing them deletes it too."""
+        `about`: the person the text names, so erasing them deletes it too; `barrio_id`: the
+        barrio it is the business of, so leaving that barrio withdraws it while queued."""
         self.enqueued += await enqueue(
             self.session,
             recipients_of(member),
@@ -153,7 +155,40 @@ class Turn:
             priority=priority,
             urgent=urgent,
             about_member_id=about.id if about is not None else None,
+            barrio_id=barrio_id,
         )
+
+    async def enqueue_per_barrio(
+        self,
+        recipients: Sequence[Recipient],
+        barrio_ids: Sequence[int],
+        text: str,
+        *,
+        priority: Priority,
+        broadcast: str,
+        photo: str | None = None,
+    ) -> None:
+        """Queue one message to the members of `barrio_ids`, each member once. Each row
+        carries the barrio the member gets it through when only one of them is theirs; a
+        member of two gets it with no barrio, since leaving one of them must not withdraw
+        what the other still sends."""
+        sole = await queries.sole_barrios(self.session, barrio_ids)
+        groups: dict[int | None, list[Recipient]] = {}
+        for recipient in recipients:
+            barrio_id = sole.get(recipient.member_id) if recipient.member_id else None
+            groups.setdefault(barrio_id, []).append(recipient)
+        for barrio_id, group in groups.items():
+            self.enqueued += await enqueue(
+                self.session,
+                group,
+                text,
+                now=self.now,
+                zone=self.zone,
+                priority=priority,
+                broadcast=broadcast,
+                photo=photo,
+                barrio_id=barrio_id,
+            )
 
 
 def clean_line(text: str) -> str:

@@ -17,7 +17,7 @@ from handlers.common import (
     take_text,
 )
 from handlers.core import Option, Turn, clean_line, parse_id
-from handlers.outbox import barrio_recipients, enqueue
+from handlers.outbox import barrio_recipients
 from handlers.when import MONTHS, WEEKDAYS, parse_when
 from models import Barrio, FundingCall, Priority
 
@@ -184,12 +184,12 @@ async def _publish(turn: Turn) -> None:
     await turn.session.flush()
     barrio_ids = await _audience(turn, call.region, call.barrio_ids)
     recipients = await barrio_recipients(turn.session, barrio_ids, exclude_member_id=member.id)
-    turn.enqueued += await enqueue(
-        turn.session,
+    # A call to a whole region is still each member's own barrio's business: leaving it
+    # withdraws the notice, unless another barrio of the audience is theirs too.
+    await turn.enqueue_per_barrio(
         recipients,
+        barrio_ids,
         texts.CALL_NOTICE.format(card=card(call)),
-        now=turn.now,
-        zone=turn.zone,
         priority=Priority.BROADCAST,
         broadcast=f"call:{call.id}",
     )

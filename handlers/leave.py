@@ -97,6 +97,10 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
             turn.goto("choose")
             await prompt(turn)
             return True
+        was_active = membership.status == MembershipStatus.ACTIVE
+        # The UPDATE bypassed the loaded row; the menu below must see the person has left.
+        await turn.session.refresh(membership, ["status", "role", "decided_at"])
+        await _after_leaving(turn, membership, was_active=was_active)
         turn.finish()
         turn.say(texts.LEFT.format(barrio=membership.barrio.name), main_menu(turn.member))
         return True
@@ -104,6 +108,19 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         await _erase(turn)
         return True
     return False
+
+
+async def _after_leaving(turn: Turn, membership: Membership, *, was_active: bool) -> None:
+    """Nothing more of the barrio reaches the person, and its coordinators know. Someone
+    whose request was still open is no news to them: the request just goes."""
+    member, barrio = membership.member, membership.barrio
+    await queries.withdraw_queued(turn.session, member.id, barrio.id)
+    if not was_active:
+        return
+    notice = texts.MEMBER_LEFT_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name)
+    for coordinator in await queries.coordinators_of(turn.session, barrio.id):
+        if coordinator.id != member.id:
+            await turn.notify(coordinator, notice, about=member, barrio_id=barrio.id)
 
 
 async def _erase(turn: Turn) -> None:

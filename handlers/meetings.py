@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import selectinload
 
 from handlers import texts
@@ -31,6 +31,8 @@ from models import (
     Meeting,
     MeetingStatus,
     Member,
+    Membership,
+    MembershipStatus,
     Priority,
     Rsvp,
     RsvpAnswer,
@@ -209,6 +211,7 @@ async def _send(turn: Turn) -> None:
         options=rsvp_options(meeting.id),
         priority=Priority.BROADCAST,
         broadcast=_broadcast(meeting),
+        barrio_id=barrio.id,
     )
     turn.finish()
     turn.say(texts.MEETING_SENT.format(count=len(recipients)), main_menu(member))
@@ -345,7 +348,7 @@ async def attendance_card(turn: Turn, meeting: Meeting) -> str:
         await turn.session.execute(
             select(Member.id, Member.name, Rsvp.answer)
             .join(Rsvp, Rsvp.member_id == Member.id)
-            .where(Rsvp.meeting_id == meeting.id)
+            .where(Rsvp.meeting_id == meeting.id, Rsvp.member_id.in_(_active_in(meeting)))
             .order_by(Member.name)
         )
     ).all()
@@ -458,14 +461,22 @@ def _broadcast(meeting: Meeting) -> str:
     return f"meeting:{meeting.id}"
 
 
+def _active_in(meeting: Meeting) -> Select[int]:
+    """The meeting's barrio's active members: who left is neither counted nor told."""
+    return select(Membership.member_id).where(
+        Membership.barrio_id == meeting.barrio_id, Membership.status == MembershipStatus.ACTIVE
+    )
+
+
 async def _invited(turn: Turn, meeting: Meeting) -> Sequence[int]:
-    """Members whose invitation has left (or may have: ambiguous counts as invited)."""
+    """Members still in the barrio whose invitation has left (or may have: ambiguous counts
+    as invited)."""
     rows = await turn.session.scalars(
         select(Delivery.member_id)
         .distinct()
         .where(
             Delivery.broadcast == _broadcast(meeting),
-            Delivery.member_id.is_not(None),
+            Delivery.member_id.in_(_active_in(meeting)),
             Delivery.status != DeliveryStatus.PENDING,
         )
     )
@@ -484,5 +495,6 @@ async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: li
         zone=turn.zone,
         options=options,
         priority=Priority.MEETING_CHANGE,
+        barrio_id=meeting.barrio_id,
     )
     return len(told)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers import texts
@@ -21,6 +21,7 @@ from handlers.common import (
     take_text,
 )
 from handlers.core import Option, Turn, fold, parse_id
+from handlers.when import describe_when
 from models import (
     Barrio,
     ChannelIdentity,
@@ -198,21 +199,62 @@ async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
         # A coordinator said no; asking again through the link would just nag them.
         turn.say(texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name))
         return
+    if existing is not None and existing.status == MembershipStatus.LEFT:
+        again = _may_ask_again(existing)
+        if again is not None and turn.now < again:
+            when = describe_when(again, turn.zone, turn.now)
+            say_menu(turn, texts.REJOIN_WAIT.format(barrio=barrio.name, when=when))
+            return
     status = await _add_membership(turn, member, barrio, existing)
+    if status is None:
+        # Another turn (the link tapped twice at once) re-opened it first: answer as that
+        # turn left it.
+        await join(turn, member, barrio)
+        return
     template = texts.JOINED if status == MembershipStatus.ACTIVE else texts.JOIN_REQUESTED
     say_menu(turn, template.format(barrio=barrio.name))
 
 
+# Leaving a barrio and asking to join it again, over and over, would ask its coordinators
+# each time: after leaving, the link answers with this wait instead.
+REJOIN_COOLDOWN = timedelta(hours=24)
+
+
+def _may_ask_again(left: Membership) -> datetime | None:
+    """When someone who left may ask to join again, to the minute they are told (rounded up,
+    so "a las 12:01" is never refused at 12:01); None if it is not known when they left."""
+    if left.decided_at is None:
+        return None
+    again = left.decided_at + REJOIN_COOLDOWN
+    minute = again.replace(second=0, microsecond=0)
+    return minute if minute == again else minute + timedelta(minutes=1)
+
+
 async def _add_membership(
     turn: Turn, member: Member, barrio: Barrio, existing: Membership | None = None
-) -> MembershipStatus:
+) -> MembershipStatus | None:
+    """A new membership, or `existing` re-opened; its coordinators are asked if it needs
+    approval. None if another turn re-opened `existing` first (`existing` is refreshed)."""
     status = MembershipStatus.PENDING if barrio.requires_approval else MembershipStatus.ACTIVE
-    membership = existing or Membership(member=member, barrio=barrio)
-    membership.status = status
-    membership.decided_at = None if status == MembershipStatus.PENDING else turn.now
+    decided_at = None if status == MembershipStatus.PENDING else turn.now
     if existing is None:
+        membership = Membership(member=member, barrio=barrio, status=status, decided_at=decided_at)
         turn.session.add(membership)
-    await turn.session.flush()
+        await turn.session.flush()
+    else:
+        # Conditional, so that one person has at most one open request per barrio and its
+        # coordinators are asked once, however many times the link is tapped at once.
+        reopened = await queries.updated(
+            turn.session,
+            update(Membership)
+            .where(Membership.id == existing.id, Membership.status == existing.status)
+            .values(status=status, decided_at=decided_at)
+            .execution_options(synchronize_session=False),
+        )
+        await turn.session.refresh(existing, ["status", "role", "decided_at"])
+        if not reopened:
+            return None
+        membership = existing
     if status == MembershipStatus.PENDING:
         await _ask_coordinators(turn, membership, member, barrio)
     return status
@@ -223,7 +265,7 @@ async def _ask_coordinators(
 ) -> None:
     request, buttons = join_request(member, barrio, membership.id)
     for coordinator in await queries.coordinators_of(turn.session, barrio.id):
-        await turn.notify(coordinator, request, buttons, about=member)
+        await turn.notify(coordinator, request, buttons, about=member, barrio_id=barrio.id)
 
 
 ABANDONED_AFTER = timedelta(days=7)

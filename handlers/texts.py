@@ -35,6 +35,7 @@ HELP = (
     "/convocatorias — fondos abiertos para tu barrio\n"
     "/alerta — avisar al barrio de un robo, incendio u otra emergencia\n"
     "/silencio — horario en que no te llegan avisos (salvo alertas)\n"
+    "/misdatos — recibir un archivo con todo lo que guardamos de ti\n"
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
@@ -80,9 +81,12 @@ NO_BARRIOS = (
 )
 ASK_CONSENT = (
     "Último paso 🙌\n"
-    "Guardamos tu nombre, tu negocio y su rubro para coordinar {barrio}. "
-    "Los socios de tu barrio los verán en el directorio, salvo que elijas no aparecer. "
-    "Puedes borrar tus datos cuando quieras con /baja.\n\n¿Aceptas?"
+    "Para coordinar {barrio} guardamos tu nombre, tu negocio y su rubro; "
+    "tu dirección y teléfono, solo si los agregas.\n"
+    "Los ven la coordinación del barrio, Sercotec en sus informes de participación y los socios "
+    "en el directorio (salvo que elijas «sin directorio»; dirección y teléfono, solo si los muestras).\n"
+    "Si mandas una alerta de seguridad, llega a todo el barrio con tu nombre.\n"
+    "Con /misdatos ves todo lo que guardamos, y con /baja lo borras.\n\n¿Aceptas?"
 )
 CONSENT_YES = "✅ Acepto"
 CONSENT_HIDDEN = "Acepto, sin directorio"
@@ -353,3 +357,36 @@ CALL_DAYS_LEFT = "\n⏳ Quedan {days} días"
 CALL_ONE_DAY_LEFT = "\n⏳ Queda 1 día: cierra mañana"
 CALL_LAST_DAY = "\n⏳ ¡Hoy es el último día!"
 CALL_NOT_OPEN = "\n🔜 Abre el {opens}"
+
+# --- leaving and asking again --------------------------------------------------------------
+MEMBER_LEFT_FOR_COORDINATOR = "{name} dejó {barrio}."
+REJOIN_WAIT = "Saliste de {barrio} hace poco. Podrás pedir tu ingreso de nuevo desde {when}."
+
+# --- my data (/misdatos) -------------------------------------------------------------------
+MYDATA_SENT = (
+    "📄 Aquí tienes todo lo que Barrio Conecta guarda de ti. "
+    "Para corregirlo usa /perfil; para borrarlo, /baja."
+)
+MYDATA_NONE = "No guardamos ningún dato tuyo: no tienes registro en Barrio Conecta."
+MYDATA_NONE_YET = (
+    "Todavía no guardamos datos tuyos. Lo que llevas escrito para inscribirte se borra "
+    "si no aceptas, si escribes /cancelar o si no terminas en 7 días."
+)
+MYDATA_NOTES = {
+    "generado": "Cuándo se hizo este archivo.",
+    "perfil": "Tus datos: nombre, negocio, rubro, dirección y teléfono (si los diste), qué eliges mostrar en el directorio y tu horario de silencio. Se cambian con /perfil y /silencio.",
+    "consentimiento": "Cuándo aceptaste que guardemos tus datos.",
+    "canales": "Por dónde te escribimos: el canal y tu número de usuario en él.",
+    "membresias": "Cada barrio en que te inscribiste, con tu rol y estado, también los que dejaste o no se aprobaron.",
+    "reuniones": "Tus respuestas a las invitaciones a reuniones.",
+    "alertas": "Las alertas de seguridad que enviaste. Llegaron a todo el barrio con tu nombre.",
+    "directorio": "Lo que ven de ti los otros socios de tus barrios al buscar en /directorio.",
+}
+ROLE_WORDS = {"member": "socio", "coordinator": "coordinación"}
+ALERT_STATUS_WORDS = {"open": "abierta", "resolved": "resuelta", "false_alarm": "falsa alarma"}
+
+# --- too many messages (bot/telegram.py, intake limit) -------------------------------------
+TOO_MANY_MESSAGES = (
+    "Recibí muchos mensajes tuyos en muy poco rato 🙏 Espera un minuto, por favor, y vuelve a "
+    "escribirme. Lo que me envíes mientras tanto no lo podré responder."
+)

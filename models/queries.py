@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Update, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, Update, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -15,6 +15,7 @@ from models.entities import (
     ChannelIdentity,
     Conversation,
     Delivery,
+    DeliveryStatus,
     Member,
     Membership,
     MembershipStatus,
@@ -282,3 +283,54 @@ async def broadcast_counts(session: AsyncSession, broadcast: str) -> dict[str, i
         .group_by(Delivery.status)
     )
     return {str(status): count for status, count in rows.all()}
+
+
+async def sole_barrios(session: AsyncSession, barrio_ids: Sequence[int]) -> dict[int, int]:
+    """For each member active in exactly one of these barrios, that barrio: what a message
+    sent to all of them is, for that member, the business of."""
+    rows = await session.execute(
+        select(Membership.member_id, func.min(Membership.barrio_id))
+        .where(
+            Membership.barrio_id.in_(list(barrio_ids)),
+            Membership.status == MembershipStatus.ACTIVE,
+        )
+        .group_by(Membership.member_id)
+        .having(func.count() == 1)
+    )
+    return {member_id: barrio_id for member_id, barrio_id in rows.all()}
+
+
+async def withdraw_queued(session: AsyncSession, member_id: int, barrio_id: int) -> int:
+    """Delete what is still queued for one barrio to one member (on any of their channels),
+    and what its coordinators are still to get about them (a join request no longer open);
+    returns how many. Deleted, not marked: a broadcast then finishes and its report counts
+    only what really went out."""
+    result = await session.execute(
+        delete(Delivery).where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.barrio_id == barrio_id,
+            or_(Delivery.member_id == member_id, Delivery.about_member_id == member_id),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def directory_entry_of(
+    session: AsyncSession, member_id: int, barrio_ids: Sequence[int]
+) -> DirectoryEntry | None:
+    """What a directory search shows of one member to the other members of `barrio_ids`
+    (None: they do not appear). The very statement a search runs, narrowed to that member,
+    so `/misdatos` can never tell a person something the directory does not do."""
+    if not barrio_ids:
+        return None
+    query = _directory_query(by_text=False, by_categories=False).where(
+        Member.id == bindparam("member_id")
+    )
+    params = {
+        "barrio_ids": list(barrio_ids),
+        "exclude_member_id": 0,  # no member has id 0: nobody is left out
+        "member_id": member_id,
+        "limit": 1,
+    }
+    row = (await session.execute(query, params)).first()
+    return DirectoryEntry(*row[:-1]) if row is not None else None
