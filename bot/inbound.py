@@ -107,6 +107,8 @@ async def unprocessed(
             chat = stored.effective_chat if stored is not None else None
             if chat is not None and chat.type == ChatType.PRIVATE:
                 missed_chats.add(str(chat.id))
+        # Someone whose later message is replayed has not lost their last message.
+        missed_chats -= {str(u.effective_chat.id) for u in replay if u.effective_chat}
         if dropped:
             await session.execute(
                 update(InboundUpdate)

@@ -8,17 +8,23 @@ quotes the token whole.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "…"
 
 
+# PostgreSQL's error details quote the row ("Failing row contains (…)", "Key (…)=(…)"):
+# names and phones that `hide_parameters` cannot reach.
+DATABASE_DETAIL = re.compile(r"^[ \t]*(DETAIL|HINT):.*$", re.MULTILINE)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    return text
+    return DATABASE_DETAIL.sub(r"\1: …", text)
 
 
 def token_parts(token: str | None) -> list[str]:
@@ -36,8 +42,6 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         record.msg, record.args = redact(record.getMessage(), self.secrets), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -42,6 +42,8 @@ from scheduler.outbox import OutboxDispatcher, Pacer
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_FIRST_RUN = timedelta(minutes=1)
+# At stop, failed turns still waiting to be marked handled get this long to be recorded.
+SETTLE_MARKS_S = 5.0
 
 
 class Runtime:
@@ -221,6 +223,8 @@ class Runtime:
         await application.shutdown()
         if self.outbox_bot is not None:
             await self.outbox_bot.shutdown()
+        if self.dialogue is not None:
+            await self.dialogue.settle(SETTLE_MARKS_S)
         await self.engine.dispose()
 
     async def run_forever(self) -> None:

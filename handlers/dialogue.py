@@ -277,6 +277,16 @@ class Dialogue:
             self.on_enqueued()
         return turn.replies
 
+    async def settle(self, within_s: float) -> None:
+        """Give failed turns' marks a last chance before the database goes away: a mark
+        not recorded means a replay at the next start."""
+        if self._marking:
+            _, unfinished = await asyncio.wait(self._marking, timeout=within_s)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                log.error("%d failed updates not marked handled; they may replay", len(unfinished))
+
     def _mark_handled_later(self, receipt: Callable[[AsyncSession], Awaitable[bool]]) -> None:
         task = asyncio.create_task(self._mark_handled(receipt))
         self._marking.add(task)

@@ -3,8 +3,8 @@
 The README's "Datos personales" section lists the same, table by table; keep the two together.
 
 - `members`, `channel_identities`, `memberships`, `rsvps`: the rows are deleted (CASCADE).
-- `conversations`: the person's own rows are deleted; other people's (a coordinator's list of
-  options naming them) lose the options that name them.
+- `conversations`: the person's own rows are deleted. Nobody else's conversation names them:
+  options offered to a coordinator say "Aprobar", not the person's name.
 - `deliveries`: messages to them or about them are deleted (CASCADE, and by address for those
   sent before they registered); copies of an alert they raised keep only who got them (so
   closing the alert still tells those people), not its words, and unsent copies are dropped.
@@ -17,13 +17,9 @@ The README's "Datos personales" section lists the same, table by table; keep the
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core import OFFERED
 from models import (
     ChannelIdentity,
     Conversation,
@@ -46,7 +42,6 @@ async def erase_member(session: AsyncSession, member: Member) -> None:
         )
     ]
     await _anonymise_alerts(session, member.id)
-    await _forget_mentions(session, _traces(member), exclude=addresses)
     if addresses:
         await session.execute(
             delete(Delivery).where(tuple_(Delivery.channel, Delivery.recipient).in_(addresses))
@@ -80,30 +75,3 @@ async def _anonymise_alerts(session: AsyncSession, member_id: int) -> None:
         .where(SecurityAlert.id.in_(raised))
         .values(author_id=None, description="", latitude=None, longitude=None)
     )
-
-
-def _traces(member: Member) -> list[str]:
-    """What of this person could appear in someone else's conversation state."""
-    values = [member.name, member.business_name, member.address, member.phone]
-    return [v for v in values if v and len(v.strip()) >= 2]
-
-
-async def _forget_mentions(
-    session: AsyncSession, traces: Iterable[str], *, exclude: list[tuple[str, str]]
-) -> None:
-    """Options offered to others (a coordinator's "Aprobar" list) that name the person: the
-    typed-number shortcut for them is not worth keeping the name."""
-    wanted = [t.casefold() for t in traces]
-    # Scanned in Python: JSON has no portable "contains" across SQLite and PostgreSQL, and an
-    # erasure is rare enough to afford reading every conversation once.
-    for conversation in (await session.scalars(select(Conversation))).all():
-        if not conversation.data or (conversation.channel, conversation.external_id) in exclude:
-            continue
-        stored = json.dumps(conversation.data, ensure_ascii=False).casefold()
-        if not any(t in stored for t in wanted):
-            continue
-        data = {k: v for k, v in conversation.data.items() if k != OFFERED}
-        if any(t in json.dumps(data, ensure_ascii=False).casefold() for t in wanted):
-            # Their name is part of a flow under way (a draft naming them): start it over.
-            conversation.flow, conversation.step, data = None, None, {}
-        conversation.data = data

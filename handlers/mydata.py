@@ -11,12 +11,21 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from handlers import registration, texts
 from handlers.common import active_memberships, category_label, say_menu
 from handlers.core import Document, Turn
-from models import Barrio, ChannelIdentity, Meeting, Member, Rsvp, SecurityAlert, queries
+from models import (
+    Barrio,
+    ChannelIdentity,
+    Delivery,
+    Meeting,
+    Member,
+    Rsvp,
+    SecurityAlert,
+    queries,
+)
 
 FILENAME = "mis-datos-barrio-conecta.json"
 
@@ -57,6 +66,11 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
         .join(Barrio, Barrio.id == SecurityAlert.barrio_id)
         .where(SecurityAlert.author_id == member.id)
         .order_by(SecurityAlert.created_at, SecurityAlert.id)
+    )
+    messages = await session.scalars(
+        select(Delivery)
+        .where(or_(Delivery.member_id == member.id, Delivery.about_member_id == member.id))
+        .order_by(Delivery.created_at, Delivery.id)
     )
     active = active_memberships(member)
     listed = await queries.directory_entry_of(session, member.id, [m.barrio_id for m in active])
@@ -115,6 +129,21 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
             "barrios": [m.barrio.name for m in active] if listed is not None else [],
             "lo_que_ven": _shown(listed),
         },
+        "mensajes": [
+            {
+                "para": "ti" if message.member_id == member.id else "la coordinación",
+                "texto": message.text,
+                "estado": texts.DELIVERY_STATUS_WORDS[message.status.value],
+                "creado": when(message.created_at),
+                "enviado": when(message.sent_at),
+            }
+            for message in messages.all()
+        ],
+        "conversacion": (
+            {"en_curso": turn.conversation.flow, "paso": turn.conversation.step}
+            if turn.conversation.flow
+            else None
+        ),
     }
 
 

@@ -207,7 +207,10 @@ ERASE_CONFIRM = (
 YES_LEAVE = "Sí, salir"
 YES_ERASE = "Sí, borrar todo"
 NO_KEEP = "No"
-LEFT = "Saliste de {barrio}. Si quieres volver, pide el enlace a la coordinación."
+LEFT = (
+    "Saliste de {barrio}. Si quieres volver, desde mañana a esta hora puedes pedirlo con el "
+    "enlace del barrio."
+)
 ERASED = (
     "Listo. Borré tus datos: nombre, negocio, rubro, dirección, teléfono, "
     "tus inscripciones en barrios ({count}) y los mensajes pendientes para ti. "
@@ -369,7 +372,7 @@ MYDATA_SENT = (
 )
 MYDATA_NONE = "No guardamos ningún dato tuyo: no tienes registro en Barrio Conecta."
 MYDATA_NONE_YET = (
-    "Todavía no guardamos datos tuyos. Lo que llevas escrito para inscribirte se borra "
+    "Aún no tienes registro. Solo guardo lo que llevas escrito para inscribirte, y se borra "
     "si no aceptas, si escribes /cancelar o si no terminas en 7 días."
 )
 MYDATA_NOTES = {
@@ -381,6 +384,16 @@ MYDATA_NOTES = {
     "reuniones": "Tus respuestas a las invitaciones a reuniones.",
     "alertas": "Las alertas de seguridad que enviaste. Llegaron a todo el barrio con tu nombre.",
     "directorio": "Lo que ven de ti los otros socios de tus barrios al buscar en /directorio.",
+    "mensajes": "Mensajes que el bot te envió, o envió a la coordinación sobre ti (se borran a los 30 días de enviados).",
+    "conversacion": "Dónde vas en una conversación con el bot, si dejaste algo a medias.",
+}
+DELIVERY_STATUS_WORDS = {
+    "pending": "por enviar",
+    "sending": "enviándose",
+    "sent": "enviado",
+    "failed": "no se pudo enviar",
+    "unreachable": "no se pudo entregar",
+    "ambiguous": "sin confirmar",
 }
 ROLE_WORDS = {"member": "socio", "coordinator": "coordinación"}
 ALERT_STATUS_WORDS = {"open": "abierta", "resolved": "resuelta", "false_alarm": "falsa alarma"}

@@ -15,7 +15,6 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from bot.logs import quiet_libraries
-from handlers.dialogue import COMMANDS
 from models import Base, SecurityAlert
 from tests.support import TOKEN, make_barrio, make_coordinator, register, text_of
 from tests.test_funding import _publish
@@ -96,8 +95,7 @@ async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, cap
     await zoraida.tap("Enviar alerta")
     await beto.wait_for(ALERT_TEXT)
     copy = await carmen.wait_for(ALERT_TEXT)
-    if "misdatos" in COMMANDS:
-        await zoraida.say("/misdatos")
+    await zoraida.say("/misdatos")
 
     # Every trace is there to be found before (so the search below can find it after).
     before = await _dump(runtime)
@@ -131,6 +129,20 @@ async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, cap
         alert = await session.scalar(select(SecurityAlert))
     assert alert is not None and alert.kind.value == "sospechoso" and alert.author_id is None
     assert alert.description == "" and alert.latitude is None and alert.created_at is not None
+
+
+async def test_erasing_one_member_leaves_others_drafts_alone(runtime, phone):
+    """Ana's name is in "mañana": a coordinator's announcement under way must not notice."""
+    from tests.test_broadcasts import _barrio_with_people
+
+    _, carmen, (ana, beto, _) = await _barrio_with_people(runtime, phone)
+    await carmen.say("/anuncio")
+    await carmen.say("Mañana se corta el agua en la semana de Ana")
+    await ana.say("/baja")
+    await ana.tap("Borrar todos mis datos")
+    await ana.tap("Sí, borrar todo")
+    assert "Enviando a 2 socios" in text_of(await carmen.tap("Enviar"))
+    await beto.wait_for("se corta el agua")
 
 
 async def _dump(runtime) -> str:

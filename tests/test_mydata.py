@@ -96,8 +96,15 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
         "reuniones",
         "alertas",
         "directorio",
+        "mensajes",
+        "conversacion",
     ]
     assert set(data["nota"]) == set(data) - {"nota"}
+    # What the bot sent her is hers too: the meeting invitation, for one.
+    assert any(
+        "Te invitan a una reunión" in m["texto"] and m["para"] == "ti" for m in data["mensajes"]
+    )
+    assert data["conversacion"] is None
     assert all(isinstance(note, str) and note for note in data["nota"].values())
     assert _local(data["generado"]) >= started
 
