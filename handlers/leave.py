@@ -82,22 +82,19 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         return True
     if turn.step == "confirm_leave" and action == "yes":
         membership = _membership(turn, turn.data.get("membership_id"))
-        left = membership is not None and await queries.updated(
-            turn.session,
-            update(Membership)
-            .where(
-                Membership.id == membership.id,
-                Membership.status.in_([MembershipStatus.PENDING, MembershipStatus.ACTIVE]),
-            )
-            .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now)
-            .execution_options(synchronize_session=False),
+        # Active first, then pending, each a conditional UPDATE: what the row was when it
+        # changed (an approval may land meanwhile) decides whether coordinators are told.
+        was_active = membership is not None and await _leave_if(
+            turn, membership, MembershipStatus.ACTIVE
+        )
+        left = was_active or (
+            membership is not None and await _leave_if(turn, membership, MembershipStatus.PENDING)
         )
         if membership is None or not left:
             # Decided meanwhile (a coordinator rejected it): show what is left to leave.
             turn.goto("choose")
             await prompt(turn)
             return True
-        was_active = membership.status == MembershipStatus.ACTIVE
         # The UPDATE bypassed the loaded row; the menu below must see the person has left.
         await turn.session.refresh(membership, ["status", "role", "decided_at"])
         await _after_leaving(turn, membership, was_active=was_active)
@@ -108,6 +105,16 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         await _erase(turn)
         return True
     return False
+
+
+async def _leave_if(turn: Turn, membership: Membership, status: MembershipStatus) -> bool:
+    return await queries.updated(
+        turn.session,
+        update(Membership)
+        .where(Membership.id == membership.id, Membership.status == status)
+        .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now)
+        .execution_options(synchronize_session=False),
+    )
 
 
 async def _after_leaving(turn: Turn, membership: Membership, *, was_active: bool) -> None:
