@@ -1,15 +1,21 @@
 """The Telegram transport: PTB updates in, `Inbound` to the dialogue, replies rendered back out.
 
 Thin on purpose. It knows how Telegram spells commands, buttons and media; the dialogue core
-decides what to say.
+decides what to say. It also guards the way in (a per-sender limit, before the dialogue and
+the database) and logs ids only: never what people wrote, their names or their Telegram ids.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections import Counter
-from collections.abc import Awaitable, Sequence
+import math
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,9 +42,17 @@ from telegram.error import (
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot.inbound import mark_processed, retry_after_seconds
+from handlers import texts
 from handlers.core import Inbound, InboundKind, Option, Reply
 from handlers.dialogue import MENU_COMMANDS, Dialogue
-from scheduler.outbox import Pacer, RetryLater, SendAmbiguous, SendFailed, Unreachable
+from scheduler.outbox import (
+    Pacer,
+    RetryLater,
+    SendAmbiguous,
+    SendFailed,
+    Unreachable,
+    traceback_without_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +61,20 @@ REPLY_ATTEMPTS = 3
 PTB_SLOTS = 1024
 HANDLED_MEMORY = 10_000
 SHORT_LABEL = 18
+# What one sender may ask of the bot (texts, taps, edits), as a share of the overall sending
+# rate (TELEGRAM_RATE_PER_S) that everyone's replies and notices share: sustained 1/90 of it
+# (Telegram's 30/s: 20 a minute) and bursts of a third of a second's worth (10). A person
+# registering taps and types a handful in a few seconds; a flood from a few accounts cannot
+# take everyone's turns and reply slots.
+INTAKE_SHARE = 1 / 90
+INTAKE_BURST_S = 1 / 3
+# The first message over the limit gets one answer (texts.TOO_MANY_MESSAGES); after that,
+# silence this long, however many more come.
+INTAKE_QUIET_S = 60.0
+INTAKE_MEMORY = 10_000
+TELEGRAM_LIMIT_PER_S = 30.0  # the overall rate, when there is no pacer to ask
+# Telegram's error descriptions may quote what was sent ('Unsupported start tag "b"').
+QUOTED = re.compile(r"\"[^\"]*\"|«[^»]*»|(?<!\w)'[^']*'(?!\w)")
 MEDIA_ATTRIBUTES = (
     "photo",
     "sticker",
@@ -180,12 +208,87 @@ async def send(bot: Bot, chat_id: int | str, text: str, options: Sequence[Option
         except TelegramError as error:
             if number == 1:
                 raise
-            raise PartlySent(f"piece {number} of {len(pieces)}: {error}") from error
+            raise PartlySent(f"piece {number} of {len(pieces)}: {reason(error)}") from error
     return message
 
 
 class PartlySent(Exception):
     """Some pieces of a long message went out, a later one failed."""
+
+
+def reason(error: BaseException) -> str:
+    """What went wrong in Telegram's own words, for logs and `last_error`: its description with
+    quoted fragments cut, or the kind of error. Never the text that was being sent."""
+    if isinstance(error, TelegramError):
+        return QUOTED.sub("…", error.message)[:200]
+    if isinstance(error, PartlySent):
+        return str(error)[:200]  # built from `reason` below
+    return type(error).__name__
+
+
+class Intake(enum.Enum):
+    ALLOW = "allow"
+    WARN = "warn"  # over the limit: one polite answer
+    DROP = "drop"  # over the limit and already told
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+    quiet_until: float = -math.inf
+
+
+class SenderLimit:
+    """A token bucket per sender, checked before a message reaches the dialogue: `per_minute`
+    a minute in bursts of up to `burst`. In memory only; a restart forgives everyone, which is
+    all a flood guard needs."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        burst: float,
+        *,
+        quiet_s: float = INTAKE_QUIET_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1.0, float(burst))
+        self.quiet_s = quiet_s
+        self.clock = clock
+        self.buckets: dict[str, _Bucket] = {}
+
+    @classmethod
+    def sharing(cls, overall_per_s: float) -> SenderLimit:
+        """The limit for a bot allowed to send `overall_per_s` in all (INTAKE_SHARE)."""
+        per_s = overall_per_s * INTAKE_SHARE
+        return cls(60.0 * per_s, round(overall_per_s * INTAKE_BURST_S))
+
+    def check(self, sender: str) -> Intake:
+        now = self.clock()
+        bucket = self.buckets.get(sender)
+        if bucket is None:
+            if len(self.buckets) >= INTAKE_MEMORY:
+                self._forget_idle(now)
+            bucket = self.buckets[sender] = _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return Intake.ALLOW
+        if now < bucket.quiet_until:
+            return Intake.DROP
+        bucket.quiet_until = now + self.quiet_s
+        return Intake.WARN
+
+    def _forget_idle(self, now: float) -> None:
+        # A full bucket out of its quiet time is the same as none.
+        self.buckets = {
+            sender: bucket
+            for sender, bucket in self.buckets.items()
+            if bucket.tokens + (now - bucket.stamp) * self.rate < self.burst
+            or now < bucket.quiet_until
+        }
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -230,13 +333,23 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 class TelegramTransport:
     """Wires a PTB `Application` to the dialogue core."""
 
-    def __init__(self, dialogue: Dialogue, pacer: Pacer | None = None) -> None:
+    def __init__(
+        self, dialogue: Dialogue, pacer: Pacer | None = None, intake: SenderLimit | None = None
+    ) -> None:
         self.dialogue = dialogue
         # Shared with the outbox, so replies and broadcasts together stay under the limit.
         self.pacer = pacer
+        limit_per_s = pacer.limit_per_s if pacer is not None else TELEGRAM_LIMIT_PER_S
+        self.intake = intake or SenderLimit.sharing(limit_per_s)
         # Updates fully handled, so tests and the demo can wait for a reply to finish.
         self._handled_ids: set[int] = set()
         self._handled = asyncio.Condition()
+        # Replies waiting out a 429, per chat and in order, each with its attempts so far and
+        # the update it answers; sent by a task of their own, outside any turn.
+        self._backlogs: dict[int, deque[tuple[Reply, int, int]]] = {}
+        self._backlog_tasks: set[asyncio.Task[None]] = set()
+        # How a backlog waits out a 429; tests put an event behind it instead of the clock.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(TypeHandler(Update, self.on_update))
@@ -264,16 +377,22 @@ class TelegramTransport:
             return await mark_processed(session, update.update_id, clock())
 
         inbound = inbound_from_update(update, context.bot.username)
-        if inbound is None:
+        chat = update.effective_chat
+        verdict = Intake.ALLOW if inbound is None else self.intake.check(inbound.sender_id)
+        if inbound is None or verdict is not Intake.ALLOW:
+            # Marked processed all the same, so it is not replayed after a restart.
             async with self.dialogue.sessions() as session, session.begin():
-                await receipt(session)
+                fresh = await receipt(session)
+            if fresh and verdict is Intake.WARN and chat is not None:
+                log.info("update %s: sender over the intake limit; told once", update.update_id)
+                reply = Reply(texts.TOO_MANY_MESSAGES)
+                await self._send_replies(context.bot, chat.id, [reply], update.update_id)
             return
         if update.callback_query is not None:
             await self._acknowledge_tap(update)
         replies = await self.dialogue.handle(inbound, receipt)
-        chat = update.effective_chat
         if chat is not None:
-            await self._send_replies(context.bot, chat.id, replies)
+            await self._send_replies(context.bot, chat.id, replies, update.update_id)
 
     async def _acknowledge_tap(self, update: Update) -> None:
         """Stop the spinner, and turn the tapped keyboard into a note of the choice."""
@@ -282,7 +401,7 @@ class TelegramTransport:
         try:
             await query.answer()
         except TelegramError as error:  # too old to answer, or flooded: the tap still counts
-            log.info("callback answer refused: %s", error)
+            log.info("callback answer refused: %s", reason(error))
         message = query.message
         if not isinstance(message, Message) or message.reply_markup is None:
             return
@@ -302,42 +421,90 @@ class TelegramTransport:
             else:
                 await message.edit_reply_markup(reply_markup=None)
         except TelegramError as error:
-            log.info("could not close the tapped keyboard: %s", error)
+            log.info("could not close the tapped keyboard: %s", reason(error))
 
-    async def _send_replies(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
-        """The answer to what the person just did. Telegram's per-chat pacing may ask for a
-        short wait (429); the person is waiting for this answer, so wait and send it."""
-        for reply in replies:
-            for attempt in range(REPLY_ATTEMPTS):
+    async def _send_replies(
+        self, bot: Bot, chat_id: int, replies: Sequence[Reply], update_id: int
+    ) -> None:
+        """The answer to what the person just did, in order. A 429 (most often Telegram's
+        per-chat pacing) hands this reply and the rest to a task of their own, which waits it
+        out: sleeping here would hold this turn's slot, and with it other people's turns."""
+        backlog = self._backlogs.get(chat_id)
+        if backlog is not None:
+            # Earlier replies to this chat are still waiting out a 429: these go after them.
+            backlog.extend((reply, 0, update_id) for reply in replies)
+            return
+        for index, reply in enumerate(replies):
+            await self._pace(chat_id)
+            try:
+                await self._send_reply(bot, chat_id, reply)
+            except RetryAfter as error:
+                waiting = deque((r, 0, update_id) for r in replies[index:])
+                waiting[0] = (reply, 1, update_id)
+                self._backlogs[chat_id] = waiting
+                wait = retry_after_seconds(error.retry_after)
+                task = asyncio.create_task(self._send_backlog(bot, chat_id, wait))
+                self._backlog_tasks.add(task)
+                task.add_done_callback(self._backlog_tasks.discard)
+                return
+            except Forbidden:
+                log.info("update %s: the chat blocked the bot; reply dropped", update_id)
+                return
+            except (TelegramError, PartlySent) as error:
+                log.warning("update %s: a reply failed (%s)", update_id, reason(error))
+
+    async def _send_backlog(self, bot: Bot, chat_id: int, wait: float) -> None:
+        """Send a chat's replies that drew a 429, in order, once Telegram allows it."""
+        backlog = self._backlogs[chat_id]
+        try:
+            while backlog:
+                if wait > 0:
+                    await self.sleep(wait)
+                wait = 0.0
+                reply, attempts, update_id = backlog[0]
                 await self._pace(chat_id)
                 try:
-                    if reply.document is not None:
-                        await bot.send_document(
-                            chat_id,
-                            InputFile(reply.document.content, filename=reply.document.filename),
-                            caption=reply.text,
-                        )
-                    else:
-                        await send(bot, chat_id, reply.text, reply.options)
-                    break
+                    await self._send_reply(bot, chat_id, reply)
                 except RetryAfter as error:
-                    if attempt == REPLY_ATTEMPTS - 1:
-                        log.warning("reply to %s dropped after repeated 429s", chat_id)
-                        return
-                    await asyncio.sleep(retry_after_seconds(error.retry_after))
+                    if attempts + 1 < REPLY_ATTEMPTS:
+                        backlog[0] = (reply, attempts + 1, update_id)
+                        wait = retry_after_seconds(error.retry_after)
+                        continue
+                    log.warning("update %s: a reply dropped after repeated 429s", update_id)
                 except Forbidden:
-                    log.info("chat %s blocked the bot; reply dropped", chat_id)
+                    log.info("update %s: the chat blocked the bot; replies dropped", update_id)
                     return
-                except (TelegramError, PartlySent):
-                    log.exception("reply to %s failed", chat_id)
-                    break
+                except (TelegramError, PartlySent) as error:
+                    log.warning("update %s: a reply failed (%s)", update_id, reason(error))
+                backlog.popleft()
+        except Exception as error:
+            log.error("replies waiting out a 429 failed\n%s", traceback_without_values(error))
+        finally:
+            del self._backlogs[chat_id]
+
+    async def _send_reply(self, bot: Bot, chat_id: int, reply: Reply) -> None:
+        if reply.document is not None:
+            await bot.send_document(
+                chat_id,
+                InputFile(reply.document.content, filename=reply.document.filename),
+                caption=reply.text,
+            )
+        else:
+            await send(bot, chat_id, reply.text, reply.options)
 
     async def _pace(self, chat_id: int) -> None:
         if self.pacer is not None:
-            await self.pacer.acquire(str(chat_id), per_chat=False)
+            await self.pacer.acquire(str(chat_id), per_chat=False, reply=True)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("unhandled error for update %r", update, exc_info=context.error)
+        # The update id only: the update holds what the person wrote and their name, and the
+        # error's message may quote either.
+        update_id = update.update_id if isinstance(update, Update) else None
+        if context.error is None:
+            log.error("unhandled error for update %s", update_id)
+            return
+        trace = traceback_without_values(context.error)
+        log.error("unhandled error for update %s\n%s", update_id, trace)
 
 
 async def register_commands(bot: Bot) -> None:
@@ -367,28 +534,28 @@ class TelegramSender:
                 try:
                     message = await send(self.bot, int(recipient), text, options)
                 except TelegramError as error:
-                    raise PartlySent(f"photo sent, text failed: {error}") from error
+                    raise PartlySent(f"photo sent, text failed: {reason(error)}") from error
         except PartlySent as error:
-            raise SendFailed(str(error), permanent=True) from error
+            raise SendFailed(reason(error), permanent=True) from error
         except RetryAfter as error:
             raise RetryLater(retry_after_seconds(error.retry_after)) from error
         except Forbidden as error:
-            raise Unreachable(str(error)) from error
+            raise Unreachable(reason(error)) from error
         except BadRequest as error:
             if "chat not found" in error.message.lower():
-                raise Unreachable(error.message) from error
-            raise SendFailed(error.message, permanent=True) from error
+                raise Unreachable(reason(error)) from error
+            raise SendFailed(reason(error), permanent=True) from error
         except TimedOut as error:
             if isinstance(error.__cause__, httpx.PoolTimeout | httpx.ConnectTimeout):
                 # PTB: "the request was not sent" — safe to retry.
-                raise SendFailed(str(error), permanent=False) from error
+                raise SendFailed(reason(error), permanent=False) from error
             # The request may have reached Telegram; only its answer is missing.
-            raise SendAmbiguous(str(error)) from error
+            raise SendAmbiguous(reason(error)) from error
         except NetworkError as error:
             cause = error.__cause__
             if cause is None or isinstance(cause, httpx.ConnectError):
                 # Telegram answered 5xx, or no connection was made: nothing was delivered.
-                raise SendFailed(str(error), permanent=False) from error
+                raise SendFailed(reason(error), permanent=False) from error
             # The connection broke after the request was written: it may have arrived.
-            raise SendAmbiguous(str(error)) from error
+            raise SendAmbiguous(reason(error)) from error
         return str(message.message_id)

@@ -1,30 +1,47 @@
 """The outbox dispatcher: sends queued `Delivery` rows in priority order, paced per channel.
 
 Guarantee (also in the README): every queued message is sent at most once, and is sent unless
-the person is unreachable or the platform keeps failing. A row is claimed (`sending`, committed)
-before the platform is called and marked `sent` with the platform's message id after. A row
-found still `sending` at start-up is a send whose answer was lost in a crash: neither Telegram
-nor Twilio offers an idempotency key, so it is marked `ambiguous` and counted, never resent.
-At most two small windows of rows are in flight at once, which bounds that number.
+the person is unreachable or the platform keeps failing.
+
+- A row is `sending` only while its request may be on its way. The dispatcher picks a small
+  window of due rows, which stay `pending`, books each one's slot with the channel's pacer and
+  waits for it; just before the slot (`MARK_LEAD_S`) it marks the row `sending` (committed;
+  rows whose slots fall within `MARK_AHEAD_S` of each other share one transaction) and sends
+  at the slot. A row whose own chat is busy is set aside, still `pending`, until the chat is
+  free, rather than holding up the slots behind it. A 429 voids the slots booked before it:
+  rows still waiting are never marked, or go back to `pending`, and no attempt is counted, as
+  nothing of them was sent. A crash while the outbox waits — for the pacer or out a 429's
+  `retry_after` — leaves those rows `pending`, and the next start sends them once.
+- A row found still `sending` at start-up is a send whose answer was lost in a crash: neither
+  Telegram nor Twilio offers an idempotency key, so it is marked `ambiguous` and counted, never
+  resent. Rows are marked at most `MARK_AHEAD_S` + `MARK_LEAD_S` before their requests, which
+  bounds that number: about a tenth of a second of sends, and those whose answers are on the
+  way.
+- Outcomes are written by primary key with one Core executemany per kind of outcome, which does
+  not mind rows that vanished meanwhile (erasing a member deletes their deliveries, even one in
+  flight). A failed write is retried with backoff, a bounded number of times; rows whose outcome
+  still could not be written stay `sending` and become `ambiguous` at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option
-from models import Announcement, ChannelIdentity, Delivery, DeliveryStatus
+from models import Announcement, ChannelIdentity, Delivery, DeliveryStatus, Priority
 from models.queries import broadcast_counts
 
 log = logging.getLogger(__name__)
@@ -36,6 +53,34 @@ SAFETY = 0.985
 COUNTED_WINDOW_S = 1.01
 MAX_BACKOFF_S = 300.0
 WINDOW_S = 0.1  # a window holds the sends of about this long
+# Windows booked at once: the next is booked while the last one's outcomes are written. Booking
+# marks nothing, so what a crash can leave `sending` is bounded by `MARK_AHEAD_S` of sends. (3
+# measured no better than 2 in `alert_200_flood`.)
+WINDOWS_AHEAD = 2
+# Rows whose slots are this close together are marked `sending` in one transaction: one commit
+# per window rather than per send, and no row is `sending` much before its request leaves.
+MARK_AHEAD_S = WINDOW_S
+# The mark starts this much before the first of those slots, so that its commit does not make
+# the sends late and bunch them up behind it.
+MARK_LEAD_S = 0.025
+# A row whose own chat is busy (the per-chat limit) for longer than this is set aside in memory
+# until the chat is free, instead of booking a slot that far ahead: a booked slot holds up every
+# slot after it. For an alert, direct replies to that chat wait meanwhile, until a little after
+# it is free: or someone writing without pause would keep their chat busy and never get it.
+CHAT_WAIT_INLINE_S = WINDOW_S
+CHAT_HOLD_MARGIN_S = 0.5
+# While security alerts go out, direct replies get at most this share of the overall rate (see
+# `Pacer`): one every two seconds at Telegram's 30/s, for the ~7 s an alert to 200 members
+# takes. Measured with `alert_200_flood` (bench/outbox.py): 1/20 put the alert's last delivery
+# at 1.11× its floor, 1/30 at 1.09–1.11×, 1/60 at 1.09–1.10×; the rest of the gap is the load
+# the flood itself puts on the process.
+REPLY_SHARE_DURING_ALERTS = 1 / 60
+# How long the favour outlives the last alert slot booked: it bridges the gaps between windows.
+ALERT_HOLD_S = 0.5
+# Writing a window's outcomes: the database may be busy or briefly away.
+RECORD_ATTEMPTS = 8
+RECORD_FIRST_PAUSE_S = 0.1
+RECORD_MAX_PAUSE_S = 5.0
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 FINAL = tuple(status for status in DeliveryStatus if status not in UNFINISHED)
 
@@ -65,6 +110,9 @@ class SendAmbiguous(Exception):
 
 
 class Sender(Protocol):
+    """A channel's way out. The reasons its exceptions carry are stored in `last_error` and
+    logged, so they must name what went wrong, never the message text or the recipient."""
+
     channel: str
 
     async def send(
@@ -72,16 +120,48 @@ class Sender(Protocol):
     ) -> str: ...
 
 
+def traceback_without_values(error: BaseException) -> str:
+    """Where an exception was raised and its kind, for each exception in its chain, without
+    the messages: those carry values (the text being sent, what a person typed), and the log
+    carries ids only."""
+    lines = ["Traceback (exception messages left out):"]
+    current: BaseException | None = error
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        lines += traceback.format_list(traceback.extract_tb(current.__traceback__))
+        lines.append(f"{type(current).__module__}.{type(current).__qualname__}\n")
+        current = current.__cause__ or current.__context__
+    return "".join(lines).rstrip()
+
+
 class Pacer:
     """Spaces sends so that at most `overall_per_s` leave per second, and `per_chat_per_s`
-    to any one chat: evenly, so the platform never sees a burst, and never a 429."""
+    to any one chat: evenly, so the platform never sees a burst, and never a 429.
+
+    Direct replies and the outbox share the overall budget first come, first served, except
+    while security alerts are going out (the outbox calls `favour_alerts` as it books their
+    slots): then replies may take at most `reply_share` of the slots, one every
+    `overall_gap / reply_share` seconds, and the alert the rest. A few people writing fast can
+    otherwise take the slots a barrio's alert needs; per-sender limits at intake bound how much
+    they can ask for, this bounds what they get while it matters. A share and not a stop, so
+    whoever asks something during a long alert still gets an answer, a little later. The
+    favour lapses `ALERT_HOLD_S` after the last alert slot was booked.
+
+    The outbox can also hold one chat (`hold_chat`) while an alert to it waits for that chat's
+    per-chat limit: replies to that chat wait until shortly after, or someone writing without
+    pause would keep their own chat busy and never get the alert.
+    """
 
     def __init__(
         self,
         overall_per_s: float,
         per_chat_per_s: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        reply_share: float = REPLY_SHARE_DURING_ALERTS,
     ) -> None:
+        self.limit_per_s = overall_per_s
         # A hair under the limit: evenly spaced sends at exactly the limit put limit + 1 of
         # them in some one-second windows, and the platform answers that one with a 429.
         overall_per_s *= SAFETY
@@ -92,6 +172,13 @@ class Pacer:
         self.clock = clock
         self.next_overall = 0.0
         self.next_for_chat: dict[str, float] = {}
+        # How many 429 pauses there have been: a slot booked before the latest one is void.
+        self.pauses = 0
+        self.reply_gap = self.overall_gap / reply_share
+        self.alerts_until = -math.inf
+        self.next_reply = -math.inf
+        # Chats kept free of direct replies until then, for an outbox row waiting for them.
+        self.held_chats: dict[str, float] = {}
 
     def reserve(self, chat: str, *, per_chat: bool = True) -> float:
         """Book the earliest allowed start for a send to `chat`; returns seconds to wait.
@@ -107,12 +194,30 @@ class Pacer:
             self.next_for_chat = {c: t for c, t in self.next_for_chat.items() if t > now}
         return start - now
 
-    async def acquire(self, chat: str, *, per_chat: bool = True) -> None:
-        """Wait for this send's slot. Beyond even spacing, count the sends that actually
-        left in the last second: a stalled event loop releases late sends together, and the
-        platform counts arrivals, not our plan."""
-        if (wait := self.reserve(chat, per_chat=per_chat)) > 0:
+    def chat_wait(self, chat: str) -> float:
+        """How much later than the next overall slot `chat` may get its next paced send."""
+        start = max(self.clock(), self.next_overall)
+        return max(0.0, self.next_for_chat.get(chat, 0.0) - start)
+
+    async def acquire(self, chat: str, *, per_chat: bool = True, reply: bool = False) -> None:
+        """Wait for this send's slot (`reply`: a direct reply, which yields to alerts). A 429
+        pause that starts while waiting moves the slot past it."""
+        while reply:
+            if (wait := self.reply_wait(chat)) <= 0:
+                break
             await asyncio.sleep(wait)
+        while True:
+            pauses = self.pauses
+            if (wait := self.reserve(chat, per_chat=per_chat)) > 0:
+                await asyncio.sleep(wait)
+            if self.pauses == pauses:
+                break
+        await self.turn()
+
+    async def turn(self) -> None:
+        """The last check before a send leaves: beyond even spacing, count the sends that
+        actually left in the last second. A stalled event loop releases late sends together,
+        and the platform counts arrivals, not our plan."""
         while True:
             now = self.clock()
             while self.recent and self.recent[0] <= now - COUNTED_WINDOW_S:
@@ -124,6 +229,30 @@ class Pacer:
 
     def pause(self, seconds: float) -> None:
         self.next_overall = max(self.next_overall, self.clock() + seconds)
+        self.pauses += 1
+
+    def favour_alerts(self, seconds: float = ALERT_HOLD_S) -> None:
+        self.alerts_until = max(self.alerts_until, self.clock() + seconds)
+
+    def hold_chat(self, chat: str, seconds: float) -> None:
+        """Keep direct replies out of `chat` for `seconds`: an outbox row waits for it."""
+        until = self.clock() + seconds
+        self.held_chats[chat] = max(self.held_chats.get(chat, until), until)
+
+    def reply_wait(self, chat: str | None = None) -> float:
+        """Seconds a direct reply (to `chat`) must wait: for a chat held for the outbox, or for
+        its share while alerts go out. 0 means go, and that reply has taken its share."""
+        now = self.clock()
+        if chat is not None and (held := self.held_chats.get(chat)) is not None:
+            if now < held:
+                return held - now
+            del self.held_chats[chat]
+        if now >= self.alerts_until:
+            return 0.0
+        if now >= self.next_reply:
+            self.next_reply = now + self.reply_gap
+            return 0.0
+        return min(self.next_reply, self.alerts_until) - now
 
     def window(self) -> int:
         return max(1, math.ceil(WINDOW_S / self.overall_gap))
@@ -137,9 +266,36 @@ class DispatchStats:
     retried: int = 0
     rate_limited: int = 0
     ambiguous: int = 0
+    # Rows that waited in a window and went back to `pending` unsent (a 429 voided their slot).
+    put_back: int = 0
+    # Rows set aside until their own chat was free.
+    deferred: int = 0
 
 
 BroadcastDone = Callable[[AsyncSession, str, dict[str, int]], Awaitable[None]]
+
+
+@dataclass
+class _Slot:
+    """A picked row and the slot booked for it: `at` on the event loop's clock, `pauses` the
+    pacer's pause count at booking (a 429 since voids it)."""
+
+    id: int
+    channel: str
+    recipient: str
+    priority: int
+    broadcast: str | None
+    at: float = 0.0
+    pauses: int = 0
+
+
+@dataclass
+class _Outcome:
+    """What to write for one row: the columns to set, and the address found unreachable."""
+
+    row_id: int
+    values: dict[str, Any] = field(default_factory=dict)
+    blocked: tuple[str, str] | None = None
 
 
 class OutboxDispatcher:
@@ -159,13 +315,20 @@ class OutboxDispatcher:
         self.on_broadcast_done = on_broadcast_done
         self.stats = DispatchStats()
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
+        # Rows picked by one of our windows and not finished with: still `pending` while they
+        # wait for their slots, so the next pick must not take them again.
+        self._held: set[int] = set()
+        # Held rows set aside until their own chat is free (about `at`); picked first then.
+        self._aside: list[_Slot] = []
 
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     async def recover(self) -> int:
@@ -194,112 +357,220 @@ class OutboxDispatcher:
                 try:
                     await self.recover()
                     recovered = True
-                except Exception:
-                    log.exception("outbox recovery failed; retrying")
+                except Exception as error:
+                    log.error("outbox recovery failed; retrying\n%s", _trace(error))
                     await asyncio.sleep(idle_poll_s)
                     continue
                 try:
                     await self.report_unreported()
-                except Exception:
-                    log.exception("reporting finished broadcasts failed")
+                except Exception as error:
+                    log.error("reporting finished broadcasts failed\n%s", _trace(error))
             self._wake.clear()
             try:
                 busy = await self.drain()
-            except Exception:
-                log.exception("outbox pass failed")
+            except Exception as error:
+                log.error("outbox pass failed\n%s", _trace(error))
                 busy = 0
             if not busy:
+                timeout = idle_poll_s
+                if self._aside:
+                    free = min(slot.at for slot in self._aside)
+                    timeout = min(timeout, max(0.0, free - asyncio.get_running_loop().time()))
                 try:
-                    await asyncio.wait_for(self._wake.wait(), idle_poll_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout)
                 except TimeoutError:
                     pass
 
     async def drain(self) -> int:
-        """Send what is due now, one small window at a time, two windows in flight; returns
-        how many were attempted. Returns early when something new is queued, so an alert
-        queued during a long broadcast goes out next."""
-        attempted = 0
+        """Send what is due now, one small window at a time, `WINDOWS_AHEAD` booked; returns
+        how many were picked. Returns early when something new is queued, so an alert queued
+        during a long broadcast goes out next."""
+        picked = 0
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
-                claimed = await self._claim_window()
-                if not claimed:
+                window = await self._pick_window()
+                if not window:
                     break
-                attempted += len(claimed)
-                task = asyncio.create_task(self._send_window(claimed))
+                picked += len(window)
+                self._held.update(slot.id for slot in window)
+                task = asyncio.create_task(self._send_window(window))
                 in_flight.add(task)
                 task.add_done_callback(_forget_and_log(in_flight))
-                if len(in_flight) >= 2:
+                if len(in_flight) >= WINDOWS_AHEAD:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 if self._wake.is_set():
                     break
         finally:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
-        return attempted
+        return picked
 
-    async def _claim_window(self) -> list[Delivery]:
-        """The most urgent due rows, marked `sending` in one committed transaction. Only rows
-        this process actually switched from `pending` are returned, so two dispatchers on one
-        database never send the same row."""
-        async with self.sessions() as session, session.begin():
+    async def _pick_window(self) -> list[_Slot]:
+        """Rows set aside whose chat is free now, then the most urgent due rows that none of
+        our windows holds. Picking changes nothing: the rows stay `pending` until their slots
+        come, and the mark then decides which dispatcher sends a row when two share a
+        database."""
+        size = self._window_size()
+        free = (slot for slot in self._aside if not self._chat_busy(slot))
+        ready = sorted(free, key=lambda slot: slot.priority)[:size]
+        if ready:
+            self._aside = [slot for slot in self._aside if slot not in ready]
+        if len(ready) == size:
+            return ready
+        async with self.sessions() as session:
             due = (
-                select(Delivery.id)
+                select(
+                    Delivery.id,
+                    Delivery.channel,
+                    Delivery.recipient,
+                    Delivery.priority,
+                    Delivery.broadcast,
+                )
                 .where(
                     Delivery.status == DeliveryStatus.PENDING,
                     Delivery.not_before <= self.clock(),
                     Delivery.channel.in_(list(self.senders)),
                 )
                 # The index's own order (status, priority, not_before, id): no sort of the
-                # whole backlog per claim. Within a priority, the longest due goes first.
+                # whole backlog per pick. Within a priority, the longest due goes first.
                 .order_by(Delivery.priority, Delivery.not_before, Delivery.id)
-                .limit(self._window_size())
-                .with_for_update(skip_locked=True)
+                .limit(size - len(ready))
             )
-            ids = (await session.scalars(due)).all()
-            if not ids:
-                return []
-            claimed = await session.scalars(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
-                .returning(Delivery)
-                .execution_options(synchronize_session=False)
-            )
-            rows = list(claimed.all())
-        return sorted(rows, key=lambda d: (d.priority, d.not_before, d.id))
+            if self._held:
+                due = due.where(Delivery.id.not_in(self._held))
+            rows = (await session.execute(due)).all()
+        # Those set aside first within their priority: they have waited longest.
+        return sorted([*ready, *(_Slot(*row) for row in rows)], key=lambda s: s.priority)
 
     def _window_size(self) -> int:
         return min((p.window() for p in self.pacers.values()), default=1)
 
-    async def _send_window(self, window: list[Delivery]) -> None:
-        outcomes = await asyncio.gather(*(self._send_one(d) for d in window))
-        async with self.sessions() as session, session.begin():
-            await session.execute(update(Delivery), [values for values, _ in outcomes])
-            for delivery, (_, blocked) in zip(window, outcomes, strict=True):
-                if blocked:
-                    await session.execute(
-                        update(ChannelIdentity)
-                        .where(
-                            ChannelIdentity.channel == delivery.channel,
-                            ChannelIdentity.external_id == delivery.recipient,
-                        )
-                        .values(unreachable_at=self.clock())
-                    )
+    async def _send_window(self, window: list[_Slot]) -> None:
+        loop = asyncio.get_running_loop()
+        outcomes: list[_Outcome] = []
+        sends: list[asyncio.Task[_Outcome]] = []
+        recorded = False
+        aside: list[_Slot] = []
+        try:
+            waiting = self._book(window, aside, loop.time())
+            while waiting:
+                if not await self._until(waiting[0].at - MARK_LEAD_S):
+                    break  # stopping: rows not marked yet simply stay `pending`
+                # Rows whose slot a 429 voided were never marked: they stay `pending` as they
+                # are, to be picked again for a slot after the pause.
+                live = [slot for slot in waiting if not self._voided(slot)]
+                self.stats.put_back += len(waiting) - len(live)
+                horizon = loop.time() + MARK_AHEAD_S
+                batch = [slot for slot in live if slot.at <= horizon]
+                waiting = [slot for slot in live if slot.at > horizon]
+                if not batch:
+                    continue
+                try:
+                    marked = await self._mark(batch)
+                except Exception as error:
+                    # Not marked, not sent: they stay `pending`. Unless the commit went through
+                    # unseen, in which case they stay `sending` and turn `ambiguous` at the
+                    # next start: never sent twice either way.
+                    log.error("marking %d deliveries failed\n%s", len(batch), _trace(error))
+                    break
+                sends += [
+                    asyncio.create_task(self._send_one(marked[slot.id], slot))
+                    for slot in batch
+                    if slot.id in marked
+                ]
+            outcomes += await asyncio.gather(*sends)
+            recorded = await self._record(outcomes)
+        finally:
+            self._held.difference_update(slot.id for slot in window if slot not in aside)
+        if not recorded:
+            return
         # After the commit, in its own transaction: two windows of one broadcast finishing at
         # once must each see the other's rows; the report itself is guarded against doubles.
-        for broadcast in {d.broadcast for d in window if d.broadcast}:
-            await self.report_if_done(broadcast)
+        for broadcast in {slot.broadcast for slot in window if slot.broadcast}:
+            try:
+                await self.report_if_done(broadcast)
+            except Exception as error:
+                log.error("reporting %s failed\n%s", broadcast, _trace(error))
 
-    async def _send_one(self, delivery: Delivery) -> tuple[dict[str, Any], bool]:
-        """Send one row; returns its new column values and whether the person is unreachable."""
-        sender = self.senders[delivery.channel]
+    def _book(self, window: list[_Slot], aside: list[_Slot], now: float) -> list[_Slot]:
+        """Book each row's slot, in priority order; returns the booked rows by slot time.
+        A row whose own chat is busy for a while is set aside (into `aside`, still held)."""
+        booked = []
+        for slot in window:
+            pacer = self.pacers.get(slot.channel)
+            if pacer is not None:
+                alert = slot.priority <= Priority.ALERT
+                if alert:
+                    pacer.favour_alerts()
+                if busy := self._chat_busy(slot):
+                    self.stats.deferred += 1
+                    if alert:
+                        pacer.hold_chat(slot.recipient, busy + CHAT_HOLD_MARGIN_S)
+                        pacer.favour_alerts(busy + ALERT_HOLD_S)
+                    slot.at = now + busy
+                    aside.append(slot)
+                    self._aside.append(slot)
+                    continue
+                slot.pauses = pacer.pauses
+                slot.at = now + pacer.reserve(slot.recipient)
+            else:
+                slot.at = now
+            booked.append(slot)
+        return sorted(booked, key=lambda slot: slot.at)
+
+    def _chat_busy(self, slot: _Slot) -> float:
+        """How much longer than the others `slot` would wait for its own chat (0: not)."""
+        pacer = self.pacers.get(slot.channel)
+        busy = pacer.chat_wait(slot.recipient) if pacer is not None else 0.0
+        return busy if busy > CHAT_WAIT_INLINE_S else 0.0
+
+    def _voided(self, slot: _Slot) -> bool:
+        pacer = self.pacers.get(slot.channel)
+        return pacer is not None and pacer.pauses != slot.pauses
+
+    async def _until(self, at: float) -> bool:
+        """Wait until `at` (event loop clock); False if the dispatcher is stopping."""
+        delay = at - asyncio.get_running_loop().time()
+        if delay > 0 and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+        return not self._stopping
+
+    async def _mark(self, batch: list[_Slot]) -> dict[int, Delivery]:
+        """Mark `batch` `sending`, just before its requests; returns the rows this dispatcher
+        switched from `pending`, as they are now. A row erased meanwhile is gone, one another
+        dispatcher took is not ours."""
+        async with self.sessions() as session, session.begin():
+            rows = await session.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_([slot.id for slot in batch]),
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+                .values(status=DeliveryStatus.SENDING)
+                .returning(Delivery)
+                .execution_options(synchronize_session=False)
+            )
+            return {delivery.id: delivery for delivery in rows.all()}
+
+    async def _send_one(self, delivery: Delivery, slot: _Slot) -> _Outcome:
+        """Send one marked row at its slot; returns what to write for it."""
+        delay = slot.at - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
         pacer = self.pacers.get(delivery.channel)
-        if pacer is not None:
-            await pacer.acquire(delivery.recipient)
+        if pacer is not None and not self._voided(slot):
+            await pacer.turn()
+        if self._voided(slot):
+            # A 429 came while this row waited for its slot: nothing of it was sent, and it is
+            # no attempt. Back to `pending`, for a slot after the pause.
+            self.stats.put_back += 1
+            return _Outcome(delivery.id, {"status": DeliveryStatus.PENDING})
+        sender = self.senders[delivery.channel]
         options = [Option(o["label"], o["payload"]) for o in delivery.options]
-        attempts = delivery.attempts  # already counted by the claim
-        values: dict[str, Any] = {"id": delivery.id}
+        attempts = delivery.attempts + 1
+        outcome = _Outcome(delivery.id)
         try:
             message_id = await sender.send(
                 delivery.recipient, delivery.text, options, delivery.photo
@@ -309,42 +580,111 @@ class OutboxDispatcher:
             if pacer is not None:
                 pacer.pause(later.seconds)
             # A 429 is the platform's pacing, not a failed attempt.
-            values |= {
+            outcome.values = {
                 "status": DeliveryStatus.PENDING,
-                "attempts": attempts - 1,
                 "not_before": self.clock() + timedelta(seconds=later.seconds),
             }
         except Unreachable as error:
             self.stats.unreachable += 1
-            values |= {"status": DeliveryStatus.UNREACHABLE, "last_error": str(error)[:255]}
-            return values, True
+            outcome.values = {
+                "status": DeliveryStatus.UNREACHABLE,
+                "attempts": attempts,
+                "last_error": str(error)[:255],
+            }
+            outcome.blocked = (delivery.channel, delivery.recipient)
         except SendAmbiguous as error:
             self.stats.ambiguous += 1
-            values |= {"status": DeliveryStatus.AMBIGUOUS, "last_error": str(error)[:255]}
+            outcome.values = {
+                "status": DeliveryStatus.AMBIGUOUS,
+                "attempts": attempts,
+                "last_error": str(error)[:255],
+            }
         except SendFailed as error:
+            outcome.values = {"attempts": attempts, "last_error": str(error)[:255]}
             if error.permanent or attempts >= MAX_ATTEMPTS:
                 self.stats.failed += 1
-                values |= {"status": DeliveryStatus.FAILED, "last_error": str(error)[:255]}
+                outcome.values["status"] = DeliveryStatus.FAILED
             else:
                 self.stats.retried += 1
                 backoff = min(MAX_BACKOFF_S, 2.0**attempts)
-                values |= {
+                outcome.values |= {
                     "status": DeliveryStatus.PENDING,
-                    "last_error": str(error)[:255],
                     "not_before": self.clock() + timedelta(seconds=backoff),
                 }
         except Exception as error:  # a bug in a sender must not stop the outbox
-            log.exception("sender crashed on delivery %s", delivery.id)
+            # Its message may quote what was being sent: the kind only, here and in the row.
+            log.error("sender crashed on delivery %s\n%s", delivery.id, _trace(error))
             self.stats.failed += 1
-            values |= {"status": DeliveryStatus.FAILED, "last_error": repr(error)[:255]}
+            outcome.values = {
+                "status": DeliveryStatus.FAILED,
+                "attempts": attempts,
+                "last_error": f"sender crashed ({type(error).__name__})"[:255],
+            }
         else:
             self.stats.sent += 1
-            values |= {
+            outcome.values = {
                 "status": DeliveryStatus.SENT,
+                "attempts": attempts,
                 "sent_at": self.clock(),
                 "platform_message_id": message_id,
             }
-        return values, False
+        return outcome
+
+    async def _record(self, outcomes: list[_Outcome]) -> bool:
+        """Write the outcomes, retrying with backoff; False if the database never took them.
+
+        By primary key, as Core executemany (one per set of columns): a row that vanished
+        meanwhile matches nothing and is skipped, where the ORM's bulk update would refuse the
+        whole window (StaleDataError) and leave its other rows `sending`."""
+        table = Delivery.__table__
+        assert isinstance(table, Table)
+        writes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for outcome in outcomes:
+            if outcome.values:
+                columns = tuple(sorted(outcome.values))
+                params = {f"new_{name}": value for name, value in outcome.values.items()}
+                writes.setdefault(columns, []).append({"row_id": outcome.row_id, **params})
+        blocked = {outcome.blocked for outcome in outcomes if outcome.blocked is not None}
+        if not writes and not blocked:
+            return True
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                async with self.sessions() as session, session.begin():
+                    for columns, rows in writes.items():
+                        statement = (
+                            update(table)
+                            .where(table.c.id == bindparam("row_id"))
+                            .values({name: bindparam(f"new_{name}") for name in columns})
+                        )
+                        await session.execute(statement, rows)
+                    for channel, address in blocked:
+                        await session.execute(
+                            update(ChannelIdentity)
+                            .where(
+                                ChannelIdentity.channel == channel,
+                                ChannelIdentity.external_id == address,
+                            )
+                            .values(unreachable_at=self.clock())
+                        )
+                return True
+            except Exception as error:
+                if attempt == RECORD_ATTEMPTS:
+                    # Those sent stay `sending`, and turn `ambiguous` at the next start.
+                    log.error(
+                        "recording %d outcomes failed %d times; given up\n%s",
+                        len(outcomes),
+                        attempt,
+                        _trace(error),
+                    )
+                    return False
+                log.warning(
+                    "recording %d outcomes failed (%s); retrying",
+                    len(outcomes),
+                    type(error).__name__,
+                )
+                pause = RECORD_FIRST_PAUSE_S * 2 ** (attempt - 1)
+                await asyncio.sleep(min(RECORD_MAX_PAUSE_S, pause))
+        return False
 
     async def report_unreported(self) -> None:
         """Broadcasts that finished without passing through a send (every recipient already
@@ -379,12 +719,16 @@ class OutboxDispatcher:
         self.wake()
 
 
+def _trace(error: BaseException) -> str:
+    return traceback_without_values(error)
+
+
 def _forget_and_log(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
     def done(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The sends happened; only recording them failed. Those rows stay `sending` and
-            # become `ambiguous` at the next start, never resent.
-            log.error("recording a window failed", exc_info=task.exception())
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # A bug outside the sends themselves. Rows the window had marked stay `sending`
+            # and become `ambiguous` at the next start, never resent; the rest stay `pending`.
+            log.error("a window of the outbox failed\n%s", _trace(error))
 
     return done

@@ -1,5 +1,6 @@
 """The outbox dispatcher against Telegram's failure modes, driven by the emulator:
-429 with retry_after, 5xx, priorities, and a SIGKILL in the middle of a broadcast."""
+429 with retry_after, 5xx, priorities, a SIGKILL in the middle of a broadcast and one during a
+429 pause, a row erased while in flight, and a database that refuses a window's outcomes."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ import asyncio
 import collections
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.core import Option
 from handlers.outbox import Recipient, enqueue
-from models import Delivery, DeliveryStatus, Priority
-from scheduler.outbox import FINAL
+from models import Delivery, DeliveryStatus, Priority, db
+from models.entities import utcnow
+from scheduler.outbox import FINAL, OutboxDispatcher, Pacer
 
 
 def _people(emulator, first: int, count: int) -> list[Recipient]:
@@ -191,15 +199,10 @@ async def test_sigkill_mid_broadcast_skips_nobody_and_doubles_nobody(
     assert len(ambiguous) <= 2 * window
 
 
-async def _queue_without_runtime(settings, recipients) -> None:
-    from models import db
-    from models.entities import utcnow
-
+async def _queue_without_runtime(settings, recipients, broadcast: str = "test:crash") -> None:
     engine = db.create_engine(settings.database_url)
     await db.upgrade(engine)
     async with db.session_factory(engine, utcnow)() as session, session.begin():
-        from datetime import UTC, datetime
-
         await enqueue(
             session,
             recipients,
@@ -207,6 +210,250 @@ async def _queue_without_runtime(settings, recipients) -> None:
             now=datetime.now(UTC) - timedelta(seconds=1),
             zone=settings.zone,
             urgent=True,
-            broadcast="test:crash",
+            broadcast=broadcast,
         )
     await engine.dispose()
+
+
+async def test_sigkill_during_a_429_pause_skips_nobody_and_marks_nothing_ambiguous(
+    settings, emulator, clean_database, tmp_path
+):
+    """Telegram answers 429 from about the 100th send on; the bot is killed (SIGKILL) while it
+    waits out the pause, with no request in flight, and started again. Rows waiting for the
+    pacer or the pause were never `sending`: nobody is marked ambiguous, everybody gets the
+    message once, and the 429s counted as no attempt."""
+    recipients = _people(emulator, 62_000, 300)
+    await _queue_without_runtime(settings, recipients, broadcast="test:pause")
+    rate = 100
+    emulator.set_rate_limits(rate, None)
+    env = _barrio_env(settings, rate)
+
+    def received() -> int:
+        return sum(1 for m in emulator.sent() if m["chat_id"] >= 62_000)
+
+    first = _barrio_run(env, tmp_path)
+    try:
+        await emulator.wait_for(lambda: received() >= 100, timeout=60, what="100 sends")
+        # From now on every send draws a 429 with a pause long enough to kill the bot in it.
+        before = emulator.stats["http_429"]
+        emulator.fail_next("sendMessage", status=429, count=100_000, retry_after=5)
+        await emulator.wait_for(lambda: emulator.stats["http_429"] > before, timeout=30)
+        # Once the rows that drew a 429 are recorded (back to `pending`, due after the pause),
+        # the bot is waiting the pause out: that is when it dies.
+        stuck = await _rows_waiting_out(settings, emulator.stats["http_429"] - before)
+        await emulator.wait_idle(timeout=10)
+        # No await between "no request in flight" and the kill: nothing can leave in between.
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    at_kill = received()
+    assert at_kill < 300, "the broadcast finished before the kill; the test proves nothing"
+    emulator.clear_faults()
+
+    second = _barrio_run(env, tmp_path)
+    try:
+        rows = await _final_rows(settings)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+
+    ambiguous = [d.recipient for d in rows if d.status == DeliveryStatus.AMBIGUOUS]
+    assert not ambiguous, (
+        f"{len(ambiguous)} rows marked ambiguous though no request was in flight at the kill"
+        f" ({stuck} were `sending` while the bot waited out the pause)"
+    )
+    assert {d.status for d in rows} == {DeliveryStatus.SENT}
+    per_person = _received(emulator, recipients, "Corte de agua")
+    assert set(per_person.values()) == {1}, "someone got it twice, or not at all"
+    assert max(d.attempts for d in rows) == 1, "a 429 was counted as an attempt"
+
+
+class _ErasingSender:
+    """Stands in for Telegram. While it sends to `erased`, that person erases their data:
+    their rows go, as ON DELETE CASCADE takes a member's deliveries."""
+
+    channel = "telegram"
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], erased: str) -> None:
+        self.sessions = sessions
+        self.erased = erased
+        self.sent: list[str] = []
+
+    async def send(
+        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+    ) -> str:
+        self.sent.append(recipient)
+        if recipient == self.erased:
+            async with self.sessions() as session, session.begin():
+                await session.execute(delete(Delivery).where(Delivery.recipient == recipient))
+        return str(len(self.sent))
+
+
+async def test_a_row_erased_in_flight_costs_no_other_outcome_nor_the_report(clean_database):
+    engine = db.create_engine(clean_database)
+    sessions = db.session_factory(engine, utcnow)
+    try:
+        addresses = [str(i) for i in range(64_000, 64_005)]
+        await _queue_addresses(sessions, addresses, "test:erased")
+        reports: list[tuple[str, dict[str, int]]] = []
+
+        async def report(_session: AsyncSession, broadcast: str, counts: dict[str, int]) -> None:
+            reports.append((broadcast, counts))
+
+        sender = _ErasingSender(sessions, erased=addresses[2])
+        dispatcher = _dispatcher(sessions, sender, report)
+        await dispatcher.drain()
+
+        statuses = await _statuses(sessions)
+        assert sorted(sender.sent) == addresses, "one window, each sent once"
+        assert statuses == {a: DeliveryStatus.SENT for a in addresses if a != addresses[2]}
+        assert reports == [("test:erased", {"sent": 4})]
+    finally:
+        await engine.dispose()
+
+
+class _CountingSender:
+    channel = "telegram"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(
+        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+    ) -> str:
+        self.sent.append(recipient)
+        return str(len(self.sent))
+
+
+async def test_outcomes_the_database_refuses_are_written_again_not_dropped(clean_database):
+    engine = db.create_engine(clean_database)
+    sessions = db.session_factory(engine, utcnow)
+    refusals = 2
+
+    def busy_database(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The window's outcomes are the only multi-row UPDATE of deliveries.
+        nonlocal refusals
+        executemany = _args[-1]
+        if executemany and statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
+            if refusals:
+                refusals -= 1
+                raise sqlite3.OperationalError("database is locked")
+
+    event.listen(engine.sync_engine, "before_cursor_execute", busy_database)
+    try:
+        addresses = [str(i) for i in range(65_000, 65_003)]
+        await _queue_addresses(sessions, addresses, "test:busy")
+        sender = _CountingSender()
+        await _dispatcher(sessions, sender).drain()
+
+        assert await _statuses(sessions) == {a: DeliveryStatus.SENT for a in addresses}
+        assert sorted(sender.sent) == addresses, "written again, never sent again"
+        assert refusals == 0, "the database never refused; the test proves nothing"
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", busy_database)
+        await engine.dispose()
+
+
+def _dispatcher(sessions, sender, report=None) -> OutboxDispatcher:
+    # Fast enough that a handful of rows make one window.
+    return OutboxDispatcher(
+        sessions,
+        [sender],
+        {"telegram": Pacer(1000, 1000)},
+        clock=utcnow,
+        on_broadcast_done=report,
+    )
+
+
+async def _queue_addresses(sessions, addresses: list[str], broadcast: str) -> None:
+    recipients = [Recipient(None, "telegram", a, None, None, False) for a in addresses]
+    async with sessions() as session, session.begin():
+        await enqueue(
+            session,
+            recipients,
+            "Corte de luz",
+            now=utcnow(),
+            zone=ZoneInfo("America/Santiago"),
+            broadcast=broadcast,
+        )
+
+
+async def _statuses(sessions) -> dict[str, DeliveryStatus]:
+    async with sessions() as session:
+        rows = (await session.execute(select(Delivery.recipient, Delivery.status))).all()
+    return dict(rows)
+
+
+def _barrio_env(settings, rate: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TELEGRAM_BOT_TOKEN": settings.token,
+        "TELEGRAM_API_BASE_URL": settings.telegram_api_base_url,
+        "TELEGRAM_RATE_PER_S": str(rate),
+        "TELEGRAM_CHAT_RATE_PER_S": "1",
+        "PORT": "0",
+    }
+
+
+def _barrio_run(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    script = str(Path(sys.executable).parent / "barrio")
+    return subprocess.Popen(
+        [script, "run"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def _rows_waiting_out(settings, drawn: int) -> int:
+    """Wait (up to 10 s) until at least `drawn` rows are back to `pending` to be sent after a
+    429's pause; returns how many rows are `sending` then."""
+    engine = db.create_engine(settings.database_url)
+    deadline = asyncio.get_running_loop().time() + 10
+    try:
+        while True:
+            async with engine.connect() as connection:
+                later = await connection.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(
+                        Delivery.status == DeliveryStatus.PENDING,
+                        Delivery.not_before > datetime.now(UTC),
+                    )
+                )
+                sending = await connection.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.status == DeliveryStatus.SENDING)
+                )
+            if (later or 0) >= drawn or asyncio.get_running_loop().time() > deadline:
+                return int(sending or 0)
+            await asyncio.sleep(0.01)
+    finally:
+        await engine.dispose()
+
+
+async def _final_rows(settings) -> list[Delivery]:
+    """Every row, once all are final (or after 60 s, for the assertions to say what is not)."""
+    engine = db.create_engine(settings.database_url)
+    sessions = db.session_factory(engine, utcnow)
+    try:
+        for _ in range(6000):
+            async with sessions() as session:
+                counts = dict(
+                    (
+                        await session.execute(
+                            select(Delivery.status, func.count()).group_by(Delivery.status)
+                        )
+                    ).all()
+                )
+            if counts and all(s in FINAL for s in counts):
+                break
+            await asyncio.sleep(0.01)
+        async with sessions() as session:
+            return list((await session.scalars(select(Delivery))).all())
+    finally:
+        await engine.dispose()

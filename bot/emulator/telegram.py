@@ -445,6 +445,10 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
         emulator.fail_next(**args)
         return {"ok": True}
 
+    def clear_faults(args: dict[str, Any]) -> JSONDict:
+        emulator.clear_faults(args.get("method"))
+        return {"ok": True}
+
     async def wait_sent(args: dict[str, Any]) -> list[JSONDict]:
         return await emulator.wait_for_sent(
             _int_arg(args, "chat_id"),
@@ -497,6 +501,7 @@ def _build_app(emulator: TelegramEmulator) -> BotApiApp:
         ("GET", "/control/stats/wait", wait_stats),
         ("POST", "/control/rate_limits", rate_limits),
         ("POST", "/control/faults", fault),
+        ("POST", "/control/faults/clear", clear_faults),
         ("POST", "/control/reset", reset),
     ]
     routes = [Route("/file/bot{token}/{path:path}", file_download, methods=["GET"])]

@@ -532,6 +532,17 @@ class EmulatorState:
         queue = self._faults.setdefault(name, deque())
         queue.extend(ApiError(status, description, parameters) for _ in range(count))
 
+    def clear_faults(self, method: str | None = None) -> None:
+        """Forget the errors `fail_next` queued and not yet answered: for `method`, or all.
+        A flood wait that ends, say, after the bot was restarted."""
+        if method is None:
+            self._faults.clear()
+            return
+        name = self._method_names.get(method.lower())
+        if name is None:
+            raise ValueError(f"unknown Bot API method {method!r}")
+        self._faults.pop(name, None)
+
     def _release_waiters(self) -> None:
         """End every long poll now (server shutdown), answering them as a timeout would."""
         self._closing = True
