@@ -35,6 +35,7 @@ from handlers import (
 from handlers.common import coordinated_barrios, main_menu, say_menu
 from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fold
 from models import queries
+from scheduler.outbox import traceback_without_values
 
 log = logging.getLogger(__name__)
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -265,9 +266,15 @@ class Dialogue:
         whether this inbound message is new; a repeat is skipped without a reply."""
         try:
             turn = await self._run(inbound, receipt)
-        except Exception:
-            # Ids and kinds only: the person's words and address stay out of the log.
-            log.exception("turn failed (%s %s)", inbound.channel, inbound.kind)
+        except Exception as error:
+            # Ids and kinds only: an exception's message can quote what the person typed
+            # (int("hola") does), so the traceback goes without messages.
+            log.error(
+                "turn failed (%s %s)\n%s",
+                inbound.channel,
+                inbound.kind,
+                traceback_without_values(error),
+            )
             if receipt is not None:
                 self._mark_handled_later(receipt)
             return [Reply(texts.ERROR_OURS)]
