@@ -124,7 +124,6 @@ async def test_sigkill_mid_broadcast_skips_nobody_and_doubles_nobody(
     """A real `barrio run` process is killed (SIGKILL) while broadcasting to 300 people, then
     started again. Every person gets the message exactly once, except sends that were in
     flight at the kill, which are marked ambiguous and counted (never resent)."""
-    from bot.runtime import Runtime
 
     recipients = _people(emulator, 60_000, 300)
     await _queue_without_runtime(settings, recipients)
@@ -166,22 +165,7 @@ async def test_sigkill_mid_broadcast_skips_nobody_and_doubles_nobody(
         [script, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        engine_runtime = Runtime(settings, serve_web=False)
-        for _ in range(3000):
-            async with engine_runtime.sessions() as session:
-                counts = dict(
-                    (
-                        await session.execute(
-                            select(Delivery.status, func.count()).group_by(Delivery.status)
-                        )
-                    ).all()
-                )
-            if counts and all(s in FINAL for s in counts):
-                break
-            await asyncio.sleep(0.01)
-        async with engine_runtime.sessions() as session:
-            rows = (await session.scalars(select(Delivery))).all()
-        await engine_runtime.engine.dispose()
+        rows = await _final_rows(settings)
     finally:
         second.send_signal(signal.SIGTERM)
         try:
