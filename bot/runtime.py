@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -32,13 +33,14 @@ from bot.telegram import (
     register_commands,
 )
 from bot.web import MalformedUpdate, create_web_app
-from handlers import registration
+from handlers import digest, registration, reminders
 from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
-from models import db
+from models import ReminderKind, db
 from models.entities import utcnow
 from scheduler import retention
 from scheduler.outbox import OutboxDispatcher, Pacer
+from scheduler.reminders import ReminderLoop
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_FIRST_RUN = timedelta(minutes=1)
@@ -66,6 +68,7 @@ class Runtime:
         self.sessions = db.session_factory(self.engine, clock)
         self.application: Application[Any, Any, Any, Any, Any, Any] = self._build_application()
         self.dispatcher: OutboxDispatcher | None = None
+        self.reminders: ReminderLoop | None = None
         self.dialogue: Dialogue | None = None
         self.transport: TelegramTransport | None = None
         self.outbox_bot: Bot | None = None
@@ -106,26 +109,41 @@ class Runtime:
         )
         await self.outbox_bot.initialize()
         sender = TelegramSender(self.outbox_bot)
+        zone = self.settings.zone
         self.dispatcher = OutboxDispatcher(
             self.sessions,
             [sender],
             {sender.channel: pacer},
             clock=self.clock,
-            on_broadcast_done=BroadcastReports(self.clock, self.settings.zone),
+            on_broadcast_done=BroadcastReports(self.clock, zone),
+            render=functools.partial(reminders.render, default=zone),
+        )
+        self.reminders = ReminderLoop(
+            self.sessions,
+            clock=self.clock,
+            zone=zone,
+            firers={**reminders.FIRERS, ReminderKind.DIGEST: digest.fire},
+            planners=[
+                functools.partial(reminders.plan_missing, default=zone),
+                functools.partial(digest.plan_next, default=zone),
+            ],
+            on_enqueued=self.dispatcher.wake,
         )
         self.dialogue = Dialogue(
             self.sessions,
             application.bot.username,
             clock=self.clock,
-            zone=self.settings.zone,
+            zone=zone,
             alerts_per_hour=self.settings.alerts_per_hour,
             on_enqueued=self.dispatcher.wake,
+            on_planned=self.reminders.wake,
         )
         self.transport = TelegramTransport(self.dialogue, pacer)
         self.transport.install(application)
         await register_commands(application.bot)
         await application.start()
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self.reminders.run(), name="reminders"))
         secret = self.settings.telegram_webhook_secret.get_secret_value()
         if self.settings.effective_telegram_mode == "webhook":
             # Before the webhook can deliver anything new: older updates first.
@@ -210,6 +228,8 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.reminders is not None:
+            self.reminders.stop()
         if self._web is not None:
             self._web.should_exit = True
         for task in self._tasks:

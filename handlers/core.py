@@ -57,6 +57,14 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """A queued message's words as rendered when it is sent (see `Delivery.template`)."""
+
+    text: str
+    options: Sequence[Option]
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One thing a person did: typed, tapped, shared a location or a file, edited a message."""
 
@@ -88,10 +96,15 @@ class Turn:
     member: Member | None
     now: datetime
     bot_username: str
+    # The zone this person's dates are read and said in (their barrio's), and the
+    # deployment's BARRIO_TIMEZONE, for barrios that have none of their own.
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
+    default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
     alerts_per_hour: int = 3
     replies: list[Reply] = field(default_factory=list)
     enqueued: int = 0
+    # Set when the turn planned reminders: the reminder loop looks again at once.
+    planned: bool = False
     # Set when the person erased their data: the conversation row must not be written back.
     forget: bool = False
 

@@ -22,6 +22,7 @@ from handlers import (
     announcements,
     approvals,
     barrio_info,
+    digest,
     directory,
     funding,
     leave,
@@ -30,11 +31,13 @@ from handlers import (
     profile,
     quiet,
     registration,
+    reminder_settings,
     texts,
 )
-from handlers.common import coordinated_barrios, main_menu, say_menu
+from handlers.common import active_memberships, coordinated_barrios, main_menu, say_menu
 from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fold
-from models import queries
+from handlers.reminders import barrio_zone
+from models import Member, queries
 from scheduler.outbox import traceback_without_values
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ COMMANDS: dict[str, CommandHandler] = {
     "asistencia": meetings.attendance,
     "convocatorias": funding.open_calls,
     "convocatoria": funding.begin,
+    "resumen": digest.show,
+    "recordatorios": reminder_settings.show,
 }
 
 # The commands offered in Telegram's menu (setMyCommands), in order.
@@ -100,11 +105,13 @@ MENU_COMMANDS: dict[str, str] = {
     "convocatorias": "Fondos abiertos para mi barrio",
     "alerta": "Alerta de seguridad al barrio",
     "silencio": "Horario sin avisos",
+    "resumen": "Resumen semanal (lunes 9:00)",
     "miembros": "Socios y solicitudes (coordinación)",
     "anuncio": "Enviar un anuncio (coordinación)",
     "reunion": "Convocar una reunión (coordinación)",
     "convocatoria": "Publicar un fondo o convocatoria (coordinación)",
     "asistencia": "Quién viene a las reuniones (coordinación)",
+    "recordatorios": "Cuándo se recuerdan las reuniones (coordinación)",
     "misdatos": "Descargar todos mis datos",
     "baja": "Salir o borrar mis datos",
     "cancelar": "Dejar lo que estaba haciendo",
@@ -119,6 +126,7 @@ FLOWS: dict[str, Flow] = {
     alerts.FLOW: alerts,
     meetings.FLOW: meetings,
     funding.FLOW: funding,
+    reminder_settings.FLOW: reminder_settings,
 }
 
 
@@ -144,6 +152,8 @@ BUTTONS: dict[str, ButtonHandler] = {
     funding.FLOW: funding.on_button,
     "apr": approvals.on_button,
     "dir": directory.on_button,
+    digest.FLOW: digest.on_button,
+    reminder_settings.FLOW: reminder_settings.on_button,
 }
 
 
@@ -238,6 +248,12 @@ def _as_offered(options: list[Option]) -> list[list[str]]:
     return [[o.label, o.payload] for o in options]
 
 
+def member_zone(member: Member | None, default: ZoneInfo) -> ZoneInfo:
+    """The zone a member's dates are read and said in: their (first) barrio's."""
+    memberships = active_memberships(member) if member is not None else []
+    return barrio_zone(memberships[0].barrio, default) if memberships else default
+
+
 class Dialogue:
     """Runs one turn per inbound message: the unit of work lives here, at the boundary."""
 
@@ -250,8 +266,10 @@ class Dialogue:
         zone: ZoneInfo = SANTIAGO,
         alerts_per_hour: int = 3,
         on_enqueued: Callable[[], None] | None = None,
+        on_planned: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.on_planned = on_planned
         self.bot_username = bot_username
         self.clock = clock
         self.zone = zone
@@ -282,6 +300,8 @@ class Dialogue:
             return []
         if turn.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
+        if turn.planned and self.on_planned is not None:
+            self.on_planned()
         return turn.replies
 
     async def settle(self, within_s: float) -> None:
@@ -331,7 +351,8 @@ class Dialogue:
                 member=member,
                 now=self.clock(),
                 bot_username=self.bot_username,
-                zone=self.zone,
+                zone=member_zone(member, self.zone),
+                default_zone=self.zone,
                 alerts_per_hour=self.alerts_per_hour,
             )
             await route(turn)

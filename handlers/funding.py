@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from handlers import texts
+from handlers import reminders, texts
 from handlers.common import (
     active_memberships,
     coordinated_barrios,
@@ -193,6 +193,8 @@ async def _publish(turn: Turn) -> None:
         priority=Priority.BROADCAST,
         broadcast=f"call:{call.id}",
     )
+    await reminders.plan_call(turn.session, call, turn.now, turn.default_zone)
+    turn.planned = True
     turn.say(texts.CALL_PUBLISHED.format(count=len(recipients)), main_menu(member))
 
 
@@ -232,7 +234,7 @@ async def open_calls(turn: Turn, _args: str = "") -> None:
     calls = (
         await turn.session.scalars(
             select(FundingCall)
-            .where(FundingCall.closes_on >= today)
+            .where(FundingCall.closes_on >= today, FundingCall.withdrawn_at.is_(None))
             .order_by(FundingCall.closes_on)
         )
     ).all()
@@ -241,12 +243,14 @@ async def open_calls(turn: Turn, _args: str = "") -> None:
         turn.say(texts.CALLS_NONE, main_menu(member))
         return
     for call in mine[:SHOWN]:
-        if call.opens_on > today:
-            status = texts.CALL_NOT_OPEN.format(opens=_day(call.opens_on))
-        elif call.closes_on == today:
-            status = texts.CALL_LAST_DAY
-        elif (call.closes_on - today).days == 1:
-            status = texts.CALL_ONE_DAY_LEFT
-        else:
-            status = texts.CALL_DAYS_LEFT.format(days=(call.closes_on - today).days)
-        turn.say(card(call) + status)
+        turn.say(card(call) + days_left_line(call, today))
+
+
+def days_left_line(call: FundingCall, today: date) -> str:
+    if call.opens_on > today:
+        return texts.CALL_NOT_OPEN.format(opens=_day(call.opens_on))
+    if call.closes_on == today:
+        return texts.CALL_LAST_DAY
+    if (call.closes_on - today).days == 1:
+        return texts.CALL_ONE_DAY_LEFT
+    return texts.CALL_DAYS_LEFT.format(days=(call.closes_on - today).days)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from handlers import texts
+from handlers import reminders, texts
 from handlers.common import (
     active_memberships,
     coordinated_barrios,
@@ -22,18 +24,22 @@ from handlers.common import (
 )
 from handlers.core import Document, Option, Turn, clean_line, parse_id
 from handlers.ics import ics_filename, meeting_ics
-from handlers.outbox import barrio_recipients, enqueue
+from handlers.outbox import Recipient, barrio_recipients, enqueue
 from handlers.when import describe_when, parse_when
 from models import (
     Barrio,
     Delivery,
     DeliveryStatus,
     Meeting,
+    MeetingInvitation,
     MeetingStatus,
     Member,
     Membership,
     MembershipStatus,
     Priority,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
     Rsvp,
     RsvpAnswer,
     queries,
@@ -42,6 +48,7 @@ from models import (
 FLOW = "reu"
 MEETING_LENGTH = timedelta(hours=2)
 RECENT = timedelta(days=30)
+NUDGE_EVERY = timedelta(hours=1)
 ANSWERS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
 
 
@@ -131,7 +138,7 @@ def _moment(turn: Turn) -> datetime:
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
-    if action in ("cancel", "cancelyes", "move"):
+    if action in ("cancel", "cancelyes", "move", "nudge"):
         return await _manage(turn, action, arg)
     if turn.flow != FLOW or turn.member is None:
         return False
@@ -159,11 +166,15 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
 
 
 def card(meeting: Meeting, turn: Turn) -> str:
+    return meeting_card(meeting, turn.zone, turn.now)
+
+
+def meeting_card(meeting: Meeting, zone: ZoneInfo, now: datetime) -> str:
     agenda = texts.MEETING_AGENDA.format(agenda=meeting.agenda) if meeting.agenda else ""
     return texts.MEETING_CARD.format(
         title=meeting.title,
         barrio=meeting.barrio.name,
-        when=describe_when(meeting.starts_at, turn.zone, turn.now),
+        when=describe_when(meeting.starts_at, zone, now),
         place=meeting.place,
         agenda=agenda,
     )
@@ -174,8 +185,12 @@ def rsvp_options(meeting_id: int) -> list[Option]:
         Option(texts.RSVP_YES, f"rsv:y:{meeting_id}"),
         Option(texts.RSVP_NO, f"rsv:n:{meeting_id}"),
         Option(texts.RSVP_MAYBE, f"rsv:m:{meeting_id}"),
-        Option(texts.CALENDAR, f"rsv:ics:{meeting_id}"),
+        calendar_option(meeting_id),
     ]
+
+
+def calendar_option(meeting_id: int) -> Option:
+    return Option(texts.CALENDAR, f"rsv:ics:{meeting_id}")
 
 
 async def _send(turn: Turn) -> None:
@@ -213,6 +228,9 @@ async def _send(turn: Turn) -> None:
         broadcast=_broadcast(meeting),
         barrio_id=barrio.id,
     )
+    await record_invited(turn.session, meeting, recipients, turn.now)
+    await reminders.plan_meeting(turn.session, meeting, turn.now)
+    turn.planned = True
     turn.finish()
     turn.say(texts.MEETING_SENT.format(count=len(recipients)), main_menu(member))
 
@@ -272,6 +290,18 @@ def calendar_file(meeting: Meeting, turn: Turn) -> Document:
         now=turn.now,
     )
     return Document(ics_filename(meeting.title), content)
+
+
+async def record_invited(
+    session: AsyncSession, meeting: Meeting, recipients: Sequence[Recipient], now: datetime
+) -> None:
+    """Who the invitation was queued for: each member with an address that can be reached."""
+    member_ids = sorted({r.member_id for r in recipients if r.member_id and not r.unreachable})
+    if member_ids:
+        await session.execute(
+            insert(MeetingInvitation),
+            [{"meeting_id": meeting.id, "member_id": m, "invited_at": now} for m in member_ids],
+        )
 
 
 async def _meeting(turn: Turn, meeting_id: int) -> Meeting | None:
@@ -356,8 +386,11 @@ async def attendance_card(turn: Turn, meeting: Meeting) -> str:
     for _, name, answer in rows:
         names[answer].append(name)
     answered = {member_id for member_id, _, _ in rows}
-    invited = await _invited(turn, meeting)
-    return texts.ATTENDANCE.format(
+    waiting = await _unanswered(turn, meeting, answered)
+    unreached = await _unreached(turn, meeting)
+    pending_names = [name for member_id, name in waiting if member_id not in unreached]
+    unreached_names = [name for member_id, name in waiting if member_id in unreached]
+    text = texts.ATTENDANCE.format(
         card=card(meeting, turn),
         yes=len(names[RsvpAnswer.YES]),
         yes_names=", ".join(names[RsvpAnswer.YES]) or "—",
@@ -365,14 +398,45 @@ async def attendance_card(turn: Turn, meeting: Meeting) -> str:
         maybe_names=", ".join(names[RsvpAnswer.MAYBE]) or "—",
         no=len(names[RsvpAnswer.NO]),
         no_names=", ".join(names[RsvpAnswer.NO]) or "—",
-        pending=len(set(invited) - answered),
+        pending=len(pending_names),
+        pending_names=", ".join(pending_names) or "—",
     )
+    if unreached_names:
+        text += texts.ATTENDANCE_UNREACHED.format(
+            count=len(unreached_names), names=", ".join(unreached_names)
+        )
+    return text
+
+
+async def _unanswered(turn: Turn, meeting: Meeting, answered: set[int]) -> list[tuple[int, str]]:
+    rows = await turn.session.execute(
+        select(Member.id, Member.name)
+        .where(Member.id.in_(_invited(meeting)), Member.id.in_(_active_in(meeting)))
+        .order_by(Member.name)
+    )
+    return [(member_id, name) for member_id, name in rows.all() if member_id not in answered]
+
+
+async def _unreached(turn: Turn, meeting: Meeting) -> set[int]:
+    """Invited members none of whose invitations arrived (blocked the bot, failed for good)."""
+    statuses = await turn.session.execute(
+        select(Delivery.member_id, Delivery.status).where(
+            Delivery.broadcast == _broadcast(meeting), Delivery.member_id.is_not(None)
+        )
+    )
+    arrived: dict[int, bool] = {}
+    for member_id, status in statuses.all():
+        ok = status not in (DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE)
+        if member_id is not None:
+            arrived[member_id] = arrived.get(member_id, False) or ok
+    return {member_id for member_id, ok in arrived.items() if not ok}
 
 
 def _manage_options(meeting: Meeting, turn: Turn) -> list[Option]:
     if meeting.starts_at <= turn.now:
         return []
     return [
+        Option(texts.MEETING_NUDGE, f"{FLOW}:nudge:{meeting.id}"),
         Option(texts.MEETING_MOVE, f"{FLOW}:move:{meeting.id}"),
         Option(texts.MEETING_CANCEL, f"{FLOW}:cancel:{meeting.id}"),
     ]
@@ -388,7 +452,9 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
     if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= turn.now:
         turn.say(texts.MEETING_GONE)
         return True
-    if action == "cancel":
+    if action == "nudge":
+        await _nudge(turn, meeting)
+    elif action == "cancel":
         turn.say(
             texts.MEETING_CANCEL_CONFIRM.format(title=meeting.title),
             [
@@ -400,14 +466,16 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
         if not await _change_scheduled(turn, meeting, status=MeetingStatus.CANCELLED):
             turn.say(texts.MEETING_GONE)
             return True
-        # Invitations not sent yet (quiet hours, a backlog) are withdrawn, not followed by
-        # a cancellation for a meeting the person never heard of.
+        # Told first: whose invitation is still queued is not told, and then their invitation
+        # (quiet hours, a backlog) is withdrawn, not followed by a cancellation for a meeting
+        # they never heard of.
+        count = await _tell_invited(turn, meeting, texts.MEETING_CANCELLED_NOTICE, [])
         await turn.session.execute(
             delete(Delivery).where(
                 Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING
             )
         )
-        count = await _tell_invited(turn, meeting, texts.MEETING_CANCELLED_NOTICE, [])
+        await reminders.drop_meeting_reminders(turn.session, meeting.id)
         turn.say(texts.MEETING_CANCELLED_DONE.format(count=count), main_menu(turn.member))
     else:
         turn.finish()
@@ -442,6 +510,9 @@ async def _moved(turn: Turn) -> None:
         .where(Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING)
         .values(text=texts.MEETING_INVITE.format(card=card(meeting, turn)))
     )
+    await turn.session.refresh(meeting)
+    await reminders.plan_meeting(turn.session, meeting, turn.now)
+    turn.planned = True
     count = await _tell_invited(turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id))
     turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
 
@@ -468,23 +539,54 @@ def _active_in(meeting: Meeting) -> Select[int]:
     )
 
 
-async def _invited(turn: Turn, meeting: Meeting) -> Sequence[int]:
-    """Members still in the barrio whose invitation has left (or may have: ambiguous counts
-    as invited)."""
-    rows = await turn.session.scalars(
-        select(Delivery.member_id)
-        .distinct()
-        .where(
-            Delivery.broadcast == _broadcast(meeting),
-            Delivery.member_id.in_(_active_in(meeting)),
-            Delivery.status != DeliveryStatus.PENDING,
+def _invited(meeting: Meeting) -> Select[int]:
+    return select(MeetingInvitation.member_id).where(MeetingInvitation.meeting_id == meeting.id)
+
+
+async def _nudge(turn: Turn, meeting: Meeting) -> None:
+    """ "Recordar a quienes no han respondido": once an hour at most, it is a nudge."""
+    recent = await turn.session.scalar(
+        select(Reminder.id).where(
+            Reminder.meeting_id == meeting.id,
+            Reminder.kind == ReminderKind.NUDGE,
+            Reminder.done_at > turn.now - NUDGE_EVERY,
         )
     )
-    return [m for m in rows.all() if m is not None]
+    if recent is not None:
+        turn.say(texts.MEETING_NUDGE_TOO_SOON)
+        return
+    audience = await reminders.reminder_audience(turn.session, meeting, unanswered_only=True)
+    if not audience:
+        turn.say(texts.MEETING_NUDGE_NOBODY)
+        return
+    fired = await reminders.queue_meeting_reminder(
+        turn.session, meeting, audience, turn.now, turn.default_zone
+    )
+    turn.session.add(
+        Reminder(
+            key=f"nudge:{meeting.id}:{turn.now:%Y%m%dT%H%M%S}",
+            kind=ReminderKind.NUDGE,
+            meeting_id=meeting.id,
+            due_at=turn.now,
+            status=ReminderStatus.FIRED,
+            done_at=turn.now,
+            recipients=fired.queued,
+        )
+    )
+    turn.enqueued += fired.queued
+    turn.say(texts.MEETING_NUDGED.format(count=len(audience)))
 
 
 async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: list[Option]) -> int:
-    invited = set(await _invited(turn, meeting))
+    """Tell those invited of a change; not those whose invitation is still queued (quiet
+    hours): it goes out with the change in it."""
+    invited = set((await turn.session.scalars(_invited(meeting))).all())
+    waiting = await turn.session.scalars(
+        select(Delivery.member_id).where(
+            Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING
+        )
+    )
+    invited -= set(waiting.all())
     everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
     told = [r for r in everyone if r.member_id in invited]
     turn.enqueued += await enqueue(

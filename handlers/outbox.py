@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
@@ -122,12 +122,24 @@ async def enqueue(
     urgent: bool = False,
     about_member_id: int | None = None,
     barrio_id: int | None = None,
+    template: str | None = None,
+    params: dict[str, Any] | None = None,
+    expires_at: datetime | None = None,
 ) -> int:
     """Queue one delivery per recipient; returns how many. Unreachable identities get a row
     already marked unreachable, so the broadcast's final count includes them. `about_member_id`:
     the person the text names (erasing them deletes it); `barrio_id`: the one barrio it is for
-    (leaving that barrio withdraws it while still queued)."""
+    (leaving that barrio withdraws it while still queued). `template` and `params`: rendered
+    again as it is sent (`handlers/reminders.py`); `expires_at`: a recipient whose quiet hours
+    would hold it until then gets no row at all, and the dispatcher drops one still waiting
+    then, so the count returned can be less than the recipients."""
     buttons = [{"label": o.label, "payload": o.payload} for o in options]
+    timed = [
+        (r, now if urgent else quiet_until(now, zone, r.quiet_start, r.quiet_end))
+        for r in recipients
+    ]
+    if expires_at is not None:
+        timed = [(r, not_before) for r, not_before in timed if not_before < expires_at]
     rows = [
         {
             "channel": r.channel,
@@ -143,9 +155,12 @@ async def enqueue(
             "status": DeliveryStatus.UNREACHABLE if r.unreachable else DeliveryStatus.PENDING,
             "attempts": 0,
             "created_at": now,
-            "not_before": now if urgent else quiet_until(now, zone, r.quiet_start, r.quiet_end),
+            "not_before": not_before,
+            "template": template,
+            "params": params,
+            "expires_at": expires_at,
         }
-        for r in recipients
+        for r, not_before in timed
     ]
     if rows:
         await session.execute(insert(Delivery), rows)

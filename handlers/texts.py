@@ -324,7 +324,46 @@ MEETINGS_NONE = "No hay reuniones próximas en tus barrios."
 MEETINGS_YOUR_ANSWER = "\nTu respuesta: {answer}"
 MEETINGS_NO_ANSWER = "\nAún no respondes."
 ATTENDANCE_NONE = "No hay reuniones próximas ni de los últimos 30 días en {barrio}."
-ATTENDANCE = "{card}\n\n✅ Asistirán ({yes}): {yes_names}\n🤔 Tal vez ({maybe}): {maybe_names}\n❌ No podrán ({no}): {no_names}\n⏳ Sin responder: {pending}"
+ATTENDANCE = "{card}\n\n✅ Asistirán ({yes}): {yes_names}\n🤔 Tal vez ({maybe}): {maybe_names}\n❌ No podrán ({no}): {no_names}\n⏳ Sin responder ({pending}): {pending_names}"
+ATTENDANCE_UNREACHED = "\n📭 No les llegó la invitación ({count}): {names}"
+MEETING_NUDGE = "🔔 Recordar a quienes no han respondido"
+MEETING_NUDGED = "Listo: le recordé la reunión a {count} socios que no han respondido."
+MEETING_NUDGE_TOO_SOON = "Ya les recordé hace menos de una hora. Dales un rato para responder 🙂"
+MEETING_NUDGE_NOBODY = "Todos los invitados ya respondieron 🙌"
+REMINDER_MEETING = "🔔 Recordatorio de reunión:\n\n{card}"
+REMINDER_MEETING_UNANSWERED = "🔔 Recordatorio de reunión:\n\n{card}\n\nAún no respondes: ¿vienes?"
+REMINDER_CALL = "🔔 Recordatorio: se acerca el cierre de una convocatoria.\n\n{card}"
+REMINDERS_BEFORE = "{offsets} antes"
+DIGEST_EXPLAINED = "📰 El resumen semanal llega los lunes a las 9:00: las reuniones de la semana con tu respuesta, las convocatorias abiertas y cuántos socios nuevos hay. Si no hay nada que contar, no llega."
+DIGEST_IS_ON = "Ahora lo recibes ✅"
+DIGEST_IS_OFF = "Ahora no lo recibes."
+DIGEST_TURN_ON = "✅ Quiero recibirlo"
+DIGEST_TURN_OFF = "🔕 No quiero recibirlo"
+DIGEST_ON = "Listo: te llegará el resumen los lunes a las 9:00 📰"
+DIGEST_OFF = "Listo: ya no te llegará el resumen semanal."
+DIGEST_TITLE = "📰 Tu resumen de la semana"
+DIGEST_MEETINGS = "📅 Reuniones:"
+DIGEST_MEETING = "• {when}: {title} ({barrio}). Tu respuesta: {answer}"
+DIGEST_NO_ANSWER = "aún no respondes"
+DIGEST_CALLS = "💰 Convocatorias abiertas:"
+DIGEST_CALL = "• {name}: {left}"
+DIGEST_JOINED = "👋 Socios nuevos esta semana: {count}"
+DIGEST_FOOTER = "Para dejar de recibir este resumen: /resumen"
+REMINDERS_NONE = "sin recordatorios"
+REMINDERS_NOW = (
+    "🔔 Recordatorios de las reuniones de {barrio}: {current}.\n¿Cuándo quieres que se recuerden?"
+)
+REMINDER_PRESETS = {
+    "24-2": "24 h y 2 h antes (recomendado)",
+    "2": "Solo 2 h antes",
+    "24": "Solo 24 h antes",
+    "48-3": "48 h y 3 h antes",
+    "0": "Sin recordatorios",
+}
+REMINDER_TYPE_HOURS = "✏️ Otras horas"
+REMINDER_ASK_HOURS = "Escribe cuántas horas antes, hasta 3 números (ej: «48 y 3» o «6»)."
+REMINDER_BAD_HOURS = "No entendí 🤔. Escribe horas enteras, hasta 3, de 1 a 336 (ej: «48 y 3»)."
+REMINDERS_SAVED = "Listo: las reuniones de {barrio} se recuerdan {current}. Actualicé {meetings} reuniones próximas."
 MEETING_CANCEL = "❌ Cancelar reunión"
 MEETING_MOVE = "🕑 Cambiar fecha"
 MEETING_CANCEL_CONFIRM = "¿Seguro que cancelas «{title}»? Aviso a todos los invitados."

@@ -104,6 +104,9 @@ class DeliveryStatus(enum.StrEnum):
     # The process stopped between "about to send" and "sent": the person may or may not have
     # it. Never resent (that could double it); counted and reported instead.
     AMBIGUOUS = "ambiguous"
+    # Not sent because it would have arrived too late to mean anything (a reminder held by
+    # quiet hours past its meeting's start), or what it was about is gone. Counted, not sent.
+    EXPIRED = "expired"
 
 
 class Priority(enum.IntEnum):
@@ -135,6 +138,22 @@ class RsvpAnswer(enum.StrEnum):
     MAYBE = "maybe"
 
 
+class ReminderKind(enum.StrEnum):
+    MEETING = "meeting"
+    # A coordinator's "Recordar a quienes no han respondido": fired when it is asked for.
+    NUDGE = "nudge"
+    FUNDING = "funding"
+    DIGEST = "digest"
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    # Fell due when it no longer made sense (the meeting had started, the call had closed, a
+    # later reminder of the same meeting was due too): logged and counted, never sent late.
+    SKIPPED = "skipped"
+
+
 class AlertStatus(enum.StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
@@ -162,6 +181,10 @@ class Barrio(Timestamped, Base):
     region: Mapped[str] = mapped_column(String(80))
     invite_code: Mapped[str] = mapped_column(String(32), unique=True)
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The barrio's IANA zone (America/Punta_Arenas in Magallanes); None: BARRIO_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Minutes before each meeting its reminders go out; None: DEFAULT_REMINDER_MINUTES.
+    reminder_minutes: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class Member(Timestamped, Base):
@@ -185,6 +208,8 @@ class Member(Timestamped, Base):
     # Quiet hours in minutes after local midnight; both None means "no quiet hours".
     quiet_start: Mapped[int | None] = mapped_column(Integer, default=22 * 60)
     quiet_end: Mapped[int | None] = mapped_column(Integer, default=8 * 60)
+    # The Monday summary of the week (handlers/digest.py): off unless the member asks for it.
+    weekly_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
@@ -292,6 +317,14 @@ class Delivery(Timestamped, Base):
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(String(255))
+    # A message whose words depend on when it arrives (a reminder says "mañana" or "hoy") names
+    # its template and parameters and is rendered by the dispatcher as it is sent; `text` is
+    # then what was rendered when queued, replaced by what went out.
+    template: Mapped[str | None] = mapped_column(String(32))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Not sent at all after this instant (status `expired`): a reminder held by quiet hours
+    # past the start of its meeting.
+    expires_at: Mapped[datetime | None]
 
 
 class Announcement(Timestamped, Base):
@@ -346,7 +379,10 @@ class InboundUpdate(Base):
 
 class Meeting(Timestamped, Base):
     __tablename__ = "meetings"
-    __table_args__ = (Index("ix_meetings_barrio_starts", "barrio_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_meetings_barrio_starts", "barrio_id", "starts_at"),
+        UniqueConstraint("series_id", "occurrence"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     barrio_id: Mapped[int] = mapped_column(ForeignKey("barrios.id", ondelete="CASCADE"))
@@ -360,8 +396,51 @@ class Meeting(Timestamped, Base):
     )
     # Bumped on every change, as calendar apps expect of an updated .ics.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # An occurrence of a recurring meeting: its series, and the local wall time the rule gave
+    # it ("2026-12-03T19:00"), which stays its identity (RECURRENCE-ID, EXDATE) when it is
+    # moved, and makes creating it twice (two replicas) impossible.
+    series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meeting_series.id", ondelete="CASCADE")
+    )
+    occurrence: Mapped[str | None] = mapped_column(String(16))
 
     barrio: Mapped[Barrio] = relationship()
+    series: Mapped[MeetingSeries | None] = relationship()
+
+
+class MeetingSeries(Timestamped, Base):
+    """A recurring meeting: a rule (RFC 5545 RRULE) read from the coordinator's words. Its
+    occurrences are created as `Meeting` rows a bounded time ahead (`handlers/series.py`)."""
+
+    __tablename__ = "meeting_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    barrio_id: Mapped[int] = mapped_column(ForeignKey("barrios.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(80))
+    place: Mapped[str] = mapped_column(String(120))
+    agenda: Mapped[str] = mapped_column(Text, default="")
+    rule: Mapped[str] = mapped_column(String(120))
+    # The first occurrence's local wall time ("2026-12-03T19:00"): DTSTART in the barrio's zone.
+    starts_local: Mapped[str] = mapped_column(String(16))
+    # Occurrences exist up to here; the next ones are created as time goes by.
+    planned_until: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    barrio: Mapped[Barrio] = relationship()
+
+
+class MeetingInvitation(Base):
+    """Who was invited to a meeting: the members the invitation was queued for (or, for an
+    occurrence of a series, the barrio's members when it was created)."""
+
+    __tablename__ = "meeting_invitations"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    invited_at: Mapped[datetime]
 
 
 class Rsvp(Base):
@@ -390,6 +469,38 @@ class FundingCall(Timestamped, Base):
     barrio_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     opens_on: Mapped[date] = mapped_column(Date)
     closes_on: Mapped[date] = mapped_column(Date, index=True)
+    # Withdrawn by a coordinator: no longer listed, its reminders gone.
+    withdrawn_at: Mapped[datetime | None]
+
+
+class Reminder(Timestamped, Base):
+    """One reminder due at one instant: the database is the schedule. Firing claims the row
+    (conditional update) and writes its outbox rows in the same transaction, so two processes
+    on one database, or a crash half-way, fire it once (scheduler/reminders.py)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # What it is for, unique: planning the same reminder twice (two replicas) adds nothing.
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    kind: Mapped[ReminderKind] = mapped_column(_str_enum(ReminderKind))
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    funding_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("funding_calls.id", ondelete="CASCADE"), index=True
+    )
+    # The time zone whose members it is for (funding-call deadlines, the weekly digest).
+    zone: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    status: Mapped[ReminderStatus] = mapped_column(
+        _str_enum(ReminderStatus), default=ReminderStatus.PENDING
+    )
+    done_at: Mapped[datetime | None]
+    # How many messages it queued, or why it was skipped.
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(String(64))
 
 
 SESSION_CLOCK = "clock"

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.core import Option
+from handlers.core import Option, Rendered
 from models import Announcement, ChannelIdentity, Delivery, DeliveryStatus, Priority
 from models.queries import broadcast_counts
 
@@ -270,9 +270,18 @@ class DispatchStats:
     put_back: int = 0
     # Rows set aside until their own chat was free.
     deferred: int = 0
+    # Rows not sent because they would have arrived too late (`expires_at`) or their template
+    # said they no longer apply (the meeting was cancelled, the person declined).
+    expired: int = 0
 
 
 BroadcastDone = Callable[[AsyncSession, str, dict[str, int]], Awaitable[None]]
+
+
+# Words for templated rows about to go out, by row id; None: the row must not be sent.
+Renderer = Callable[
+    [AsyncSession, Sequence[Delivery], datetime], Awaitable[dict[int, Rendered | None]]
+]
 
 
 @dataclass
@@ -307,8 +316,10 @@ class OutboxDispatcher:
         *,
         clock: Callable[[], datetime],
         on_broadcast_done: BroadcastDone | None = None,
+        render: Renderer | None = None,
     ) -> None:
         self.sessions = sessions
+        self.render = render
         self.senders = {s.channel: s for s in senders}
         self.pacers = pacers
         self.clock = clock
@@ -552,7 +563,38 @@ class OutboxDispatcher:
                 .returning(Delivery)
                 .execution_options(synchronize_session=False)
             )
-            return {delivery.id: delivery for delivery in rows.all()}
+            marked = {delivery.id: delivery for delivery in rows.all()}
+            expired = await self._render(session, list(marked.values()))
+            for row_id in expired:
+                del marked[row_id]
+            return marked
+
+    async def _render(self, session: AsyncSession, rows: list[Delivery]) -> list[int]:
+        """Give templated rows their words as of now (the rendered text is what the row keeps);
+        returns the rows that must not go, marked `expired` in the same transaction."""
+        now = self.clock()
+        expired = [d.id for d in rows if d.expires_at is not None and d.expires_at <= now]
+        templated = [d for d in rows if d.template is not None and d.id not in expired]
+        if templated and self.render is not None:
+            for row_id, rendered in (await self.render(session, templated, now)).items():
+                if rendered is None:
+                    expired.append(row_id)
+                    continue
+                delivery = next(d for d in templated if d.id == row_id)
+                delivery.text = rendered.text
+                delivery.options = [
+                    {"label": o.label, "payload": o.payload} for o in rendered.options
+                ]
+        if expired:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(expired))
+                .values(status=DeliveryStatus.EXPIRED, last_error="too late to mean anything")
+                .execution_options(synchronize_session=False)
+            )
+            self.stats.expired += len(expired)
+            log.info("%d deliveries expired before they could be sent; dropped", len(expired))
+        return expired
 
     async def _send_one(self, delivery: Delivery, slot: _Slot) -> _Outcome:
         """Send one marked row at its slot; returns what to write for it."""

@@ -49,7 +49,7 @@ async def test_meeting_invite_rsvp_and_attendance(runtime, phone, emulator):
 
     attendance = text_of(await carmen.say("/asistencia"))
     assert "Asistirán (0)" in attendance and "Tal vez (1): Ana" in attendance
-    assert "No podrán (1): Beto" in attendance and "Sin responder: 1" in attendance
+    assert "No podrán (1): Beto" in attendance and "Sin responder (1): Rosa" in attendance
 
     await ana.say("/reuniones")
     files = await ana.tap("Agregar al calendario")

@@ -1,0 +1,102 @@
+"""`/recordatorios`: a coordinator chooses how long before each meeting of their barrio its
+reminders go out (24 h and 2 h unless changed), with a tap or typed as hours ("48 y 3")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from handlers import reminders, texts
+from handlers.common import coordinated_barrios, main_menu, require_coordinator
+from handlers.core import Option, Turn, clean_line, parse_id
+from models import Barrio
+
+FLOW = "rec"
+PRESETS: dict[str, tuple[int, ...]] = {
+    "24-2": (24 * 60, 2 * 60),
+    "2": (2 * 60,),
+    "24": (24 * 60,),
+    "48-3": (48 * 60, 3 * 60),
+    "0": (),
+}
+_HOURS = re.compile(r"\d{1,3}")
+
+
+def parse_hours(text: str) -> tuple[int, ...] | None:
+    """ "48 y 3", "48, 3", "2 horas" → minutes before, largest first; None if not hours in
+    range or too many of them."""
+    words = clean_line(text).casefold().replace(",", " ").replace("h", " ").split()
+    numbers = [w for w in words if w not in ("y", "oras", "ora", "antes", "e")]
+    if not numbers or not all(_HOURS.fullmatch(n) for n in numbers):
+        return None
+    minutes = sorted({int(n) * 60 for n in numbers}, reverse=True)
+    if len(minutes) > reminders.MAX_REMINDERS or not all(
+        0 < m <= reminders.MAX_REMINDER_MINUTES for m in minutes
+    ):
+        return None
+    return tuple(minutes)
+
+
+async def show(turn: Turn, _args: str = "") -> None:
+    barrios = require_coordinator(turn)
+    for barrio in barrios:
+        current = reminders.describe_offsets(reminders.reminder_minutes(barrio))
+        options = [
+            Option(label, f"{FLOW}:set:{barrio.id}:{key}")
+            for key, label in texts.REMINDER_PRESETS.items()
+        ]
+        options.append(Option(texts.REMINDER_TYPE_HOURS, f"{FLOW}:type:{barrio.id}"))
+        turn.say(texts.REMINDERS_NOW.format(barrio=barrio.name, current=current), options)
+
+
+def _barrio(turn: Turn, arg: str) -> Barrio | None:
+    barrio_id = parse_id(arg)
+    return next((b for b in coordinated_barrios(turn.member) if b.id == barrio_id), None)
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    barrio_arg, _, preset = arg.partition(":")
+    barrio = _barrio(turn, barrio_arg)
+    if barrio is None:
+        turn.say(texts.COORDINATORS_ONLY)
+        return True
+    if action == "set" and preset in PRESETS:
+        await _save(turn, barrio, PRESETS[preset])
+    elif action == "type":
+        turn.finish()
+        turn.enter(FLOW, "hours", barrio_id=barrio.id)
+        turn.say(texts.REMINDER_ASK_HOURS)
+    else:
+        turn.say(texts.INVALID_BUTTON)
+    return True
+
+
+async def prompt(turn: Turn) -> None:
+    turn.say(texts.REMINDER_ASK_HOURS)
+
+
+async def on_input(turn: Turn) -> None:
+    barrio = _barrio(turn, str(turn.data.get("barrio_id", "")))
+    if barrio is None:
+        turn.finish()
+        turn.say(texts.COORDINATORS_ONLY, main_menu(turn.member))
+        return
+    minutes = parse_hours(turn.inbound.text[:60])
+    if minutes is None:
+        turn.say(texts.REMINDER_BAD_HOURS)
+        return
+    turn.finish()
+    await _save(turn, barrio, minutes)
+
+
+async def _save(turn: Turn, barrio: Barrio, minutes: Sequence[int]) -> None:
+    barrio.reminder_minutes = list(minutes)
+    await turn.session.flush()
+    count = await reminders.replan_barrio(turn.session, barrio, turn.now)
+    turn.planned = True
+    turn.say(
+        texts.REMINDERS_SAVED.format(
+            barrio=barrio.name, current=reminders.describe_offsets(minutes), meetings=count
+        ),
+        main_menu(turn.member),
+    )
