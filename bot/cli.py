@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote
 
 import qrcode
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.settings import Settings, SettingsError, load_settings
-from handlers import admin
+from handlers import admin, reminders
 from models import db, queries
 from models.entities import utcnow
 
@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--region", required=True)
     create.add_argument("--open", action="store_true", help="join without approval")
     barrio_commands.add_parser("list", help="list barrios")
+    configure = barrio_commands.add_parser(
+        "set", help="a barrio's time zone and when its meetings are reminded"
+    )
+    configure.add_argument("slug")
+    configure.add_argument("--timezone", metavar="ZONE", help="e.g. America/Punta_Arenas")
+    configure.add_argument(
+        "--reminders", metavar="HOURS", help="hours before each meeting, e.g. 48,3 (or none)"
+    )
     invite = commands.add_parser("invite", help="print a barrio's invite link")
     invite.add_argument("slug")
     invite.add_argument("--qr", metavar="FILE.png", help="also write the link as a QR code")
@@ -147,6 +155,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         await _in_database(settings, _report_up_to_date)
     elif args.command == "barrios" and args.barrios_command == "create":
         await _create_barrio(settings, args)
+    elif args.command == "barrios" and args.barrios_command == "set":
+        await _in_database(settings, lambda s: _configure_barrio(s, settings, args))
     elif args.command == "barrios":
         await _in_database(settings, _list_barrios)
     elif args.command == "invite":
@@ -226,10 +236,29 @@ async def _list_barrios(session: AsyncSession) -> None:
     for barrio in await queries.all_barrios(session):
         members = await queries.active_member_count(session, barrio.id)
         joining = "approval" if barrio.requires_approval else "open"
+        zone = barrio.timezone or "BARRIO_TIMEZONE"
+        offsets = reminders.reminder_minutes(barrio)
+        reminded = ",".join(f"{m / 60:g}h" for m in offsets) or "no reminders"
         print(
             f"{barrio.slug}\t{barrio.name}\t{barrio.comuna}\t{barrio.region}\t"
-            f"{barrio.invite_code}\t{joining}\t{members} members"
+            f"{barrio.invite_code}\t{joining}\t{members} members\t{zone}\t{reminded}"
         )
+
+
+async def _configure_barrio(session: AsyncSession, settings: Settings, args: Any) -> None:
+    if args.timezone is None and args.reminders is None:
+        raise UsageError("say what to set: --timezone ZONE and/or --reminders HOURS")
+    barrio = await admin.require_barrio(session, args.slug)
+    now = utcnow()
+    if args.timezone is not None:
+        await admin.set_timezone(session, barrio, args.timezone, now, settings.zone)
+    if args.reminders is not None:
+        await admin.set_reminder_hours(session, barrio, args.reminders, now)
+    offsets = reminders.reminder_minutes(barrio)
+    print(
+        f"{barrio.slug}: time zone {barrio.timezone or settings.zone}; meetings reminded "
+        + (", ".join(f"{m / 60:g} h" for m in offsets) + " before" if offsets else "never")
+    )
 
 
 async def _invite(settings: Settings, slug: str, qr: str | None) -> None:

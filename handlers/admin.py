@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from handlers import reminders
 from handlers.common import category_label
 from handlers.core import fold
+from handlers.reminder_settings import parse_hours
 from models import (
     Barrio,
+    FundingCall,
     Meeting,
     MeetingStatus,
     Member,
@@ -92,6 +96,47 @@ async def make_coordinator(
     membership.status = MembershipStatus.ACTIVE
     await session.flush()
     return member
+
+
+async def set_timezone(
+    session: AsyncSession, barrio: Barrio, name: str, now: datetime, default: ZoneInfo
+) -> None:
+    """The barrio's zone (America/Punta_Arenas for Magallanes); its reminders follow it."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AdminError(f"unknown time zone {name!r} (e.g. America/Punta_Arenas)") from None
+    barrio.timezone = name
+    await session.flush()
+    await reminders.replan_barrio(session, barrio, now)
+    calls = (
+        await session.scalars(
+            select(FundingCall).where(
+                FundingCall.withdrawn_at.is_(None), FundingCall.closes_on >= now.date()
+            )
+        )
+    ).all()
+    for call in calls:
+        await reminders.plan_call(session, call, now, default)
+
+
+async def set_reminder_hours(
+    session: AsyncSession, barrio: Barrio, hours: str, now: datetime
+) -> tuple[int, ...]:
+    """ "48,3" or "none": how long before each meeting its reminders go out."""
+    if hours.strip().casefold() in ("none", "ninguno", "0"):
+        minutes: tuple[int, ...] | None = ()
+    else:
+        minutes = parse_hours(hours)
+    if minutes is None:
+        raise AdminError(
+            f"--reminders takes up to {reminders.MAX_REMINDERS} whole hours, 1 to "
+            f"{reminders.MAX_REMINDER_MINUTES // 60}, like 48,3 (or none)"
+        )
+    barrio.reminder_minutes = list(minutes)
+    await session.flush()
+    await reminders.replan_barrio(session, barrio, now)
+    return minutes
 
 
 MEMBER_COLUMNS = (

@@ -96,3 +96,13 @@ def phone(emulator: TelegramEmulator, runtime: Runtime) -> type[Phone]:
         return Phone(emulator, runtime, user_id, name)
 
     return make  # type: ignore[return-value]
+
+
+@pytest.fixture
+def cli_env(clean_database, monkeypatch, tmp_path):
+    """The admin command line's environment: the test database, no Telegram token."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", clean_database)
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "BarrioTestBot")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    return tmp_path

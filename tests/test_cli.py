@@ -14,15 +14,6 @@ import pytest
 from bot.cli import main
 
 
-@pytest.fixture
-def cli_env(clean_database, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", clean_database)
-    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "BarrioTestBot")
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    return tmp_path
-
-
 def barrio(capsys, *args: str) -> str:
     capsys.readouterr()
     main(list(args))
