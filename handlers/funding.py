@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from handlers import reminders, texts
 from handlers.common import (
@@ -19,7 +19,7 @@ from handlers.common import (
 from handlers.core import Option, Turn, clean_line, parse_id
 from handlers.outbox import barrio_recipients
 from handlers.when import MONTHS, WEEKDAYS, parse_when
-from models import Barrio, FundingCall, Priority
+from models import Barrio, Delivery, DeliveryStatus, FundingCall, Priority
 
 FLOW = "cnv"
 MAX_URL = 300
@@ -56,7 +56,7 @@ async def prompt(turn: Turn) -> None:
         turn.say(texts.CALL_ASK_AUDIENCE, options)
     elif step == "opens":
         turn.say(texts.CALL_ASK_OPENS)
-    elif step == "closes":
+    elif step in ("closes", "reclose"):
         turn.say(texts.CALL_ASK_CLOSES)
     elif step == "confirm":
         barrio_ids = await _audience(turn, turn.data.get("region"), turn.data.get("barrio_ids", []))
@@ -89,6 +89,8 @@ async def on_input(turn: Turn) -> None:
             return
         turn.goto("audience", url=url)
         await prompt(turn)
+    elif step == "reclose":
+        await _reclose(turn)
     elif step in ("opens", "closes"):
         day = parse_day(turn.inbound.text, turn)
         if day is None:
@@ -123,6 +125,9 @@ def _today(turn: Turn) -> date:
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    if action in ("reclose", "withdraw", "withdrawyes"):
+        await _manage(turn, action, arg)
+        return True
     if turn.flow != FLOW or turn.member is None:
         return False
     barrios = coordinated_barrios(turn.member)
@@ -243,7 +248,87 @@ async def open_calls(turn: Turn, _args: str = "") -> None:
         turn.say(texts.CALLS_NONE, main_menu(member))
         return
     for call in mine[:SHOWN]:
-        turn.say(card(call) + days_left_line(call, today))
+        options = _manage_options(call) if _may_manage(turn, call) else []
+        turn.say(card(call) + days_left_line(call, today), options)
+
+
+def _may_manage(turn: Turn, call: FundingCall) -> bool:
+    """Its author, or a coordinator of a barrio it is for."""
+    mine = coordinated_barrios(turn.member)
+    if not mine:
+        return False
+    return (
+        (turn.member is not None and call.author_id == turn.member.id)
+        or bool({b.id for b in mine} & set(call.barrio_ids))
+        or call.region in {b.region for b in mine}
+    )
+
+
+def _manage_options(call: FundingCall) -> list[Option]:
+    return [
+        Option(texts.CALL_RECLOSE, f"{FLOW}:reclose:{call.id}"),
+        Option(texts.CALL_WITHDRAW, f"{FLOW}:withdraw:{call.id}"),
+    ]
+
+
+async def _manageable(turn: Turn, call_id: int | None) -> FundingCall | None:
+    call = await turn.session.get(FundingCall, call_id) if call_id is not None else None
+    if call is None or call.withdrawn_at is not None or call.closes_on < _today(turn):
+        turn.say(texts.CALL_GONE)
+        return None
+    if not _may_manage(turn, call):
+        turn.say(texts.COORDINATORS_ONLY)
+        return None
+    return call
+
+
+async def _manage(turn: Turn, action: str, arg: str) -> None:
+    call = await _manageable(turn, parse_id(arg))
+    if call is None:
+        return
+    if action == "reclose":
+        turn.finish()
+        turn.enter(FLOW, "reclose", call_id=call.id)
+        await prompt(turn)
+    elif action == "withdraw":
+        turn.say(
+            texts.CALL_WITHDRAW_CONFIRM.format(name=call.name),
+            [
+                Option(texts.CALL_WITHDRAW_YES, f"{FLOW}:withdrawyes:{call.id}"),
+                Option(texts.NO_KEEP, "menu:ayuda"),
+            ],
+        )
+    else:
+        call.withdrawn_at = turn.now
+        await reminders.drop_call_reminders(turn.session, call.id)
+        # Notices not sent yet (quiet hours) are withdrawn with it.
+        await turn.session.execute(
+            delete(Delivery).where(
+                Delivery.broadcast == f"call:{call.id}",
+                Delivery.status == DeliveryStatus.PENDING,
+            )
+        )
+        turn.say(texts.CALL_WITHDRAWN.format(name=call.name), main_menu(turn.member))
+
+
+async def _reclose(turn: Turn) -> None:
+    day = parse_day(turn.inbound.text, turn)
+    if day is None:
+        turn.say(texts.CALL_BAD_DAY)
+        return
+    call = await _manageable(turn, turn.data.get("call_id"))
+    if call is None:
+        turn.finish()
+        return
+    if day < max(call.opens_on, _today(turn)):
+        turn.say(texts.CALL_CLOSES_BEFORE)
+        return
+    turn.finish()
+    call.closes_on = day
+    await turn.session.flush()
+    await reminders.plan_call(turn.session, call, turn.now, turn.default_zone)
+    turn.planned = True
+    turn.say(texts.CALL_RECLOSED.format(name=call.name, closes=_day(day)), main_menu(turn.member))
 
 
 def days_left_line(call: FundingCall, today: date) -> str:

@@ -399,6 +399,13 @@ CALL_DAYS_LEFT = "\n⏳ Quedan {days} días"
 CALL_ONE_DAY_LEFT = "\n⏳ Queda 1 día: cierra mañana"
 CALL_LAST_DAY = "\n⏳ ¡Hoy es el último día!"
 CALL_NOT_OPEN = "\n🔜 Abre el {opens}"
+CALL_RECLOSE = "🗓️ Cambiar cierre"
+CALL_WITHDRAW = "🗑️ Retirar"
+CALL_WITHDRAW_CONFIRM = "¿Retiro «{name}»? Deja de aparecer en /convocatorias y no se recuerda más."
+CALL_WITHDRAW_YES = "Sí, retirar"
+CALL_WITHDRAWN = "Listo: «{name}» está retirada."
+CALL_RECLOSED = "Listo: «{name}» ahora cierra el {closes}. Los recordatorios siguen la nueva fecha."
+CALL_GONE = "Esa convocatoria ya no está abierta."
 
 # --- leaving and asking again --------------------------------------------------------------
 MEMBER_LEFT_FOR_COORDINATOR = "{name} dejó {barrio}."

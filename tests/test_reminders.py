@@ -386,3 +386,49 @@ async def test_call_deadline_reminders_reach_its_audience_with_days_left(runtime
     assert "cierra mañana" in day["text"]
     await outbox_idle(runtime, clock)
     assert not [m for m in far.texts() if "se acerca el cierre" in m]
+
+
+async def _publish_call(carmen, ana, closes="15/12"):
+    await carmen.say("/convocatoria")
+    await carmen.say("Fondo Barrios 2027")
+    await carmen.say("Financia mejoras de fachada para los locales del barrio.")
+    await carmen.say("Sin enlace")
+    await carmen.tap("Barrio Estación")
+    await carmen.say("hoy")
+    await carmen.say(closes)
+    await carmen.tap("Publicar")
+    await ana.wait_for("Nueva convocatoria")
+
+
+async def test_a_call_moved_or_withdrawn_moves_or_removes_its_reminders(runtime, phone, clock):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await _publish_call(carmen, ana)
+    # Members see the call without the coordinator's buttons.
+    assert buttons((await ana.say("/convocatorias"))[-1]) == []
+    await carmen.say("/convocatorias")
+    await carmen.tap("Cambiar cierre")
+    assert "ahora cierra el domingo 20 de diciembre" in text_of(await carmen.say("20/12"))
+    planned = await _reminders(runtime, ReminderKind.FUNDING)
+    assert [(r.due_at, r.status) for r in planned] == [
+        (datetime(2026, 12, 13, 13, 0, tzinfo=UTC), ReminderStatus.PENDING),
+        (datetime(2026, 12, 19, 13, 0, tzinfo=UTC), ReminderStatus.PENDING),
+    ]
+    await settle_reminders(runtime, clock, planned[0].due_at + timedelta(seconds=5))
+    assert "Quedan 7 días" in (await ana.wait_for("se acerca el cierre"))["text"]
+
+    await carmen.say("/convocatorias")
+    await carmen.tap("Retirar")
+    assert "está retirada" in text_of(await carmen.tap("Sí, retirar"))
+    assert [r.status for r in await _reminders(runtime, ReminderKind.FUNDING)] == [
+        ReminderStatus.FIRED
+    ]
+    assert "No hay convocatorias" in text_of(await ana.say("/convocatorias"))
+    await settle_reminders(runtime, clock, planned[1].due_at + timedelta(seconds=5))
+    await outbox_idle(runtime, clock)
+    assert len([t for t in ana.texts() if "se acerca el cierre" in t]) == 1
+    # A stale button of the withdrawn call answers plainly.
+    card = next(m for m in reversed(carmen.emulator.sent(carmen.user_id)) if "💰" in m["text"])
+    stale = await carmen.tap_data(
+        card["message_id"], f"cnv:reclose:{planned[0].funding_call_id}", forge=True
+    )
+    assert "ya no está abierta" in text_of(stale)
