@@ -63,6 +63,10 @@ async def on_button(turn: Turn, action: str, _arg: str) -> bool:
     if action not in ("on", "off"):
         return False
     member.weekly_digest = action == "on"
+    if member.weekly_digest:
+        # A barrio created since the last planning has no Monday yet.
+        await plan_next(turn.session, turn.now, turn.default_zone)
+        turn.planned = True
     turn.say(texts.DIGEST_ON if member.weekly_digest else texts.DIGEST_OFF, main_menu(member))
     return True
 
