@@ -182,6 +182,7 @@ class Runtime:
     async def _prune_deliveries(self) -> None:
         keep = timedelta(days=self.settings.delivery_retention_days)
         await retention.prune_deliveries(self.sessions, self.clock(), keep)
+        await retention.prune_reminders(self.sessions, self.clock(), keep)
 
     async def _start_web(self, secret: str) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:

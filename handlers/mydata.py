@@ -21,6 +21,7 @@ from models import (
     ChannelIdentity,
     Delivery,
     Meeting,
+    MeetingInvitation,
     Member,
     Rsvp,
     SecurityAlert,
@@ -61,6 +62,13 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
         .where(Rsvp.member_id == member.id)
         .order_by(Meeting.starts_at, Meeting.id)
     )
+    invitations = await session.execute(
+        select(MeetingInvitation, Meeting, Barrio.name)
+        .join(Meeting, Meeting.id == MeetingInvitation.meeting_id)
+        .join(Barrio, Barrio.id == Meeting.barrio_id)
+        .where(MeetingInvitation.member_id == member.id)
+        .order_by(Meeting.starts_at, Meeting.id)
+    )
     alerts = await session.execute(
         select(SecurityAlert, Barrio.name)
         .join(Barrio, Barrio.id == SecurityAlert.barrio_id)
@@ -90,6 +98,7 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
             "mostrar_telefono": member.show_phone,
             "mostrar_direccion": member.show_address,
             "horario_silencio": quiet,
+            "resumen_semanal": member.weekly_digest,
         },
         "consentimiento": {"fecha": when(member.consent_at)},
         "canales": [{"canal": i.channel, "id": i.external_id} for i in identities],
@@ -112,6 +121,15 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
                 "respondida": when(rsvp.answered_at),
             }
             for rsvp, meeting, barrio in answers.all()
+        ],
+        "invitaciones": [
+            {
+                "reunion": meeting.title,
+                "barrio": barrio,
+                "fecha": when(meeting.starts_at),
+                "invitada": when(invitation.invited_at),
+            }
+            for invitation, meeting, barrio in invitations.all()
         ],
         "alertas": [
             {

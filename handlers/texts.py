@@ -423,17 +423,19 @@ MYDATA_NONE_YET = (
 )
 MYDATA_NOTES = {
     "generado": "Cuándo se hizo este archivo.",
-    "perfil": "Tus datos: nombre, negocio, rubro, dirección y teléfono (si los diste), qué eliges mostrar en el directorio y tu horario de silencio. Se cambian con /perfil y /silencio.",
+    "perfil": "Tus datos: nombre, negocio, rubro, dirección y teléfono (si los diste), qué eliges mostrar en el directorio, tu horario de silencio y si recibes el resumen semanal. Se cambian con /perfil, /silencio y /resumen.",
     "consentimiento": "Cuándo aceptaste que guardemos tus datos.",
     "canales": "Por dónde te escribimos: el canal y tu número de usuario en él.",
     "membresias": "Cada barrio en que te inscribiste, con tu rol y estado, también los que dejaste o no se aprobaron.",
     "reuniones": "Tus respuestas a las invitaciones a reuniones.",
+    "invitaciones": "Las reuniones a las que te invitaron: a quienes no responden se les recuerda la reunión.",
     "alertas": "Las alertas de seguridad que enviaste. Llegaron a todo el barrio con tu nombre.",
     "directorio": "Lo que ven de ti los otros socios de tus barrios al buscar en /directorio.",
     "mensajes": "Mensajes que el bot te envió, o envió a la coordinación sobre ti (se borran a los 30 días de enviados).",
     "conversacion": "Dónde vas en una conversación con el bot, si dejaste algo a medias.",
 }
 DELIVERY_STATUS_WORDS = {
+    "expired": "no enviado: habría llegado tarde",
     "pending": "por enviar",
     "sending": "enviándose",
     "sent": "enviado",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, cast, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Delivery, Meeting, MeetingStatus
+from models import Delivery, Meeting, MeetingStatus, Reminder, ReminderStatus
 from scheduler.outbox import FINAL
 
 log = logging.getLogger(__name__)
@@ -36,4 +36,20 @@ async def prune_deliveries(
     pruned = int(getattr(result, "rowcount", 0) or 0)
     if pruned:
         log.info("deleted %d finished deliveries older than %d days", pruned, keep.days)
+    return pruned
+
+
+async def prune_reminders(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, keep: timedelta
+) -> int:
+    """Delete reminders fired or skipped more than `keep` ago: the schedule's history."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(Reminder).where(
+                Reminder.status != ReminderStatus.PENDING, Reminder.due_at < now - keep
+            )
+        )
+    pruned = int(getattr(result, "rowcount", 0) or 0)
+    if pruned:
+        log.info("deleted %d reminders done more than %d days ago", pruned, keep.days)
     return pruned

@@ -94,6 +94,7 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
         "canales",
         "membresias",
         "reuniones",
+        "invitaciones",
         "alertas",
         "directorio",
         "mensajes",
@@ -104,6 +105,7 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
     assert any(
         "Te invitan a una reunión" in m["texto"] and m["para"] == "ti" for m in data["mensajes"]
     )
+    assert [i["reunion"] for i in data["invitaciones"]] == [r["reunion"] for r in data["reuniones"]]
     assert data["conversacion"] is None
     assert all(isinstance(note, str) and note for note in data["nota"].values())
     assert _local(data["generado"]) >= started
@@ -118,6 +120,7 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
         "mostrar_telefono": True,
         "mostrar_direccion": False,
         "horario_silencio": {"desde": "22:00", "hasta": "08:00"},
+        "resumen_semanal": False,
     }
     consent = _local(data["consentimiento"]["fecha"])
     assert started <= consent <= _local(data["generado"])

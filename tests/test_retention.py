@@ -59,3 +59,28 @@ async def test_finished_deliveries_go_after_the_retention_period(clean_database)
         assert left == {"recent sent", "old pending", "invitation ahead"}
     finally:
         await engine.dispose()
+
+
+async def test_done_reminders_go_after_the_retention_period_pending_ones_stay(clean_database):
+    from models import Reminder, ReminderKind, ReminderStatus
+    from scheduler.retention import prune_reminders
+
+    engine = db.create_engine(clean_database)
+    sessions = db.session_factory(engine, lambda: NOW)
+    try:
+        async with sessions() as session, session.begin():
+            for key, status, age in (
+                ("old-fired", ReminderStatus.FIRED, KEEP + timedelta(days=1)),
+                ("old-skipped", ReminderStatus.SKIPPED, KEEP + timedelta(days=1)),
+                ("recent", ReminderStatus.FIRED, KEEP - timedelta(days=1)),
+                ("overdue", ReminderStatus.PENDING, KEEP + timedelta(days=1)),
+            ):
+                session.add(
+                    Reminder(key=key, kind=ReminderKind.DIGEST, due_at=NOW - age, status=status)
+                )
+        assert await prune_reminders(sessions, NOW, KEEP) == 2
+        async with sessions() as session:
+            kept = (await session.scalars(select(Reminder.key).order_by(Reminder.key))).all()
+        assert kept == ["overdue", "recent"]
+    finally:
+        await engine.dispose()
