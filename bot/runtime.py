@@ -33,7 +33,7 @@ from bot.telegram import (
     register_commands,
 )
 from bot.web import MalformedUpdate, create_web_app
-from handlers import digest, registration, reminders
+from handlers import digest, registration, reminders, series
 from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
 from models import ReminderKind, db
@@ -126,6 +126,7 @@ class Runtime:
             planners=[
                 functools.partial(reminders.plan_missing, default=zone),
                 functools.partial(digest.plan_next, default=zone),
+                functools.partial(series.extend_all, default=zone),
             ],
             on_enqueued=self.dispatcher.wake,
         )

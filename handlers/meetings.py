@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from handlers import reminders, texts
+from handlers import reminders, series, texts
 from handlers.common import (
     active_memberships,
     coordinated_barrios,
@@ -25,6 +25,8 @@ from handlers.common import (
 from handlers.core import Document, Option, Turn, clean_line, parse_id
 from handlers.ics import ics_filename, meeting_ics
 from handlers.outbox import Recipient, barrio_recipients, enqueue
+from handlers.recurrence import Rule, RuleProblem, describe_rule, occurrences, parse_rule
+from handlers.series import local_key
 from handlers.when import describe_when, parse_when
 from models import (
     Barrio,
@@ -32,6 +34,7 @@ from models import (
     DeliveryStatus,
     Meeting,
     MeetingInvitation,
+    MeetingSeries,
     MeetingStatus,
     Member,
     Membership,
@@ -49,6 +52,8 @@ FLOW = "reu"
 MEETING_LENGTH = timedelta(hours=2)
 RECENT = timedelta(days=30)
 NUDGE_EVERY = timedelta(hours=1)
+# A rule must give a date within this, or it is refused as giving none.
+RULE_LOOKAHEAD = timedelta(days=366)
 ANSWERS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
 
 
@@ -72,8 +77,27 @@ async def prompt(turn: Turn) -> None:
         turn.say(texts.MEETING_WHICH_BARRIO, options)
     elif step == "title":
         turn.say(texts.MEETING_ASK_TITLE)
-    elif step in ("when", "move"):
+    elif step == "when":
+        turn.say(texts.MEETING_ASK_WHEN, [Option(texts.MEETING_REPEATS, f"{FLOW}:repeat")])
+    elif step == "move":
         turn.say(texts.MEETING_ASK_WHEN)
+    elif step == "rule":
+        turn.say(texts.MEETING_ASK_RULE)
+    elif step == "rule_check":
+        rule = _rule(turn)
+        assert rule is not None
+        upcoming = occurrences(rule, turn.zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=3)
+        dates = "\n".join(f"• {describe_when(o.at, turn.zone, turn.now)}" for o in upcoming)
+        note = (
+            texts.MEETING_RULE_SKIPS.format(day=rule.start.day) if rule.skips_short_months else ""
+        )
+        turn.say(
+            texts.MEETING_RULE_CHECK.format(rule=describe_rule(rule), dates=dates, note=note),
+            [
+                Option(texts.MEETING_WHEN_OK, f"{FLOW}:ok"),
+                Option(texts.MEETING_RULE_AGAIN, f"{FLOW}:again"),
+            ],
+        )
     elif step in ("when_check", "move_check"):
         when = describe_when(_moment(turn), turn.zone, turn.now)
         turn.say(
@@ -100,7 +124,9 @@ async def prompt(turn: Turn) -> None:
             agenda=turn.data.get("agenda", ""),
             barrio=barrio,
         )
-        turn.say(card(draft, turn))
+        rule = _rule(turn)
+        repeats = texts.MEETING_REPEATS_LINE.format(rule=describe_rule(rule)) if rule else ""
+        turn.say(card(draft, turn) + repeats)
         turn.say(
             texts.MEETING_CONFIRM.format(count=count),
             [Option(texts.MEETING_SEND, f"{FLOW}:send"), Option(texts.CANCEL, "menu:cancelar")],
@@ -113,6 +139,8 @@ async def on_input(turn: Turn) -> None:
         await take_text(turn, "title", "when", prompt, max_length=80)
     elif step in ("when", "move"):
         await _read_when(turn, "when_check" if step == "when" else "move_check")
+    elif step == "rule":
+        await _read_rule(turn)
     elif step == "place":
         await take_text(turn, "place", "agenda", prompt, max_length=120)
     elif step == "agenda":
@@ -133,12 +161,36 @@ async def _read_when(turn: Turn, next_step: str) -> None:
         await prompt(turn)
 
 
+async def _read_rule(turn: Turn) -> None:
+    rule = parse_rule(clean_line(turn.inbound.text)[:120], turn.now, turn.zone)
+    if isinstance(rule, RuleProblem):
+        turn.say(texts.MEETING_RULE_PROBLEMS[rule.value])
+        return
+    upcoming = occurrences(rule, turn.zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=1)
+    if not upcoming:
+        turn.say(texts.MEETING_RULE_NO_DATES)
+        return
+    turn.goto(
+        "rule_check",
+        rule=rule.rrule,
+        rule_start=local_key(rule.start),
+        starts_at=upcoming[0].at.isoformat(),
+    )
+    await prompt(turn)
+
+
+def _rule(turn: Turn) -> Rule | None:
+    if "rule" not in turn.data:
+        return None
+    return Rule(turn.data["rule"], datetime.fromisoformat(turn.data["rule_start"]))
+
+
 def _moment(turn: Turn) -> datetime:
     return datetime.fromisoformat(turn.data["starts_at"])
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
-    if action in ("cancel", "cancelyes", "move", "nudge"):
+    if action in ("cancel", "cancelyes", "move", "nudge", "endser", "endyes"):
         return await _manage(turn, action, arg)
     if turn.flow != FLOW or turn.member is None:
         return False
@@ -147,10 +199,12 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         if (barrio_id := parse_id(arg)) not in {b.id for b in coordinated_barrios(turn.member)}:
             return False
         turn.goto("title", barrio_id=barrio_id)
-    elif action == "ok" and step == "when_check":
+    elif action == "ok" and step in ("when_check", "rule_check"):
         turn.goto("place")
-    elif action == "again" and step in ("when_check", "move_check"):
-        turn.goto("when" if step == "when_check" else "move")
+    elif action == "repeat" and step == "when":
+        turn.goto("rule")
+    elif action == "again" and step in ("when_check", "move_check", "rule_check"):
+        turn.goto({"when_check": "when", "move_check": "move", "rule_check": "rule"}[step])
     elif action == "noagenda" and step == "agenda":
         turn.goto("confirm", agenda="")
     elif action == "send" and step == "confirm":
@@ -206,6 +260,10 @@ async def _send(turn: Turn) -> None:
         turn.goto("when")
         turn.say(texts.MEETING_WHEN_PAST)
         return
+    rule = _rule(turn)
+    if rule is not None:
+        await _send_series(turn, barrio, rule)
+        return
     meeting = Meeting(
         barrio=barrio,
         author_id=member.id,
@@ -235,6 +293,47 @@ async def _send(turn: Turn) -> None:
     turn.say(texts.MEETING_SENT.format(count=len(recipients)), main_menu(member))
 
 
+async def _send_series(turn: Turn, barrio: Barrio, rule: Rule) -> None:
+    member = turn.member
+    assert member is not None
+    _, meetings = await series.create(
+        turn.session,
+        barrio=barrio,
+        author_id=member.id,
+        title=turn.data["title"],
+        place=turn.data["place"],
+        agenda=turn.data.get("agenda", ""),
+        rule=rule,
+        now=turn.now,
+        default=turn.default_zone,
+    )
+    turn.finish()
+    if not meetings:  # the first date went by while the preview waited
+        turn.say(texts.MEETING_WHEN_PAST, main_menu(member))
+        return
+    first = meetings[0]
+    await turn.session.refresh(first, ["barrio"])
+    recipients = await barrio_recipients(turn.session, [barrio.id], exclude_member_id=member.id)
+    # One invitation for the series, answering its first date; each later date is reminded
+    # with its own buttons (`handlers/reminders.py`).
+    turn.enqueued += await enqueue(
+        turn.session,
+        recipients,
+        texts.MEETING_SERIES_INVITE.format(rule=describe_rule(rule), card=card(first, turn)),
+        now=turn.now,
+        zone=turn.zone,
+        options=rsvp_options(first.id),
+        priority=Priority.BROADCAST,
+        broadcast=_broadcast(first),
+        barrio_id=barrio.id,
+    )
+    turn.planned = True
+    turn.say(
+        texts.MEETING_SERIES_SENT.format(count=len(recipients), dates=len(meetings)),
+        main_menu(member),
+    )
+
+
 # --- answering ------------------------------------------------------------------------------
 async def on_rsvp(turn: Turn, action: str, arg: str) -> bool:
     """`rsv:y|n|m:<meeting>` answers; `rsv:ics:<meeting>` sends the calendar file."""
@@ -252,7 +351,7 @@ async def on_rsvp(turn: Turn, action: str, arg: str) -> bool:
         turn.say(texts.INVALID_BUTTON)
         return True
     if action == "ics":
-        turn.say(texts.CALENDAR_FILE, document=calendar_file(meeting, turn))
+        turn.say(texts.CALENDAR_FILE, document=await calendar_file(meeting, turn))
         return True
     if meeting.status == MeetingStatus.CANCELLED or meeting.starts_at <= turn.now:
         reason = (
@@ -276,7 +375,9 @@ async def on_rsvp(turn: Turn, action: str, arg: str) -> bool:
     return True
 
 
-def calendar_file(meeting: Meeting, turn: Turn) -> Document:
+async def calendar_file(meeting: Meeting, turn: Turn) -> Document:
+    if meeting.series_id is not None:
+        return await _series_calendar_file(meeting, turn)
     content = meeting_ics(
         uid=f"meeting-{meeting.id}@barrio-conecta",
         title=meeting.title,
@@ -304,9 +405,52 @@ async def record_invited(
         )
 
 
+async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
+    """The whole series (RRULE, cancelled dates as EXDATE), so phones show every date; for a
+    date moved or cancelled on its own, that date's change (RECURRENCE-ID); for a series
+    that ended, its cancellation."""
+    made = await turn.session.get(MeetingSeries, meeting.series_id)
+    assert made is not None and meeting.occurrence is not None
+    zone = reminders.barrio_zone(meeting.barrio, turn.default_zone)
+    rule = series.rule_of(made)
+    common: dict[str, Any] = {
+        "uid": f"series-{made.id}@barrio-conecta",
+        "title": made.title,
+        "duration": MEETING_LENGTH,
+        "place": made.place,
+        "description": made.agenda,
+        "zone_name": str(zone),
+        "now": turn.now,
+    }
+    local = datetime.fromisoformat(meeting.occurrence)
+    moved = meeting.starts_at != series.occurrence_instant(meeting, zone)
+    if made.ended_at is not None:
+        content = meeting_ics(
+            **common, starts_at=rule.start, rrule=rule.rrule, sequence=1, cancelled=True
+        )
+    elif meeting.status == MeetingStatus.CANCELLED or moved:
+        content = meeting_ics(
+            **common,
+            starts_at=meeting.starts_at,
+            recurrence_id=local,
+            sequence=meeting.sequence,
+            cancelled=meeting.status == MeetingStatus.CANCELLED,
+        )
+    else:
+        content = meeting_ics(
+            **common,
+            starts_at=rule.start,
+            rrule=rule.rrule,
+            exdates=await series.cancelled_locals(turn.session, made.id),
+        )
+    return Document(ics_filename(made.title), content)
+
+
 async def _meeting(turn: Turn, meeting_id: int) -> Meeting | None:
     return await turn.session.scalar(
-        select(Meeting).where(Meeting.id == meeting_id).options(selectinload(Meeting.barrio))
+        select(Meeting)
+        .where(Meeting.id == meeting_id)
+        .options(selectinload(Meeting.barrio), selectinload(Meeting.series))
     )
 
 
@@ -364,7 +508,7 @@ async def attendance(turn: Turn, _args: str = "") -> None:
                 )
                 .order_by(Meeting.starts_at)
                 .limit(5)
-                .options(selectinload(Meeting.barrio))
+                .options(selectinload(Meeting.barrio), selectinload(Meeting.series))
             )
         ).all()
         if not meetings:
@@ -435,11 +579,14 @@ async def _unreached(turn: Turn, meeting: Meeting) -> set[int]:
 def _manage_options(meeting: Meeting, turn: Turn) -> list[Option]:
     if meeting.starts_at <= turn.now:
         return []
-    return [
+    options = [
         Option(texts.MEETING_NUDGE, f"{FLOW}:nudge:{meeting.id}"),
         Option(texts.MEETING_MOVE, f"{FLOW}:move:{meeting.id}"),
         Option(texts.MEETING_CANCEL, f"{FLOW}:cancel:{meeting.id}"),
     ]
+    if meeting.series is not None and meeting.series.ended_at is None:
+        options.append(Option(texts.MEETING_END_SERIES, f"{FLOW}:endser:{meeting.id}"))
+    return options
 
 
 async def _manage(turn: Turn, action: str, arg: str) -> bool:
@@ -454,6 +601,8 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
         return True
     if action == "nudge":
         await _nudge(turn, meeting)
+    elif action in ("endser", "endyes") and meeting.series_id is not None:
+        await _end_series(turn, meeting, confirmed=action == "endyes")
     elif action == "cancel":
         turn.say(
             texts.MEETING_CANCEL_CONFIRM.format(title=meeting.title),
@@ -482,6 +631,48 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
         turn.enter(FLOW, "move", meeting_id=meeting.id)
         await prompt(turn)
     return True
+
+
+async def _end_series(turn: Turn, meeting: Meeting, *, confirmed: bool) -> None:
+    made = await turn.session.get(MeetingSeries, meeting.series_id)
+    if made is None or made.ended_at is not None:
+        turn.say(texts.MEETING_GONE)
+        return
+    rule = series.rule_of(made)
+    if not confirmed:
+        turn.say(
+            texts.MEETING_END_SERIES_CONFIRM.format(title=made.title, rule=describe_rule(rule)),
+            [
+                Option(texts.MEETING_END_SERIES_YES, f"{FLOW}:endyes:{meeting.id}"),
+                Option(texts.NO_KEEP, "menu:ayuda"),
+            ],
+        )
+        return
+    cancelled = await series.end(turn.session, made, turn.now)
+    # Everyone invited to what is left hears once, not once per date.
+    invited: set[int] = set()
+    for each in cancelled:
+        invited |= set((await turn.session.scalars(_invited(each))).all())
+        await turn.session.execute(
+            delete(Delivery).where(
+                Delivery.broadcast == _broadcast(each), Delivery.status == DeliveryStatus.PENDING
+            )
+        )
+    everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
+    told = [r for r in everyone if r.member_id in invited]
+    turn.enqueued += await enqueue(
+        turn.session,
+        told,
+        texts.MEETING_SERIES_ENDED_NOTICE.format(title=made.title, rule=describe_rule(rule)),
+        now=turn.now,
+        zone=turn.zone,
+        priority=Priority.MEETING_CHANGE,
+        barrio_id=meeting.barrio_id,
+    )
+    turn.say(
+        texts.MEETING_SERIES_ENDED.format(dates=len(cancelled), count=len(told)),
+        main_menu(turn.member),
+    )
 
 
 async def _moved(turn: Turn) -> None:

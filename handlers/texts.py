@@ -310,6 +310,31 @@ MEETING_CONFIRM = "Así llegará la invitación a {count} socios 👆 ¿La enví
 MEETING_SEND = "📨 Enviar invitación"
 MEETING_SENT = "Invitación enviada a {count} socios. Con /asistencia ves quién viene."
 MEETING_INVITE = "Te invitan a una reunión:\n\n{card}\n\n¿Vienes?"
+MEETING_REPEATS = "🔁 Se repite (todas las semanas, cada mes…)"
+MEETING_ASK_RULE = "¿Cada cuánto es? Escríbelo como lo dirías: «todos los jueves a las 19:00», «el primer martes de cada mes a las 19:00» o «cada 15 días, lunes 18:30»."
+MEETING_RULE_CHECK = "Entendí: {rule}. Las próximas fechas:\n{dates}{note}\n\n¿Está bien?"
+MEETING_RULE_SKIPS = "\nOjo: los meses que no tienen día {day} no tienen reunión."
+MEETING_RULE_AGAIN = "✏️ Escribirlo de nuevo"
+MEETING_RULE_NO_DATES = "Esa regla no da ninguna fecha en el próximo año 🤔. Prueba con otra, como «todos los jueves a las 19:00»."
+MEETING_RULE_PROBLEMS = {
+    "not_understood": "No entendí cada cuánto es 🤔. Prueba así: «todos los jueves a las 19:00» o «el primer martes de cada mes a las 19:00».",
+    "not_repeating": "Eso es un solo día. Para una reunión que se repite, escribe por ejemplo «todos los jueves a las 19:00».",
+    "no_time": "¿A qué hora? Escríbelo con la hora, como «todos los jueves a las 19:00».",
+    "no_day": "¿Qué día? Escríbelo con el día, como «cada dos semanas, el lunes a las 18:30».",
+    "no_such_day": "Ese día no existe en ningún mes. Escribe un día del 1 al 31, como «el 15 de cada mes a las 19:00».",
+    "not_whole_weeks": "Cada cuántos días no me calza con un día de la semana. Prueba con «cada 15 días, lunes 18:30» o «cada semana».",
+    "daily": "Una reunión todos los días es mucho 🙂. Escribe el día de la semana, como «todos los jueves a las 19:00».",
+}
+MEETING_REPEATS_LINE = "\n🔁 Se repite {rule}"
+MEETING_SERIES_INVITE = "Te invitan a una reunión que se repite {rule}. La primera:\n\n{card}\n\n¿Vienes? Antes de cada fecha te recuerdo y puedes responder."
+MEETING_SERIES_SENT = "Invitación enviada a {count} socios. Quedaron agendadas las próximas {dates} fechas; las siguientes se agregan solas. Con /asistencia ves quién viene y puedes cambiar o cancelar una fecha."
+MEETING_END_SERIES = "⏹️ Terminar la serie"
+MEETING_END_SERIES_CONFIRM = "¿Termino «{title}», que se repite {rule}? Se cancelan todas las fechas que vienen y aviso una vez a los invitados."
+MEETING_END_SERIES_YES = "Sí, terminarla"
+MEETING_SERIES_ENDED_NOTICE = (
+    "⏹️ La reunión «{title}», que se repetía {rule}, terminó: las próximas fechas quedan canceladas."
+)
+MEETING_SERIES_ENDED = "Serie terminada: cancelé {dates} fechas y avisé a {count} invitados."
 RSVP_YES = "✅ Asistiré"
 RSVP_NO = "❌ No podré"
 RSVP_MAYBE = "🤔 Tal vez"

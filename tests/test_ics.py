@@ -1,4 +1,5 @@
-"""Meeting invitations: RFC 5545 structure, TEXT escaping, CRLF and UTF-8-safe line folding."""
+"""Meeting invitations: RFC 5545 structure, TEXT escaping, CRLF and UTF-8-safe line folding,
+and recurring series (RRULE, EXDATE, RECURRENCE-ID in the barrio's TZID)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.rrule import rruleset, rrulestr
+from icalendar import Calendar
 
-from handlers.ics import escape_text, fold_line, ics_filename, meeting_ics
+from handlers.ics import escape_text, ics_filename, meeting_ics
+from handlers.recurrence import Rule, occurrences, parse_rule
 
 SANTIAGO = ZoneInfo("America/Santiago")
 START = datetime(2026, 11, 26, 19, 0, tzinfo=SANTIAGO)  # 22:00 UTC
@@ -109,6 +113,7 @@ def test_dtstamp_is_the_given_now() -> None:
         ("line 1\r\nline 2", "line 1\\nline 2"),
         ("line 1\rline 2", "line 1\\nline 2"),
         ("\\n is not a newline", "\\\\n is not a newline"),
+        ("\\N is not one either", "\\\\N is not one either"),
         ('a:b "quoted"', 'a:b "quoted"'),
         ("tab\there", "tab\there"),
         ("bell\x07 and nul\x00 gone", "bell and nul gone"),
@@ -119,6 +124,7 @@ def test_dtstamp_is_the_given_now() -> None:
 )
 def test_escape_text(raw: str, escaped: str) -> None:
     assert escape_text(raw) == escaped
+    assert properties(invitation(title=raw))["SUMMARY"] == escaped
 
 
 @pytest.mark.parametrize(
@@ -153,23 +159,16 @@ def test_line_endings_are_crlf_only() -> None:
     assert data.endswith(b"END:VCALENDAR\r\n")
 
 
-@pytest.mark.parametrize(
-    ("line", "physical"),
-    [
-        ("x" * 75, [b"x" * 75]),
-        ("x" * 76, [b"x" * 75, b" x"]),
-        ("x" * 149, [b"x" * 75, b" " + b"x" * 74]),
-        ("x" * 150, [b"x" * 75, b" " + b"x" * 74, b" x"]),
-        ("x" * 74 + "ñ", [b"x" * 74, " ñ".encode()]),
-        ("x" * 73 + "ñ", ["x" * 73 + "ñ"]),
-        ("x" * 72 + "🎉", [b"x" * 72, " 🎉".encode()]),
-        ("x" * 71 + "🎉", ["x" * 71 + "🎉"]),
-        ("", [b""]),
-    ],
-)
-def test_fold_line_boundaries(line: str, physical: list[bytes | str]) -> None:
-    expected = [part.encode() if isinstance(part, str) else part for part in physical]
-    assert fold_line(line) == b"\r\n".join(expected) + b"\r\n"
+@pytest.mark.parametrize("length", range(62, 72))
+@pytest.mark.parametrize("tail", ["", "ñ", "€", "🎉", "\\", ",", "ñ" * 40])
+def test_folding_at_the_75_octet_boundary(length: int, tail: str) -> None:
+    # "SUMMARY:" is 8 octets: these lines end right around the limit.
+    title = "x" * length + tail
+    data = invitation(title=title)
+    for line in physical_lines(data):
+        assert len(line) <= 75
+        line.decode()
+    assert unescape(properties(data)["SUMMARY"]) == title
 
 
 @pytest.mark.parametrize(
@@ -210,3 +209,196 @@ def test_uid_is_escaped_like_any_text() -> None:
 def test_ics_filename(title: str, filename: str) -> None:
     assert ics_filename(title) == filename
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*\.ics", filename)
+
+
+# Series: a rule repeats in the barrio's wall time, so its file carries TZID and VTIMEZONE.
+SERIES_NOW = datetime(2026, 11, 24, 15, tzinfo=SANTIAGO).astimezone(UTC)
+THURSDAYS = parse_rule("todos los jueves a las 19:00", SERIES_NOW, SANTIAGO)
+
+
+def event_lines(data: bytes) -> list[str]:
+    lines = unfold(data)
+    return lines[lines.index("BEGIN:VEVENT") + 1 : lines.index("END:VEVENT")]
+
+
+def event_properties(data: bytes) -> dict[str, str]:
+    """The VEVENT's properties, named with their parameters ("DTSTART;TZID=...")."""
+    return dict(line.split(":", 1) for line in event_lines(data))
+
+
+def series(**changes: object) -> bytes:
+    assert isinstance(THURSDAYS, Rule)
+    arguments: dict[str, object] = {"starts_at": THURSDAYS.start, "rrule": THURSDAYS.rrule}
+    arguments.update(changes)
+    return invitation(**arguments)
+
+
+def test_one_off_meetings_carry_no_time_zone_definition() -> None:
+    data = invitation()
+    assert b"TZID" not in data and b"VTIMEZONE" not in data and b"RRULE" not in data
+
+
+def test_weekly_series_with_a_cancelled_occurrence() -> None:
+    cancelled = datetime(2026, 12, 3, 22, tzinfo=UTC)  # Thursday 3 December, 19:00 in Santiago
+    data = series(exdates=[cancelled], sequence=4)
+    props = event_properties(data)
+    assert props["RRULE"] == "FREQ=WEEKLY;BYDAY=TH"
+    assert props["DTSTART;TZID=America/Santiago"] == "20261126T190000"
+    assert props["EXDATE;TZID=America/Santiago"] == "20261203T190000"
+    assert props["DURATION"] == "PT1H30M"
+    assert "DTEND" not in props and "DTSTART" not in props
+    assert props["UID"] == "meeting-42@barrioconecta"
+    assert props["SEQUENCE"] == "4"
+    assert props["DTSTAMP"] == "20261124T180000Z"
+    assert props["STATUS"] == "CONFIRMED"
+    assert props["SUMMARY"] == "Reunión barrio Estación"
+    lines = unfold(data)
+    assert "METHOD:PUBLISH" in lines
+    # The zone is defined before the event that names it.
+    assert lines.index("BEGIN:VTIMEZONE") < lines.index("BEGIN:VEVENT")
+    assert lines[lines.index("BEGIN:VTIMEZONE") + 1] == "TZID:America/Santiago"
+    assert lines[-2:] == ["END:VEVENT", "END:VCALENDAR"]
+    for line in physical_lines(data):
+        assert len(line) <= 75
+
+
+def test_series_parses_back_and_its_occurrences_skip_the_cancelled_one() -> None:
+    assert isinstance(THURSDAYS, Rule)
+    cancelled = occurrences(THURSDAYS, SANTIAGO, SERIES_NOW, SERIES_NOW + timedelta(days=30))[1]
+    data = series(exdates=[cancelled.at])
+    (event,) = Calendar.from_ical(data).walk("VEVENT")
+    start = event["DTSTART"].dt
+    assert start == datetime(2026, 11, 26, 19, tzinfo=SANTIAGO)
+    assert str(start.tzinfo) == "America/Santiago"
+    assert event["DURATION"].dt == timedelta(hours=1, minutes=30)
+    recurrence = rruleset()
+    recurrence.rrule(rrulestr(event["RRULE"].to_ical().decode(), dtstart=start))
+    for exdate in event["EXDATE"].dts:
+        recurrence.exdate(exdate.dt)
+    window = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 25, tzinfo=UTC))
+    from_file = [moment.astimezone(UTC) for moment in recurrence.between(*window)]
+    assert from_file == [
+        datetime(2026, 11, 26, 22, tzinfo=UTC),
+        datetime(2026, 12, 10, 22, tzinfo=UTC),
+        datetime(2026, 12, 17, 22, tzinfo=UTC),
+        datetime(2026, 12, 24, 22, tzinfo=UTC),
+    ]
+    # The bot's own reckoning agrees with what a calendar reads from the file.
+    ours = occurrences(THURSDAYS, SANTIAGO, *window, exclude=[cancelled.local])
+    assert [o.at for o in ours] == from_file
+
+
+def test_exdates_as_instants_or_wall_times_and_in_order() -> None:
+    by_instant = series(
+        exdates=[datetime(2026, 12, 17, 22, tzinfo=UTC), datetime(2026, 12, 3, 22, tzinfo=UTC)]
+    )
+    by_wall_time = series(exdates=[datetime(2026, 12, 3, 19), datetime(2026, 12, 17, 19)])
+    assert by_instant == by_wall_time
+    assert event_properties(by_instant)["EXDATE;TZID=America/Santiago"] == (
+        "20261203T190000,20261217T190000"
+    )
+
+
+def test_series_start_as_instant_or_wall_time() -> None:
+    assert isinstance(THURSDAYS, Rule)
+    aware = datetime(2026, 11, 26, 22, tzinfo=UTC)
+    assert series(starts_at=aware) == series(starts_at=THURSDAYS.start)
+
+
+def test_series_exdate_in_the_skipped_hour_names_the_rule_wall_time() -> None:
+    now = datetime(2026, 8, 25, 12, tzinfo=SANTIAGO).astimezone(UTC)
+    sundays = parse_rule("todos los domingos a las 00:30", now, SANTIAGO)
+    assert isinstance(sundays, Rule)
+    # 00:30 did not exist on 6 September 2026: that meeting happened at 04:00 UTC.
+    data = series(
+        starts_at=sundays.start,
+        rrule=sundays.rrule,
+        exdates=[datetime(2026, 9, 6, 4, tzinfo=UTC)],
+    )
+    props = event_properties(data)
+    assert props["DTSTART;TZID=America/Santiago"] == "20260830T003000"
+    assert props["EXDATE;TZID=America/Santiago"] == "20260906T003000"
+    # An instant right after the jump does not say which wall time started the series.
+    with pytest.raises(ValueError, match="naive wall time"):
+        series(starts_at=datetime(2026, 9, 6, 4, tzinfo=UTC), rrule=sundays.rrule)
+
+
+def test_series_cancellation() -> None:
+    props = event_properties(series(cancelled=True, sequence=5))
+    assert props["RRULE"] == "FREQ=WEEKLY;BYDAY=TH"
+    assert props["STATUS"] == "CANCELLED"
+    assert props["SEQUENCE"] == "5"
+    assert "METHOD:CANCEL" in unfold(series(cancelled=True, sequence=5))
+
+
+def test_one_occurrence_moved() -> None:
+    data = invitation(
+        starts_at=datetime(2026, 12, 11, 19, tzinfo=SANTIAGO),
+        recurrence_id=datetime(2026, 12, 10, 19),
+        sequence=2,
+    )
+    props = event_properties(data)
+    assert props["RECURRENCE-ID;TZID=America/Santiago"] == "20261210T190000"
+    assert props["DTSTART"] == "20261211T220000Z"
+    assert props["DTEND"] == "20261211T233000Z"
+    assert props["UID"] == "meeting-42@barrioconecta"
+    assert props["SEQUENCE"] == "2"
+    assert "RRULE" not in props
+    assert "BEGIN:VTIMEZONE" in unfold(data)
+    assert "METHOD:PUBLISH" in unfold(data)
+    # The occurrence may be named by its instant as well.
+    same = invitation(
+        starts_at=datetime(2026, 12, 11, 19, tzinfo=SANTIAGO),
+        recurrence_id=datetime(2026, 12, 10, 22, tzinfo=UTC),
+        sequence=2,
+    )
+    assert same == data
+
+
+def test_one_occurrence_cancelled() -> None:
+    data = invitation(
+        starts_at=datetime(2026, 12, 10, 19),
+        recurrence_id=datetime(2026, 12, 10, 19),
+        cancelled=True,
+        sequence=3,
+    )
+    props = event_properties(data)
+    assert "METHOD:CANCEL" in unfold(data)
+    assert props["STATUS"] == "CANCELLED"
+    assert props["RECURRENCE-ID;TZID=America/Santiago"] == "20261210T190000"
+    assert props["DTSTART"] == "20261210T220000Z"
+
+
+def test_recurrence_id_on_the_second_pass_of_a_repeated_hour_is_refused() -> None:
+    # 03:30 UTC on 5 April 2026 is the second 23:30 of the night: no rule names it.
+    with pytest.raises(ValueError, match="second pass"):
+        invitation(recurrence_id=datetime(2026, 4, 5, 3, 30, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"exdates": [datetime(2026, 12, 3, 22, tzinfo=UTC)]}, "need an rrule"),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=TH", "recurrence_id": datetime(2026, 12, 3, 19)}, "exclude"),
+        ({"rrule": "FREQ=DAILY", "starts_at": datetime(2026, 11, 26, 19)}, "unsupported"),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 25, 19)}, "occurrence"),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "exdates": [datetime(2026, 12, 4, 19)]},
+            "not an occurrence",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "exdates": [datetime(2026, 11, 19, 19)]},
+            "not an occurrence",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "exdates": [datetime(2026, 12, 3, 19, tzinfo=UTC)]},
+            "not an occurrence",
+        ),
+    ],
+)  # fmt: skip
+def test_invalid_series_arguments(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        invitation(**changes)
