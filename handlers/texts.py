@@ -35,13 +35,15 @@ HELP = (
     "/convocatorias — fondos abiertos para tu barrio\n"
     "/alerta — avisar al barrio de un robo, incendio u otra emergencia\n"
     "/silencio — horario en que no te llegan avisos (salvo alertas)\n"
+    "/resumen — resumen de la semana, los lunes a las 9:00\n"
     "/misdatos — recibir un archivo con todo lo que guardamos de ti\n"
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
 HELP_COORDINATOR = (
     "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar\n/anuncio — enviar un anuncio\n"
-    "/reunion — convocar una reunión\n/asistencia — quién viene\n"
+    "/reunion — convocar una reunión (una vez o que se repite)\n/asistencia — quién viene\n"
+    "/recordatorios — cuándo se recuerdan las reuniones\n"
     "/convocatoria — publicar un fondo"
 )
 NOT_UNDERSTOOD = "No te entendí 🙈."
