@@ -13,13 +13,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import inbound, outbox
+from bench import inbound, outbox, reminders
 
 BENCHES: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = {
     "inbound_updates": inbound.run,
     "broadcast_10k": outbox.broadcast_10k,
     "alert_200": outbox.alert_200,
     "alert_200_flood": outbox.alert_200_flood,
+    "reminders_10k": reminders.reminders_10k,
 }
 
 
