@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -106,9 +106,23 @@ async def set_timezone(
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise AdminError(f"unknown time zone {name!r} (e.g. America/Punta_Arenas)") from None
+    ahead = await session.scalar(
+        select(func.count())
+        .select_from(Meeting)
+        .where(
+            Meeting.barrio_id == barrio.id,
+            Meeting.status == MeetingStatus.SCHEDULED,
+            Meeting.starts_at > now,
+        )
+    )
+    if ahead:
+        # Their hours were typed and announced in the old zone: a new zone would move them.
+        raise AdminError(
+            f"{barrio.slug} has {ahead} meetings ahead, announced in its current zone; "
+            "set the zone before calling meetings, or cancel them first"
+        )
     barrio.timezone = name
     await session.flush()
-    await reminders.replan_barrio(session, barrio, now)
     calls = (
         await session.scalars(
             select(FundingCall).where(

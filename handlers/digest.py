@@ -210,7 +210,8 @@ async def digest_text(
             answer = answers.get(meeting.id)
             lines.append(
                 texts.DIGEST_MEETING.format(
-                    when=describe_when(meeting.starts_at, zone, now),
+                    # Without "hoy"/"mañana": quiet hours may hold the digest past the day.
+                    when=describe_when(meeting.starts_at, zone),
                     title=meeting.title,
                     barrio=meeting.barrio.name,
                     answer=texts.RSVP_LABELS[answer.value] if answer else texts.DIGEST_NO_ANSWER,

@@ -51,6 +51,7 @@ from models import (
 FLOW = "reu"
 MEETING_LENGTH = timedelta(hours=2)
 RECENT = timedelta(days=30)
+SHOWN = 5
 NUDGE_EVERY = timedelta(hours=1)
 # A rule must give a date within this, or it is refused as giving none.
 RULE_LOOKAHEAD = timedelta(days=366)
@@ -86,8 +87,9 @@ async def prompt(turn: Turn) -> None:
     elif step == "rule_check":
         rule = _rule(turn)
         assert rule is not None
-        upcoming = occurrences(rule, turn.zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=3)
-        dates = "\n".join(f"• {describe_when(o.at, turn.zone, turn.now)}" for o in upcoming)
+        zone = _flow_zone(turn)
+        upcoming = occurrences(rule, zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=3)
+        dates = "\n".join(f"• {describe_when(o.at, zone, turn.now)}" for o in upcoming)
         note = (
             texts.MEETING_RULE_SKIPS.format(day=rule.start.day) if rule.skips_short_months else ""
         )
@@ -99,7 +101,7 @@ async def prompt(turn: Turn) -> None:
             ],
         )
     elif step in ("when_check", "move_check"):
-        when = describe_when(_moment(turn), turn.zone, turn.now)
+        when = describe_when(_moment(turn), _flow_zone(turn), turn.now)
         turn.say(
             texts.MEETING_WHEN_CHECK.format(when=when),
             [
@@ -151,7 +153,7 @@ async def on_input(turn: Turn) -> None:
 
 
 async def _read_when(turn: Turn, next_step: str) -> None:
-    moment = parse_when(clean_line(turn.inbound.text)[:80], turn.now, turn.zone)
+    moment = parse_when(clean_line(turn.inbound.text)[:80], turn.now, _flow_zone(turn))
     if moment is None:
         turn.say(texts.MEETING_WHEN_UNCLEAR)
     elif moment <= turn.now:
@@ -162,11 +164,12 @@ async def _read_when(turn: Turn, next_step: str) -> None:
 
 
 async def _read_rule(turn: Turn) -> None:
-    rule = parse_rule(clean_line(turn.inbound.text)[:120], turn.now, turn.zone)
+    zone = _flow_zone(turn)
+    rule = parse_rule(clean_line(turn.inbound.text)[:120], turn.now, zone)
     if isinstance(rule, RuleProblem):
         turn.say(texts.MEETING_RULE_PROBLEMS[rule.value])
         return
-    upcoming = occurrences(rule, turn.zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=1)
+    upcoming = occurrences(rule, zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=1)
     if not upcoming:
         turn.say(texts.MEETING_RULE_NO_DATES)
         return
@@ -177,6 +180,18 @@ async def _read_rule(turn: Turn) -> None:
         starts_at=upcoming[0].at.isoformat(),
     )
     await prompt(turn)
+
+
+def _flow_zone(turn: Turn) -> ZoneInfo:
+    """The zone of the barrio the meeting is for: the dates typed are read, and said, in it
+    (a coordinator may coordinate barrios in two zones)."""
+    barrio_id = turn.data.get("barrio_id")
+    barrio = next((b for b in coordinated_barrios(turn.member) if b.id == barrio_id), None)
+    return reminders.barrio_zone(barrio, turn.default_zone) if barrio else turn.zone
+
+
+def zone_of(meeting: Meeting, turn: Turn) -> ZoneInfo:
+    return reminders.barrio_zone(meeting.barrio, turn.default_zone)
 
 
 def _rule(turn: Turn) -> Rule | None:
@@ -199,8 +214,10 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         if (barrio_id := parse_id(arg)) not in {b.id for b in coordinated_barrios(turn.member)}:
             return False
         turn.goto("title", barrio_id=barrio_id)
-    elif action == "ok" and step in ("when_check", "rule_check"):
+    elif action == "ok" and step == "when_check":
         turn.goto("place")
+    elif action == "ok" and step == "rule_check":
+        turn.goto(turn.data.get("after_rule", "place"))
     elif action == "repeat" and step == "when":
         turn.goto("rule")
     elif action == "again" and step in ("when_check", "move_check", "rule_check"):
@@ -220,7 +237,7 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
 
 
 def card(meeting: Meeting, turn: Turn) -> str:
-    return meeting_card(meeting, turn.zone, turn.now)
+    return meeting_card(meeting, zone_of(meeting, turn), turn.now)
 
 
 def meeting_card(meeting: Meeting, zone: ZoneInfo, now: datetime) -> str:
@@ -256,11 +273,28 @@ async def _send(turn: Turn) -> None:
         turn.finish()
         turn.say(texts.COORDINATORS_ONLY, main_menu(member))
         return
+    rule = _rule(turn)
+    if _moment(turn) <= turn.now and rule is not None:
+        # The first date went by while the preview waited: the next ones, confirmed again.
+        zone = _flow_zone(turn)
+        upcoming = occurrences(rule, zone, turn.now, turn.now + RULE_LOOKAHEAD, limit=1)
+        if upcoming:
+            turn.goto(
+                "rule_check",
+                rule_start=local_key(upcoming[0].local),
+                starts_at=upcoming[0].at.isoformat(),
+                after_rule="confirm",
+            )
+            turn.say(texts.MEETING_RULE_FIRST_PASSED)
+        else:
+            turn.goto("rule")
+            turn.say(texts.MEETING_RULE_NO_DATES)
+        await prompt(turn)
+        return
     if _moment(turn) <= turn.now:  # the preview sat unanswered past the meeting's time
         turn.goto("when")
         turn.say(texts.MEETING_WHEN_PAST)
         return
-    rule = _rule(turn)
     if rule is not None:
         await _send_series(turn, barrio, rule)
         return
@@ -280,7 +314,7 @@ async def _send(turn: Turn) -> None:
         recipients,
         texts.MEETING_INVITE.format(card=card(meeting, turn)),
         now=turn.now,
-        zone=turn.zone,
+        zone=zone_of(meeting, turn),
         options=rsvp_options(meeting.id),
         priority=Priority.BROADCAST,
         broadcast=_broadcast(meeting),
@@ -321,10 +355,10 @@ async def _send_series(turn: Turn, barrio: Barrio, rule: Rule) -> None:
         recipients,
         texts.MEETING_SERIES_INVITE.format(rule=describe_rule(rule), card=card(first, turn)),
         now=turn.now,
-        zone=turn.zone,
+        zone=zone_of(first, turn),
         options=rsvp_options(first.id),
         priority=Priority.BROADCAST,
-        broadcast=_broadcast(first),
+        broadcast=_series_broadcast(first.series_id),
         barrio_id=barrio.id,
     )
     turn.planned = True
@@ -385,7 +419,7 @@ async def calendar_file(meeting: Meeting, turn: Turn) -> Document:
         duration=MEETING_LENGTH,
         place=meeting.place,
         description=meeting.agenda,
-        zone_name=str(turn.zone),
+        zone_name=str(zone_of(meeting, turn)),
         sequence=meeting.sequence,
         cancelled=meeting.status == MeetingStatus.CANCELLED,
         now=turn.now,
@@ -437,11 +471,14 @@ async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
             cancelled=meeting.status == MeetingStatus.CANCELLED,
         )
     else:
+        exdates = await series.cancelled_locals(turn.session, made.id)
         content = meeting_ics(
             **common,
             starts_at=rule.start,
             rrule=rule.rrule,
-            exdates=await series.cancelled_locals(turn.session, made.id),
+            exdates=exdates,
+            # Each cancelled date bumps it: a phone takes the new file as an update.
+            sequence=len(exdates),
         )
     return Document(ics_filename(made.title), content)
 
@@ -497,20 +534,30 @@ async def upcoming(turn: Turn, _args: str = "") -> None:
 
 # --- attendance, moving, cancelling ------------------------------------------------------------
 async def attendance(turn: Turn, _args: str = "") -> None:
+    """Per barrio, the next meetings (those one can still act on) first, then the latest
+    past ones, `SHOWN` in all."""
     for barrio in require_coordinator(turn):
-        meetings = (
+        recent = (
+            select(Meeting)
+            .where(
+                Meeting.barrio_id == barrio.id,
+                Meeting.status == MeetingStatus.SCHEDULED,
+                Meeting.starts_at > turn.now - RECENT,
+            )
+            .limit(SHOWN)
+            .options(selectinload(Meeting.barrio), selectinload(Meeting.series))
+        )
+        ahead = (
             await turn.session.scalars(
-                select(Meeting)
-                .where(
-                    Meeting.barrio_id == barrio.id,
-                    Meeting.status == MeetingStatus.SCHEDULED,
-                    Meeting.starts_at > turn.now - RECENT,
-                )
-                .order_by(Meeting.starts_at)
-                .limit(5)
-                .options(selectinload(Meeting.barrio), selectinload(Meeting.series))
+                recent.where(Meeting.starts_at > turn.now).order_by(Meeting.starts_at)
             )
         ).all()
+        past = (
+            await turn.session.scalars(
+                recent.where(Meeting.starts_at <= turn.now).order_by(Meeting.starts_at.desc())
+            )
+        ).all()
+        meetings = [*ahead, *past][:SHOWN]
         if not meetings:
             turn.say(texts.ATTENDANCE_NONE.format(barrio=barrio.name))
         for meeting in meetings:
@@ -628,7 +675,7 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
         turn.say(texts.MEETING_CANCELLED_DONE.format(count=count), main_menu(turn.member))
     else:
         turn.finish()
-        turn.enter(FLOW, "move", meeting_id=meeting.id)
+        turn.enter(FLOW, "move", meeting_id=meeting.id, barrio_id=meeting.barrio_id)
         await prompt(turn)
     return True
 
@@ -648,7 +695,15 @@ async def _end_series(turn: Turn, meeting: Meeting, *, confirmed: bool) -> None:
             ],
         )
         return
+    # Who has not heard of the series yet is not told it ended: their invitation is withdrawn.
+    unheard = await _not_heard_yet(turn, meeting)
     cancelled = await series.end(turn.session, made, turn.now)
+    await turn.session.execute(
+        delete(Delivery).where(
+            Delivery.broadcast == _series_broadcast(made.id),
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+    )
     # Everyone invited to what is left hears once, not once per date.
     invited: set[int] = set()
     for each in cancelled:
@@ -658,6 +713,7 @@ async def _end_series(turn: Turn, meeting: Meeting, *, confirmed: bool) -> None:
                 Delivery.broadcast == _broadcast(each), Delivery.status == DeliveryStatus.PENDING
             )
         )
+    invited -= unheard
     everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
     told = [r for r in everyone if r.member_id in invited]
     turn.enqueued += await enqueue(
@@ -665,12 +721,14 @@ async def _end_series(turn: Turn, meeting: Meeting, *, confirmed: bool) -> None:
         told,
         texts.MEETING_SERIES_ENDED_NOTICE.format(title=made.title, rule=describe_rule(rule)),
         now=turn.now,
-        zone=turn.zone,
+        zone=zone_of(meeting, turn),
         priority=Priority.MEETING_CHANGE,
         barrio_id=meeting.barrio_id,
     )
     turn.say(
-        texts.MEETING_SERIES_ENDED.format(dates=len(cancelled), count=len(told)),
+        texts.MEETING_SERIES_ENDED.format(
+            dates=len(cancelled), count=len({r.member_id for r in told})
+        ),
         main_menu(turn.member),
     )
 
@@ -723,6 +781,26 @@ def _broadcast(meeting: Meeting) -> str:
     return f"meeting:{meeting.id}"
 
 
+def _series_broadcast(series_id: int | None) -> str:
+    return f"series:{series_id}"
+
+
+async def _not_heard_yet(turn: Turn, meeting: Meeting) -> set[int]:
+    """Members whose invitation (to this date, or to its series) is still queued and none
+    has gone out: they have not heard of it, and what is queued carries any change."""
+    broadcasts = [_broadcast(meeting)]
+    if meeting.series_id is not None:
+        broadcasts.append(_series_broadcast(meeting.series_id))
+    rows = await turn.session.execute(
+        select(Delivery.member_id, Delivery.status).where(Delivery.broadcast.in_(broadcasts))
+    )
+    waiting: set[int | None] = set()
+    gone: set[int | None] = set()
+    for member_id, status in rows.all():
+        (waiting if status == DeliveryStatus.PENDING else gone).add(member_id)
+    return {m for m in waiting - gone if m is not None}
+
+
 def _active_in(meeting: Meeting) -> Select[int]:
     """The meeting's barrio's active members: who left is neither counted nor told."""
     return select(Membership.member_id).where(
@@ -753,6 +831,9 @@ async def _nudge(turn: Turn, meeting: Meeting) -> None:
     fired = await reminders.queue_meeting_reminder(
         turn.session, meeting, audience, turn.now, turn.default_zone
     )
+    if not fired.queued:
+        turn.say(texts.MEETING_NUDGE_TOO_LATE)
+        return
     turn.session.add(
         Reminder(
             key=f"nudge:{meeting.id}:{turn.now:%Y%m%dT%H%M%S}",
@@ -765,19 +846,14 @@ async def _nudge(turn: Turn, meeting: Meeting) -> None:
         )
     )
     turn.enqueued += fired.queued
-    turn.say(texts.MEETING_NUDGED.format(count=len(audience)))
+    turn.say(texts.MEETING_NUDGED.format(count=fired.queued))
 
 
 async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: list[Option]) -> int:
     """Tell those invited of a change; not those whose invitation is still queued (quiet
     hours): it goes out with the change in it."""
     invited = set((await turn.session.scalars(_invited(meeting))).all())
-    waiting = await turn.session.scalars(
-        select(Delivery.member_id).where(
-            Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING
-        )
-    )
-    invited -= set(waiting.all())
+    invited -= await _not_heard_yet(turn, meeting)
     everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
     told = [r for r in everyone if r.member_id in invited]
     turn.enqueued += await enqueue(
@@ -785,9 +861,9 @@ async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: li
         told,
         template.format(card=card(meeting, turn)),
         now=turn.now,
-        zone=turn.zone,
+        zone=zone_of(meeting, turn),
         options=options,
         priority=Priority.MEETING_CHANGE,
         barrio_id=meeting.barrio_id,
     )
-    return len(told)
+    return len({r.member_id for r in told})

@@ -94,8 +94,9 @@ async def _save(turn: Turn, barrio: Barrio, minutes: Sequence[int]) -> None:
     await turn.session.flush()
     count = await reminders.replan_barrio(turn.session, barrio, turn.now)
     turn.planned = True
+    template = texts.REMINDERS_SAVED if minutes else texts.REMINDERS_SAVED_NONE
     turn.say(
-        texts.REMINDERS_SAVED.format(
+        template.format(
             barrio=barrio.name, current=reminders.describe_offsets(minutes), meetings=count
         ),
         main_menu(turn.member),

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from handlers import texts
 from handlers.core import Option, Rendered
-from handlers.outbox import Recipient, enqueue
+from handlers.outbox import Recipient, enqueue, quiet_until
 from models import (
     Barrio,
     ChannelIdentity,
@@ -94,8 +94,25 @@ async def add_reminders(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
 
 async def plan_meeting(session: AsyncSession, meeting: Meeting, now: datetime) -> None:
     """The meeting's reminders from scratch: those not fired go, those still ahead are written
-    for its current date. Called when it is created or moved (cancelling only drops them)."""
-    await drop_meeting_reminders(session, meeting.id)
+    for its current date. Called when it is created or moved, or its barrio's offsets change.
+    Reminders already fired and held by quiet hours stay queued: they are rendered, and
+    expire, by the meeting as it is when they go out."""
+    await session.execute(
+        delete(Reminder).where(
+            Reminder.meeting_id == meeting.id,
+            Reminder.kind == ReminderKind.MEETING,
+            Reminder.status == ReminderStatus.PENDING,
+        )
+    )
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.template == MEETING_TEMPLATE,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.broadcast == f"reminder:meeting:{meeting.id}",
+        )
+        .values(expires_at=meeting.starts_at)
+    )
     if meeting.status != MeetingStatus.SCHEDULED:
         return
     barrio = meeting.barrio if "barrio" in meeting.__dict__ else None
@@ -121,6 +138,7 @@ async def plan_meeting(session: AsyncSession, meeting: Meeting, now: datetime) -
 
 
 async def drop_meeting_reminders(session: AsyncSession, meeting_id: int) -> None:
+    """The meeting is cancelled: its reminders, planned or queued, go."""
     await session.execute(
         delete(Reminder).where(
             Reminder.meeting_id == meeting_id,
@@ -170,8 +188,23 @@ def _call_barrios(call: FundingCall) -> Any:
 async def plan_call(
     session: AsyncSession, call: FundingCall, now: datetime, default: ZoneInfo
 ) -> None:
-    """7 days and 1 day before the call closes, at 10:00 in each zone of its audience."""
-    await drop_call_reminders(session, call.id)
+    """7 days and 1 day before the call closes, at 10:00 in each zone of its audience.
+    Deadline reminders already queued stay: their words and whether they still go are decided
+    as they are sent, by the call as it is then."""
+    await session.execute(
+        delete(Reminder).where(
+            Reminder.funding_call_id == call.id, Reminder.status == ReminderStatus.PENDING
+        )
+    )
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.template == CALL_TEMPLATE,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.broadcast == f"reminder:call:{call.id}",
+        )
+        .values(expires_at=None)
+    )
     if call.withdrawn_at is not None:
         return
     rows = []
@@ -197,6 +230,7 @@ async def plan_call(
 
 
 async def drop_call_reminders(session: AsyncSession, call_id: int) -> None:
+    """The call is withdrawn: its reminders, planned or queued, go."""
     await session.execute(
         delete(Reminder).where(
             Reminder.funding_call_id == call_id, Reminder.status == ReminderStatus.PENDING
@@ -218,8 +252,8 @@ def _local(day: date, at: time, zone: ZoneInfo) -> datetime:
 # --- firing -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Fired:
-    """What firing one reminder did: messages queued, recipients dropped because their quiet
-    hours would hold it past the meeting, or why it was skipped."""
+    """What firing one reminder did: the people it was queued for, those dropped because
+    their quiet hours would hold it past the meeting, or why it was skipped."""
 
     queued: int = 0
     dropped: int = 0
@@ -335,13 +369,21 @@ async def queue_meeting_reminder(
             )
         ).all()
     )
-    queued = 0
+    # Counted per person: one reached on any channel is reached; one whose every reachable
+    # address is held past the start is dropped.
+    reachable = [r for r in recipients if not r.unreachable]
+    in_time = {
+        r.member_id
+        for r in reachable
+        if quiet_until(now, zone, r.quiet_start, r.quiet_end) < meeting.starts_at
+    }
+    dropped = len({r.member_id for r in reachable} - in_time)
     for has_answer in (False, True):
         group = [r for r in recipients if (r.member_id in answered) == has_answer]
         if not group:
             continue
         text, options = meeting_reminder_words(meeting, zone, now, answered=has_answer)
-        queued += await enqueue(
+        await enqueue(
             session,
             group,
             text,
@@ -355,12 +397,11 @@ async def queue_meeting_reminder(
             params={"meeting": meeting.id},
             expires_at=meeting.starts_at,
         )
-    dropped = len(recipients) - queued
     if dropped:
         log.info(
             "meeting %s: %d reminders dropped (quiet hours past its start)", meeting.id, dropped
         )
-    return Fired(queued=queued, dropped=dropped)
+    return Fired(queued=len(in_time), dropped=dropped)
 
 
 def meeting_reminder_words(
@@ -393,19 +434,22 @@ async def _fire_call(
     if call.closes_on < today:
         return Fired(skipped="call closed")
     barrios = (await session.scalars(select(Barrio).where(_call_barrios(call)))).all()
-    barrio_ids = [b.id for b in barrios if str(barrio_zone(b, default)) == str(zone)]
-    member_ids = (
-        await session.scalars(
-            select(Membership.member_id)
-            .distinct()
-            .where(
-                Membership.barrio_id.in_(barrio_ids), Membership.status == MembershipStatus.ACTIVE
-            )
+    zone_of = {b.id: str(barrio_zone(b, default)) for b in barrios}
+    # One reminder per person: from the zone of their first barrio of the audience.
+    home: dict[int, int] = {}
+    rows = await session.execute(
+        select(Membership.member_id, Membership.barrio_id)
+        .where(
+            Membership.barrio_id.in_(list(zone_of)), Membership.status == MembershipStatus.ACTIVE
         )
-    ).all()
+        .order_by(Membership.id)
+    )
+    for member_id, barrio_id in rows.all():
+        home.setdefault(member_id, barrio_id)
+    member_ids = [m for m, b in home.items() if zone_of[b] == str(zone)]
     recipients = await recipients_among(session, member_ids)
     text = call_reminder_words(call, today)
-    queued = await enqueue(
+    await enqueue(
         session,
         recipients,
         text,
@@ -417,7 +461,7 @@ async def _fire_call(
         params={"call": call.id, "zone": str(zone)},
         expires_at=_local(call.closes_on + timedelta(days=1), time(0, 0), zone),
     )
-    return Fired(queued=queued, dropped=len(recipients) - queued)
+    return Fired(queued=len({r.member_id for r in recipients if not r.unreachable}))
 
 
 def call_reminder_words(call: FundingCall, today: date) -> str:

@@ -10,6 +10,7 @@ with a conditional update, so two processes never create the same occurrences (a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from handlers import reminders
 from handlers.recurrence import Occurrence, Rule, instant, occurrences
 from models import (
     Barrio,
+    ChannelIdentity,
     Meeting,
     MeetingInvitation,
     MeetingSeries,
@@ -30,8 +32,12 @@ from models import (
     MembershipStatus,
     queries,
 )
+from scheduler.outbox import traceback_without_values
+
+log = logging.getLogger(__name__)
 
 HORIZON = timedelta(weeks=8)
+YEAR = timedelta(days=366)
 # A series is extended once its last occurrence is within this of the horizon.
 EXTEND_MARGIN = timedelta(days=1)
 
@@ -68,14 +74,23 @@ async def create(
     )
     session.add(series)
     await session.flush()
-    return series, await extend(session, series, now, default)
+    # A rule whose first date is beyond the horizon ("el 31" asked on 1 February) still gets
+    # that first date now: the series exists with at least the meeting it announces.
+    first = occurrences(rule, reminders.barrio_zone(barrio, default), now, now + YEAR, limit=1)
+    until = max(now + HORIZON, first[0].at) if first else now + HORIZON
+    return series, await extend(session, series, now, default, until=until)
 
 
 async def extend(
-    session: AsyncSession, series: MeetingSeries, now: datetime, default: ZoneInfo
+    session: AsyncSession,
+    series: MeetingSeries,
+    now: datetime,
+    default: ZoneInfo,
+    *,
+    until: datetime | None = None,
 ) -> list[Meeting]:
     """Create the occurrences between what exists and `now + HORIZON`; returns them."""
-    until = now + HORIZON
+    until = until or now + HORIZON
     planned = series.planned_until
     if series.ended_at is not None or planned >= until - EXTEND_MARGIN:
         return []
@@ -94,7 +109,16 @@ async def extend(
     barrio = await session.get(Barrio, series.barrio_id)
     assert barrio is not None
     zone = reminders.barrio_zone(barrio, default)
-    found = occurrences(rule_of(series), zone, max(planned, now), until)
+    existing = set(
+        (
+            await session.scalars(select(Meeting.occurrence).where(Meeting.series_id == series.id))
+        ).all()
+    )
+    found = [
+        o
+        for o in occurrences(rule_of(series), zone, max(planned, now), until)
+        if local_key(o.local) not in existing
+    ]
     return await _create_occurrences(session, series, barrio, found, now)
 
 
@@ -105,12 +129,16 @@ async def _create_occurrences(
     found: Sequence[Occurrence],
     now: datetime,
 ) -> list[Meeting]:
+    # Like a one-off invitation: the barrio's active members who can be reached, not the
+    # author. Who joins later is invited to the dates created after they join.
+    reachable = select(ChannelIdentity.member_id).where(ChannelIdentity.unreachable_at.is_(None))
     invited = (
         await session.scalars(
             select(Membership.member_id).where(
                 Membership.barrio_id == barrio.id,
                 Membership.status == MembershipStatus.ACTIVE,
                 Membership.member_id != (series.author_id or 0),
+                Membership.member_id.in_(reachable),
             )
         )
     ).all()
@@ -149,7 +177,13 @@ async def extend_all(session: AsyncSession, now: datetime, default: ZoneInfo) ->
         )
     ).all()
     for series in due:
-        await extend(session, series, now, default)
+        series_id = series.id
+        # Each series on its own: one that cannot be extended must not hold back the rest.
+        try:
+            async with session.begin_nested():
+                await extend(session, series, now, default)
+        except Exception as error:
+            log.error("series %s not extended\n%s", series_id, traceback_without_values(error))
 
 
 async def end(session: AsyncSession, series: MeetingSeries, now: datetime) -> list[Meeting]:

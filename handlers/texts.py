@@ -317,6 +317,7 @@ MEETING_ASK_RULE = "¿Cada cuánto es? Escríbelo como lo dirías: «todos los j
 MEETING_RULE_CHECK = "Entendí: {rule}. Las próximas fechas:\n{dates}{note}\n\n¿Está bien?"
 MEETING_RULE_SKIPS = "\nOjo: los meses que no tienen día {day} no tienen reunión."
 MEETING_RULE_AGAIN = "✏️ Escribirlo de nuevo"
+MEETING_RULE_FIRST_PASSED = "La primera fecha ya pasó mientras esperaba. Estas son las que vienen:"
 MEETING_RULE_NO_DATES = "Esa regla no da ninguna fecha en el próximo año 🤔. Prueba con otra, como «todos los jueves a las 19:00»."
 MEETING_RULE_PROBLEMS = {
     "not_understood": "No entendí cada cuánto es 🤔. Prueba así: «todos los jueves a las 19:00» o «el primer martes de cada mes a las 19:00».",
@@ -329,14 +330,14 @@ MEETING_RULE_PROBLEMS = {
 }
 MEETING_REPEATS_LINE = "\n🔁 Se repite {rule}"
 MEETING_SERIES_INVITE = "Te invitan a una reunión que se repite {rule}. La primera:\n\n{card}\n\n¿Vienes? Antes de cada fecha te recuerdo y puedes responder."
-MEETING_SERIES_SENT = "Invitación enviada a {count} socios. Quedaron agendadas las próximas {dates} fechas; las siguientes se agregan solas. Con /asistencia ves quién viene y puedes cambiar o cancelar una fecha."
+MEETING_SERIES_SENT = "Invitación enviada a {count} socios. Fechas ya agendadas: {dates}; las siguientes se agregan solas. Con /asistencia ves quién viene y puedes cambiar o cancelar una fecha."
 MEETING_END_SERIES = "⏹️ Terminar la serie"
 MEETING_END_SERIES_CONFIRM = "¿Termino «{title}», que se repite {rule}? Se cancelan todas las fechas que vienen y aviso una vez a los invitados."
 MEETING_END_SERIES_YES = "Sí, terminarla"
 MEETING_SERIES_ENDED_NOTICE = (
     "⏹️ La reunión «{title}», que se repetía {rule}, terminó: las próximas fechas quedan canceladas."
 )
-MEETING_SERIES_ENDED = "Serie terminada: cancelé {dates} fechas y avisé a {count} invitados."
+MEETING_SERIES_ENDED = "Serie terminada. Fechas canceladas: {dates}. Invitados avisados: {count}."
 RSVP_YES = "✅ Asistiré"
 RSVP_NO = "❌ No podré"
 RSVP_MAYBE = "🤔 Tal vez"
@@ -354,7 +355,8 @@ ATTENDANCE_NONE = "No hay reuniones próximas ni de los últimos 30 días en {ba
 ATTENDANCE = "{card}\n\n✅ Asistirán ({yes}): {yes_names}\n🤔 Tal vez ({maybe}): {maybe_names}\n❌ No podrán ({no}): {no_names}\n⏳ Sin responder ({pending}): {pending_names}"
 ATTENDANCE_UNREACHED = "\n📭 No les llegó la invitación ({count}): {names}"
 MEETING_NUDGE = "🔔 Recordar a quienes no han respondido"
-MEETING_NUDGED = "Listo: le recordé la reunión a {count} socios que no han respondido."
+MEETING_NUDGED = "Listo: les recordé la reunión a quienes no han respondido ({count})."
+MEETING_NUDGE_TOO_LATE = "Ahora es horario de silencio para quienes no han respondido, y no les llegaría antes de la reunión. No envié nada."
 MEETING_NUDGE_TOO_SOON = "Ya les recordé hace menos de una hora. Dales un rato para responder 🙂"
 MEETING_NUDGE_NOBODY = "Todos los invitados ya respondieron 🙌"
 REMINDER_MEETING = "🔔 Recordatorio de reunión:\n\n{card}"
@@ -374,7 +376,7 @@ DIGEST_MEETING = "• {when}: {title} ({barrio}). Tu respuesta: {answer}"
 DIGEST_NO_ANSWER = "aún no respondes"
 DIGEST_CALLS = "💰 Convocatorias abiertas:"
 DIGEST_CALL = "• {name}: {left}"
-DIGEST_JOINED = "👋 Socios nuevos esta semana: {count}"
+DIGEST_JOINED = "👋 Socios nuevos en los últimos 7 días: {count}"
 DIGEST_FOOTER = "Para dejar de recibir este resumen: /resumen"
 REMINDERS_NONE = "sin recordatorios"
 REMINDERS_NOW = (
@@ -390,7 +392,8 @@ REMINDER_PRESETS = {
 REMINDER_TYPE_HOURS = "✏️ Otras horas"
 REMINDER_ASK_HOURS = "Escribe cuántas horas antes, hasta 3 números (ej: «48 y 3» o «6»)."
 REMINDER_BAD_HOURS = "No entendí 🤔. Escribe horas enteras, hasta 3, de 1 a 336 (ej: «48 y 3»)."
-REMINDERS_SAVED = "Listo: las reuniones de {barrio} se recuerdan {current}. Actualicé {meetings} reuniones próximas."
+REMINDERS_SAVED = "Listo: las reuniones de {barrio} se recuerdan {current}. Reuniones próximas actualizadas: {meetings}."
+REMINDERS_SAVED_NONE = "Listo: las reuniones de {barrio} ya no se recuerdan. Reuniones próximas actualizadas: {meetings}."
 MEETING_CANCEL = "❌ Cancelar reunión"
 MEETING_MOVE = "🕑 Cambiar fecha"
 MEETING_CANCEL_CONFIRM = "¿Seguro que cancelas «{title}»? Aviso a todos los invitados."
@@ -462,7 +465,7 @@ MYDATA_NOTES = {
     "conversacion": "Dónde vas en una conversación con el bot, si dejaste algo a medias.",
 }
 DELIVERY_STATUS_WORDS = {
-    "expired": "no enviado: habría llegado tarde",
+    "expired": "no enviado: ya no correspondía (habría llegado tarde, o la reunión cambió)",
     "pending": "por enviar",
     "sending": "enviándose",
     "sent": "enviado",

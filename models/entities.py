@@ -214,8 +214,13 @@ class Member(Timestamped, Base):
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
     )
+    # In the order joined: a person's "first barrio" (whose zone their dates are said in)
+    # is the same on every query and database.
     memberships: Mapped[list[Membership]] = relationship(
-        back_populates="member", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="member",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Membership.id",
     )
 
 

@@ -575,8 +575,15 @@ class OutboxDispatcher:
         now = self.clock()
         expired = [d.id for d in rows if d.expires_at is not None and d.expires_at <= now]
         templated = [d for d in rows if d.template is not None and d.id not in expired]
+        words: dict[int, Rendered | None] = {}
         if templated and self.render is not None:
-            for row_id, rendered in (await self.render(session, templated, now)).items():
+            try:
+                words = await self.render(session, templated, now)
+            except Exception as error:
+                # A bug in a template must not hold back the rest of the window (alerts
+                # included): those rows go with the words they were queued with.
+                log.error("rendering %d deliveries failed\n%s", len(templated), _trace(error))
+            for row_id, rendered in words.items():
                 if rendered is None:
                     expired.append(row_id)
                     continue

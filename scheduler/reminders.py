@@ -43,6 +43,7 @@ LATE_AFTER = timedelta(seconds=60)
 # digests, the next occurrences of recurring meetings) is repeated this often.
 PLAN_EVERY_S = 3600.0
 RETRY_S = 1.0
+BUSY_ELSEWHERE_S = 0.5
 
 Planner = Callable[[AsyncSession, datetime], Awaitable[None]]
 
@@ -56,6 +57,7 @@ class ReminderStats:
     # Recipients whose quiet hours would have held it past the meeting's start.
     dropped: int = 0
     failed: int = 0
+    plan_failed: int = 0
 
 
 class ReminderLoop:
@@ -98,11 +100,13 @@ class ReminderLoop:
         planned_at: float | None = None
         while not self._stopping:
             self._wake.clear()
+            if planned_at is None or loop.time() - planned_at >= PLAN_EVERY_S:
+                # A planner that fails is logged and tried again at the next round; it must
+                # never keep due reminders from firing.
+                await self.plan()
+                planned_at = loop.time()
             try:
-                if planned_at is None or loop.time() - planned_at >= PLAN_EVERY_S:
-                    await self.plan()
-                    planned_at = loop.time()
-                await self.fire_due()
+                claimed = await self.fire_due()
                 next_due = await self.next_due()
             except Exception as error:
                 log.error("reminder pass failed; retrying\n%s", traceback_without_values(error))
@@ -112,6 +116,10 @@ class ReminderLoop:
             sleep = self.max_sleep_s
             if next_due is not None:
                 sleep = min(sleep, max(0.0, (next_due - self.clock()).total_seconds()))
+                if not claimed and sleep == 0.0:
+                    # Due rows another process holds (SKIP LOCKED passed them by): look again
+                    # shortly rather than at once, over and over.
+                    sleep = BUSY_ELSEWHERE_S
             await self._sleep(sleep)
 
     async def _sleep(self, seconds: float) -> None:
@@ -122,8 +130,12 @@ class ReminderLoop:
 
     async def plan(self) -> None:
         for planner in self.planners:
-            async with self.sessions() as session, session.begin():
-                await planner(session, self.clock())
+            try:
+                async with self.sessions() as session, session.begin():
+                    await planner(session, self.clock())
+            except Exception as error:
+                self.stats.plan_failed += 1
+                log.error("reminder planning failed\n%s", traceback_without_values(error))
 
     async def next_due(self) -> datetime | None:
         async with self.sessions() as session:

@@ -39,7 +39,7 @@ async def test_a_member_who_asked_gets_the_week_on_monday_morning(runtime, phone
         "Tu respuesta: Asistiré" in digest
     )
     assert "Fondo Barrios 2027: ⏳ Quedan 15 días" in digest
-    assert "Socios nuevos esta semana: 3" in digest  # Carmen, Beto and Rosa
+    assert "Socios nuevos en los últimos 7 días: 3" in digest  # Carmen, Beto and Rosa
     await outbox_idle(runtime, clock)
     assert digests(beto) == [] and digests(carmen) == []
     # The next Monday is planned as this one fires.
@@ -62,6 +62,7 @@ async def test_nothing_to_report_sends_nothing(runtime, phone, clock):
     await ana.tap("Quiero recibirlo")
     # Two Mondays on, nobody joined in the last week, no meeting, no call.
     await settle_reminders(runtime, clock, MONDAY_9 + timedelta(seconds=5))
+    await ana.wait_for("Tu resumen de la semana")
     await settle_reminders(runtime, clock, MONDAY_9 + timedelta(days=7, seconds=5))
     await outbox_idle(runtime, clock)
     assert len(digests(ana)) == 1  # the first: the barrio's members joined that week

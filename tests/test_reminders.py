@@ -235,7 +235,7 @@ async def test_attendance_names_who_has_not_answered_and_reminds_them(runtime, p
     _, carmen, ana, beto, rosa = await _meeting_with_answers(runtime, phone)
     card = text_of(await carmen.say("/asistencia"))
     assert "⏳ Sin responder (1): Rosa" in card
-    assert "le recordé la reunión a 1 socios" in text_of(
+    assert "les recordé la reunión a quienes no han respondido (1)" in text_of(
         await carmen.tap("Recordar a quienes no han respondido")
     )
     nudge = await rosa.wait_for("Recordatorio de reunión")

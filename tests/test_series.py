@@ -57,7 +57,7 @@ async def test_a_weekly_series_is_confirmed_created_ahead_and_reminded(runtime, 
     assert "jueves 10 de diciembre a las 19:00" in check
     assert "🔁 Se repite todos los jueves a las 19:00" in preview
     sent = text_of(await carmen.tap("Enviar invitación"))
-    assert "Invitación enviada a 3 socios" in sent and "próximas 8 fechas" in sent
+    assert "Invitación enviada a 3 socios" in sent and "Fechas ya agendadas: 8" in sent
 
     meetings = await _meetings(runtime)
     # Eight weeks ahead and no further: 26/11 to 14/1.
@@ -132,7 +132,7 @@ async def test_one_date_cancelled_alone_and_then_the_series_ended(runtime, phone
     await carmen.say("/asistencia")
     await carmen.tap("Terminar la serie")
     ended = text_of(await carmen.tap("Sí, terminarla"))
-    assert "cancelé 7 fechas y avisé a 3 invitados" in ended
+    assert "Fechas canceladas: 7. Invitados avisados: 3" in ended
     await outbox_idle(runtime, clock)
     for person in (ana, beto):
         assert sum("terminó" in t for t in person.texts()) == 1
