@@ -432,3 +432,17 @@ async def test_a_call_moved_or_withdrawn_moves_or_removes_its_reminders(runtime,
         card["message_id"], f"cnv:reclose:{planned[0].funding_call_id}", forge=True
     )
     assert "ya no está abierta" in text_of(stale)
+
+
+async def test_a_failing_planner_is_logged_and_reminders_still_fire(runtime, phone, clock, caplog):
+    _, _, ana, _, _ = await _meeting_with_answers(runtime, phone)
+
+    async def broken(session, now):
+        raise RuntimeError("a planner bug")
+
+    runtime.reminders.planners = [broken, *runtime.reminders.planners]
+    await runtime.reminders.plan()
+    assert runtime.reminders.stats.plan_failed == 1
+    assert any("reminder planning failed" in r.getMessage() for r in caplog.records)
+    await settle_reminders(runtime, clock, DAY_BEFORE + timedelta(seconds=5))
+    assert "mañana jueves" in (await ana.wait_for("Recordatorio de reunión"))["text"]

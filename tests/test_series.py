@@ -212,3 +212,70 @@ async def test_chiles_clock_changes_neither_double_nor_lose_a_weekly_meeting(run
     assert datetime(2026, 9, 6, 4, 0, tzinfo=UTC) in sundays  # 01:00, the first valid minute
     assert datetime(2026, 9, 13, 3, 30, tzinfo=UTC) in sundays  # 00:30 again the week after
     assert len(sundays) == 8
+
+
+async def test_cancelling_the_first_date_keeps_the_queued_series_invitation(runtime, phone, clock):
+    _, carmen, (ana, _, rosa) = await _barrio_with_people(runtime, phone)
+    await rosa.say("/silencio")
+    await rosa.tap("Sin silencio")
+    clock.advance(timedelta(hours=10, minutes=30))  # 22:30: Ana's invitation waits
+    await _call_series(carmen)
+    await carmen.tap("Enviar invitación")
+    await rosa.wait_for("Te invitan a una reunión que se repite")
+    await carmen.say("/asistencia")
+    await _tap_on_card(carmen, "jueves 26 de noviembre", "Cancelar reunión")
+    # Only Rosa had heard of it: Ana and Beto are in their quiet hours.
+    assert "Avisé a 1 invitados" in text_of(await carmen.tap("Sí, cancelar"))
+    clock.advance(timedelta(hours=10))  # 08:30
+    runtime.dispatcher.wake()
+    invite = await ana.wait_for("Te invitan a una reunión que se repite")
+    assert "todos los jueves a las 19:00" in invite["text"]
+    assert not any("Se canceló" in t for t in ana.texts())
+
+
+async def test_a_rule_whose_first_date_is_past_the_horizon_still_gets_it(runtime):
+    barrio = await make_barrio(runtime, "Barrio Febrero", "Rengo")
+    now = datetime(2027, 2, 1, 15, 0, tzinfo=UTC)
+    rule = parse_rule("el 31 de cada mes a las 19:00", now, SANTIAGO)
+    async with runtime.sessions() as session, session.begin():
+        _, meetings = await series.create(
+            session,
+            barrio=await session.get(Barrio, barrio.id),
+            author_id=None,
+            title="Reunión de fin de mes",
+            place="Sede",
+            agenda="",
+            rule=rule,
+            now=now,
+            default=SANTIAGO,
+        )
+    assert [m.starts_at for m in meetings] == [datetime(2027, 3, 31, 22, 0, tzinfo=UTC)]
+
+
+async def test_two_processes_extending_one_series_create_each_date_once(runtime):
+    barrio = await make_barrio(runtime, "Barrio Doble", "Rengo")
+    now = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    rule = parse_rule("todos los jueves a las 19:00", now, SANTIAGO)
+    async with runtime.sessions() as session, session.begin():
+        made, _ = await series.create(
+            session,
+            barrio=await session.get(Barrio, barrio.id),
+            author_id=None,
+            title="Semanal",
+            place="Sede",
+            agenda="",
+            rule=rule,
+            now=now,
+            default=SANTIAGO,
+        )
+    later = now + timedelta(days=14)
+    # Both processes read the series before either extends it.
+    async with runtime.sessions() as first, runtime.sessions() as second:
+        async with second.begin():
+            theirs = await second.get(type(made), made.id)
+        async with first.begin():
+            mine = await first.get(type(made), made.id)
+            assert len(await series.extend(first, mine, later, SANTIAGO)) == 2
+        async with second.begin():
+            assert await series.extend(second, theirs, later, SANTIAGO) == []
+    assert len(await _meetings(runtime)) == 10

@@ -4,6 +4,7 @@ barrio's zone; "24 hours before" is 24 real hours across a clock change."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -120,3 +121,63 @@ def test_the_admin_sets_a_barrio_zone_and_its_reminders(cli_env, capsys):
         assert stopped.value.code == 2
     assert "America/Punta_Arenas\t48h,3h" in barrio_cli(capsys, "barrios", "list")
     assert "never" in barrio_cli(capsys, "barrios", "set", slug, "--reminders", "none")
+
+
+async def test_a_coordinator_of_two_zones_types_each_meeting_in_its_barrios_zone(
+    runtime, phone, clock
+):
+    from tests.support import make_coordinator
+
+    austral, pilar, _ = await _barrio_with_people(
+        runtime, phone, "Barrio Austral", "Punta Arenas", first=6200
+    )
+    await _in_punta_arenas(runtime, austral)
+    _, carmen, _ = await _barrio_with_people(runtime, phone, first=6300)  # Santiago, joined first
+    await pilar.say(f"/start {austral.invite_code}")
+    await make_coordinator(runtime, carmen, austral)
+    await carmen.say("/reunion")
+    await carmen.tap("Barrio Austral")
+    await carmen.say("Reunión austral")
+    assert "jueves 18 de junio a las 19:00" in text_of(await carmen.say("jueves 19:00"))
+    await carmen.tap("Sí, está bien")
+    await carmen.say("Sede")
+    await carmen.tap("Sin temario")
+    await carmen.tap("Enviar invitación")
+    async with runtime.sessions() as session:
+        meeting = await session.scalar(select(Meeting).where(Meeting.barrio_id == austral.id))
+    assert meeting.starts_at == datetime(2026, 6, 18, 22, 0, tzinfo=UTC)  # 19:00 at UTC-3
+
+
+def test_a_zone_change_is_refused_while_meetings_are_ahead(cli_env, capsys):
+    import asyncio
+
+    from models import Barrio, db
+    from models.entities import utcnow
+
+    barrio_cli(
+        capsys, "barrios", "create", "--name", "Barrio Austral", "--comuna", "Punta Arenas",
+        "--region", "Magallanes",
+    )  # fmt: skip
+
+    async def add_meeting() -> None:
+        engine = db.create_engine(os.environ["DATABASE_URL"])
+        async with db.session_factory(engine, utcnow)() as session, session.begin():
+            barrio = await session.scalar(select(Barrio))
+            session.add(
+                Meeting(
+                    barrio=barrio,
+                    title="Reunión",
+                    starts_at=utcnow() + timedelta(days=3),
+                    place="Sede",
+                )
+            )
+        await engine.dispose()
+
+    asyncio.run(add_meeting())
+    with pytest.raises(SystemExit) as stopped:
+        barrio_cli(
+            capsys, "barrios", "set", "barrio-austral-punta-arenas", "--timezone",
+            "America/Punta_Arenas",
+        )  # fmt: skip
+    assert stopped.value.code == 2
+    assert "has 1 meetings ahead" in capsys.readouterr().err
