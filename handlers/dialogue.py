@@ -190,9 +190,17 @@ async def route(turn: Turn) -> None:
     if inbound.kind == InboundKind.EDITED:
         turn.say(texts.EDITED_MESSAGE)
         return
+    escape = _escape_word(inbound)
+    if escape is not None:
+        # "cancelar" typed at the name step is a way out, not a name: on every channel.
+        await COMMANDS[escape](turn, "")
+        return
     payload = inbound.payload if inbound.kind == InboundKind.BUTTON else _offered_payload(turn)
+    keyword = _keyword(turn) if payload is None else None
     if payload is not None:
         await _on_payload(turn, payload)
+    elif keyword is not None:
+        await COMMANDS[keyword[0]](turn, keyword[1])
     elif inbound.kind == InboundKind.COMMAND:
         command = COMMANDS.get(inbound.command or "")
         if command is None:
@@ -208,6 +216,33 @@ async def route(turn: Turn) -> None:
         say_menu(turn, texts.NOT_REGISTERED)
     else:
         say_menu(turn, texts.NOT_UNDERSTOOD)
+
+
+# Typed alone, these win at any step of any dialogue (on WhatsApp they are the only way out).
+ESCAPE_WORDS = {"cancelar": "cancelar", "ayuda": "ayuda", "menu": "ayuda", "baja": "baja"}
+_PUNCTUATION = "¡!¿?.,;: "
+# A greeting outside a dialogue gets the help and the menu, not "no te entendí".
+GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})
+
+
+def _escape_word(inbound: Inbound) -> str | None:
+    if inbound.kind != InboundKind.TEXT:
+        return None
+    return ESCAPE_WORDS.get(_words(inbound.text.removeprefix("/")).strip(_PUNCTUATION))
+
+
+def _keyword(turn: Turn) -> tuple[str, str] | None:
+    """A command typed without its slash ("reuniones", "DIRECTORIO pan"), outside a dialogue:
+    inside one, the same words may well be the answer asked for (a meeting called
+    "Reuniones")."""
+    inbound = turn.inbound
+    if inbound.kind != InboundKind.TEXT or turn.flow is not None:
+        return None
+    if _words(inbound.text).strip(_PUNCTUATION) in GREETINGS:
+        return "ayuda", ""
+    head, _, rest = inbound.text.strip().partition(" ")
+    name = _words(head)
+    return (name, rest.strip()) if name in COMMANDS and name != "start" else None
 
 
 async def _on_payload(turn: Turn, payload: str) -> None:

@@ -1,0 +1,53 @@
+"""Commands in the core, not in Telegram's command entity: escape words win at any step, a
+command's name typed without its slash works outside a dialogue, a greeting is answered."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from models import Conversation, Member
+from tests.support import buttons, make_barrio, register, text_of
+from tests.test_broadcasts import _barrio_with_people
+
+
+async def _count(runtime, model) -> int:
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_cancelar_typed_at_the_name_step_is_a_way_out_not_a_name(runtime, phone):
+    barrio = await make_barrio(runtime)
+    ana = phone(7701, "Ana")
+    for typed in ("Cancelar", "¡CANCELAR!", "cancelar."):
+        await ana.say(f"/start {barrio.invite_code}")
+        assert "lo dejamos hasta ahí" in text_of(await ana.say(typed)), typed
+    assert await _count(runtime, Member) == 0
+    assert await _count(runtime, Conversation) == 0  # nothing kept of her
+
+
+async def test_escape_words_win_inside_any_dialogue(runtime, phone):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await carmen.say("/reunion")
+    helped = text_of(await carmen.say("menú"))
+    assert "Barrio Conecta une a los negocios" in helped and "/reunion" in helped
+    assert "lo dejamos hasta ahí" in text_of(await carmen.say("CANCELAR"))
+    await ana.say("/perfil")
+    leaving = (await ana.say("baja"))[-1]
+    assert "¿Qué quieres hacer?" in leaving["text"]
+    assert any("borrar" in b["text"].casefold() for b in buttons(leaving))
+
+
+async def test_commands_typed_without_the_slash_work_outside_a_dialogue(runtime, phone):
+    barrio = await make_barrio(runtime, open_to_all=True)
+    ana, beto = phone(7711, "Ana"), phone(7712, "Beto")
+    await register(ana, barrio)
+    await register(beto, barrio, business="Panadería Beto", category="Panadería")
+    assert "No hay reuniones próximas" in text_of(await ana.say("Reuniones"))
+    assert "Panadería Beto" in text_of(await ana.say("DIRECTORIO pan"))
+    assert "No te entendí" not in text_of(await ana.say("perfil"))
+
+
+async def test_a_greeting_gets_help_and_the_menu(runtime, phone):
+    stranger = phone(7721, "Rosa")
+    answer = text_of(await stranger.say("Hola!"))
+    assert "No te entendí" not in answer and "Barrio Conecta une a los negocios" in answer
