@@ -157,13 +157,20 @@ BUTTONS: dict[str, ButtonHandler] = {
 }
 
 
-def _offered_payload(turn: Turn) -> str | None:
+async def _offered_payload(turn: Turn) -> str | None:
     """A typed number ("2") or label ("acepto") of the options we last offered is a tap.
-    Outside any flow, the main menu is what is on offer; a step that offered nothing asks
-    for text, and gets it."""
+    Outside any flow, what is on offer is the newest list the person got — a reply of ours or
+    a notice the outbox delivered since (a join request's Aprobar / Rechazar) — or else the
+    main menu; a step that offered nothing asks for text, and gets it."""
     if turn.inbound.kind != InboundKind.TEXT:
         return None
     offered: list[list[str]] | None = turn.data.get(OFFERED)
+    if turn.flow is None:
+        notice = await _newer_notice(turn)
+        if notice is not None:
+            # Answered now: the numbers typed next refer to what this turn offers, if anything.
+            turn.conversation.updated_at = turn.now
+            offered = notice
     if offered is None:
         if turn.flow is not None:
             return None
@@ -173,6 +180,16 @@ def _offered_payload(turn: Turn) -> str | None:
         return offered[int(typed) - 1][1]
     folded = _words(typed)
     return next((payload for label, payload in offered if _words(label) == folded), None)
+
+
+async def _newer_notice(turn: Turn) -> list[list[str]] | None:
+    """The options of the newest notice with options delivered to this person after our last
+    reply that changed the conversation, if any."""
+    if turn.member is None or len(turn.inbound.text) > MAX_OPTION_TYPED:
+        return None
+    since = turn.conversation.updated_at if turn.conversation in turn.session else None
+    notice = await queries.newest_notice_with_options(turn.session, turn.member.id, since)
+    return [[o["label"], o["payload"]] for o in notice] if notice else None
 
 
 def _words(text: str) -> str:
@@ -195,7 +212,9 @@ async def route(turn: Turn) -> None:
         # "cancelar" typed at the name step is a way out, not a name: on every channel.
         await COMMANDS[escape](turn, "")
         return
-    payload = inbound.payload if inbound.kind == InboundKind.BUTTON else _offered_payload(turn)
+    payload = (
+        inbound.payload if inbound.kind == InboundKind.BUTTON else await _offered_payload(turn)
+    )
     keyword = _keyword(turn) if payload is None else None
     if payload is not None:
         await _on_payload(turn, payload)
@@ -221,6 +240,8 @@ async def route(turn: Turn) -> None:
 # Typed alone, these win at any step of any dialogue (on WhatsApp they are the only way out).
 ESCAPE_WORDS = {"cancelar": "cancelar", "ayuda": "ayuda", "menu": "ayuda", "baja": "baja"}
 _PUNCTUATION = "¡!¿?.,;: "
+# Longer than this, typed text is not an option's number or label.
+MAX_OPTION_TYPED = 60
 # A greeting outside a dialogue gets the help and the menu, not "no te entendí".
 GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})
 
@@ -265,13 +286,13 @@ async def _reprompt(turn: Turn) -> None:
 
 
 def _remember_offered(turn: Turn) -> None:
-    """Keep the newest list of options, so its numbers work when typed. The main menu is the
-    default and is not stored; a reply without options (an error, a search result) leaves the
-    previous list in force."""
-    last = next((r for r in reversed(turn.replies) if r.options), None)
-    if last is None:
+    """Keep the turn's options as one numbered list, in the order sent (several messages with
+    options, as in /miembros or /reuniones, number on from each other), so their numbers work
+    when typed. The main menu is the default and is not stored; replies without options (an
+    error, a search result) leave the previous list in force."""
+    offered = [[o.label, o.payload] for reply in turn.replies for o in reply.options]
+    if not offered:
         return
-    offered = [[o.label, o.payload] for o in last.options]
     data = {k: v for k, v in turn.data.items() if k != OFFERED}
     if offered != _as_offered(main_menu(turn.member)):
         data[OFFERED] = offered

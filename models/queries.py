@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, case, delete, func, or_, select, update
@@ -43,6 +44,10 @@ async def _identified(
     )
     row = result.unique().one_or_none()
     return (row[0], row[1] is not None) if row is not None else (None, False)
+
+
+# How many of a member's latest deliveries are looked at for the newest one with options.
+NOTICES_LOOKED_AT = 10
 
 
 # Statements that run for (nearly) every inbound message are built once, with bind parameters:
@@ -334,3 +339,25 @@ async def directory_entry_of(
     }
     row = (await session.execute(query, params)).first()
     return DirectoryEntry(*row[:-1]) if row is not None else None
+
+
+async def newest_notice_with_options(
+    session: AsyncSession, member_id: int, since: datetime | None
+) -> list[dict[str, str]] | None:
+    """The options of the newest message with options delivered to the member after `since`
+    (a join request to a coordinator, an invitation), or None."""
+    query = (
+        select(Delivery.options)
+        .where(
+            Delivery.member_id == member_id,
+            Delivery.status == DeliveryStatus.SENT,
+        )
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(NOTICES_LOOKED_AT)
+    )
+    if since is not None:
+        query = query.where(Delivery.sent_at > since)
+    for options in (await session.scalars(query)).all():
+        if options:
+            return list(options)
+    return None

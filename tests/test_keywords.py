@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from models import Conversation, Member
+from models import Conversation, Member, Membership
 from tests.support import buttons, make_barrio, register, text_of
 from tests.test_broadcasts import _barrio_with_people
 
@@ -51,3 +51,45 @@ async def test_a_greeting_gets_help_and_the_menu(runtime, phone):
     stranger = phone(7721, "Rosa")
     answer = text_of(await stranger.say("Hola!"))
     assert "No te entendí" not in answer and "Barrio Conecta une a los negocios" in answer
+
+
+async def test_a_typed_number_answers_the_notice_the_outbox_delivered(runtime, phone):
+    """A coordinator gets a join request (Aprobar / Rechazar) as a notice and types "1"."""
+    from tests.support import make_coordinator
+
+    barrio = await make_barrio(runtime, "Barrio Norte")
+    carmen = phone(7731, "Carmen")
+    await register(carmen, barrio)
+    await make_coordinator(runtime, carmen, barrio)
+    await carmen.say("/ayuda")  # her last reply from the bot offers the main menu
+    beto = phone(7732, "Beto")
+    await register(beto, barrio, business="Bazar Beto")
+    await carmen.wait_for("Nueva solicitud")
+    assert "Aprobaste a Beto" in text_of(await carmen.say("1"))
+    await beto.wait_for("Ya eres parte")
+    # Answered: "1" now is the main menu's first option again, not the old request.
+    assert "ya estaba resuelta" not in text_of(await carmen.say("1"))
+
+
+async def test_several_lists_in_one_reply_number_on_from_each_other(runtime, phone):
+    from tests.support import make_coordinator
+
+    barrio = await make_barrio(runtime, "Barrio Norte")
+    carmen = phone(7741, "Carmen")
+    await register(carmen, barrio)
+    await make_coordinator(runtime, carmen, barrio)
+    ana, beto = phone(7742, "Ana"), phone(7743, "Beto")
+    await register(ana, barrio)
+    await register(beto, barrio, business="Bazar Beto")
+    await carmen.wait_for("Beto")
+    listing = await carmen.say("/miembros")
+    requests = [m for m in listing if buttons(m)]
+    assert [m["text"].count("Bazar Beto") for m in requests] == [0, 1]
+    # Ana's request offers options 1 and 2, Beto's 3 and 4: "3" approves Beto.
+    await carmen.say("3")
+    await beto.wait_for("Ya eres parte")
+    async with runtime.sessions() as session:
+        pending = await session.scalar(
+            select(func.count()).select_from(Membership).where(Membership.status == "pending")
+        )
+    assert pending == 1  # Ana's still waits
