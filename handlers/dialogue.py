@@ -262,7 +262,7 @@ def _keyword(turn: Turn) -> tuple[str, str] | None:
     if _words(inbound.text).strip(_PUNCTUATION) in GREETINGS:
         return "ayuda", ""
     head, _, rest = inbound.text.strip().partition(" ")
-    name = _words(head)
+    name = _words(head.removeprefix("/"))
     return (name, rest.strip()) if name in COMMANDS and name != "start" else None
 
 

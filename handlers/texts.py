@@ -47,6 +47,7 @@ HELP_COORDINATOR = (
     "/convocatoria — publicar un fondo"
 )
 NOT_UNDERSTOOD = "No te entendí 🙈."
+WHATSAPP_ANSWER_WITH_NUMBER = "Responde con el número de tu opción."
 CANCELLED = "Listo, lo dejamos hasta ahí."
 NOTHING_TO_CANCEL = "No había nada que cancelar."
 

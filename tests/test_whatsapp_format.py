@@ -1,0 +1,78 @@
+"""The WhatsApp transport's own logic: webhook parameters to `Inbound`, options as a numbered
+list, long messages split in order, Twilio's errors mapped to the outbox's retry rules."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from bot.whatsapp import JOIN_TEXT, MAX_BODY, _mapped, inbound_from_webhook, render
+from handlers.core import InboundKind, Option
+from scheduler.outbox import RetryLater, SendFailed, Unreachable
+
+
+def test_webhook_parameters_become_what_the_core_understands():
+    text = inbound_from_webhook({"From": "whatsapp:+56911111111", "Body": "reuniones"})
+    assert (text.channel, text.sender_id, text.kind, text.text) == (
+        "whatsapp", "+56911111111", InboundKind.TEXT, "reuniones",
+    )  # fmt: skip
+    place = inbound_from_webhook(
+        {"From": "whatsapp:+56911111111", "Latitude": "-34.17", "Longitude": "-70.74"}
+    )
+    assert place.kind == InboundKind.LOCATION and place.location == (-34.17, -70.74)
+    photo = inbound_from_webhook(
+        {
+            "From": "whatsapp:+56911111111",
+            "NumMedia": "1",
+            "MediaContentType0": "image/jpeg",
+            "MediaUrl0": "https://api.twilio.com/media/ME1",
+            "Body": "mi local",
+        }
+    )
+    assert photo.kind == InboundKind.MEDIA and photo.text == "mi local"
+    assert inbound_from_webhook({"Body": "hola"}) is None
+
+
+def test_the_posters_join_text_registers_into_its_barrio():
+    joining = inbound_from_webhook(
+        {"From": "whatsapp:+56911111111", "Body": JOIN_TEXT.format(code="K7M2Q9XA")}
+    )
+    assert (joining.kind, joining.command, joining.args) == (
+        InboundKind.COMMAND, "start", "K7M2Q9XA",
+    )  # fmt: skip
+
+
+def test_options_are_a_numbered_list_to_answer_by_typing():
+    [body] = render(
+        "¿Vienes?", [Option("✅ Asistiré", "rsv:y:1"), Option("❌ No podré", "rsv:n:1")]
+    )
+    assert body == (
+        "¿Vienes?\n\n*1.* ✅ Asistiré\n*2.* ❌ No podré\n\nResponde con el número de tu opción."
+    )
+
+
+def test_a_long_message_is_split_in_order_at_line_breaks_and_numbered():
+    lines = [f"Línea {n}: " + "x" * 90 for n in range(40)]
+    parts = render("\n".join(lines), [])
+    assert len(parts) == 3 and all(len(p) <= MAX_BODY for p in parts)
+    assert [p[:6] for p in parts] == ["(1/3) ", "(2/3) ", "(3/3) "]
+    rebuilt = "\n".join(p[6:] for p in parts)
+    assert rebuilt == "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, 20429, RetryLater),
+        (400, 63018, RetryLater),
+        (400, 21610, Unreachable),
+        (400, 63016, SendFailed),
+        (503, None, SendFailed),
+        (400, 21211, SendFailed),
+    ],
+)
+def test_twilio_errors_follow_the_outbox_rules(status, code, expected):
+    mapped = _mapped(TwilioRestException(status, "uri", "msg", code=code))
+    assert isinstance(mapped, expected)
+    if isinstance(mapped, SendFailed):
+        assert mapped.permanent == (status < 500)
