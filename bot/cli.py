@@ -21,7 +21,7 @@ from qrcode.image.pure import PyPNGImage
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import logs
+from bot import logs, whatsapp
 from bot.settings import Settings, SettingsError, load_settings
 from handlers import admin, reminders
 from models import db, queries
@@ -170,7 +170,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _run(settings: Settings, *, demo_without_token: bool) -> None:
-    if settings.token is None:
+    if settings.token is None and not settings.whatsapp_configured:
         if demo_without_token:
             from bot.demo import run_demo
 
@@ -178,7 +178,10 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
             logging.getLogger().setLevel(logging.WARNING)  # the demo's terminal is a chat
             await run_demo(settings, fresh=False)
             return
-        raise UsageError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather")
+        raise UsageError(
+            "TELEGRAM_BOT_TOKEN is not set (get one from @BotFather), nor WhatsApp's "
+            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM"
+        )
     from telegram.error import TelegramError
 
     from bot.runtime import BackgroundTaskEnded, Runtime
@@ -194,7 +197,7 @@ async def _run(settings: Settings, *, demo_without_token: bool) -> None:
         raise BotStopped(_redacted(str(error), settings.token)) from None
 
 
-def _redacted(text: str, token: str) -> str:
+def _redacted(text: str, token: str | None) -> str:
     """`text` without the bot token (PTB's InvalidToken quotes it whole), on one line."""
     return " ".join(logs.redact(text, logs.token_parts(token)).split())
 
@@ -263,17 +266,36 @@ async def _configure_barrio(session: AsyncSession, settings: Settings, args: Any
 
 async def _invite(settings: Settings, slug: str, qr: str | None) -> None:
     barrio = await _in_database(settings, lambda s: admin.require_barrio(s, slug))
-    # Asked of Telegram (getMe) outside the transaction, which it would otherwise hold open.
-    link = await telegram_link(settings, barrio.invite_code)
-    print(link)
-    if qr:
-        if not qr.lower().endswith(".png"):
-            raise UsageError("--qr needs a file name ending in .png")
-        try:
-            write_qr(link, qr)
-        except OSError as error:
-            raise UsageError(f"cannot write {qr}: {error.strerror}") from None
-        print(f"QR code written to {qr}")
+    if qr and not qr.lower().endswith(".png"):
+        raise UsageError("--qr needs a file name ending in .png")
+    links: list[tuple[str, str]] = []
+    if settings.token is not None or settings.telegram_bot_username:
+        # Asked of Telegram (getMe) outside the transaction, which it would otherwise hold open.
+        links.append(("", await telegram_link(settings, barrio.invite_code)))
+    if settings.twilio_whatsapp_from:
+        links.append(("-whatsapp" if links else "", whatsapp_link(settings, barrio.invite_code)))
+    if not links:
+        raise UsageError(
+            "set TELEGRAM_BOT_USERNAME or TELEGRAM_BOT_TOKEN (Telegram), or TWILIO_WHATSAPP_FROM "
+            "(WhatsApp), to build invite links"
+        )
+    for suffix, link in links:
+        print(link)
+        if qr:
+            path = qr[: -len(".png")] + suffix + ".png"
+            try:
+                write_qr(link, path)
+            except OSError as error:
+                raise UsageError(f"cannot write {path}: {error.strerror}") from None
+            print(f"QR code written to {path}")
+
+
+def whatsapp_link(settings: Settings, invite_code: str) -> str:
+    """wa.me with the join text filled in: sending it joins the barrio of the code."""
+    number = "".join(
+        c for c in whatsapp.address(settings.twilio_whatsapp_from or "") if c.isdigit()
+    )
+    return f"https://wa.me/{number}?text={quote(whatsapp.JOIN_TEXT.format(code=invite_code))}"
 
 
 def write_qr(link: str, path: str) -> None:

@@ -22,8 +22,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
 
-from bot import inbound
+from bot import inbound, whatsapp
 from bot.inbound import DurablePoller
 from bot.settings import Settings
 from bot.telegram import (
@@ -33,13 +35,14 @@ from bot.telegram import (
     register_commands,
 )
 from bot.web import MalformedUpdate, create_web_app
+from bot.whatsapp import WhatsAppSender, WhatsAppTransport
 from handlers import digest, registration, reminders, series
 from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
 from models import ReminderKind, db
 from models.entities import utcnow
 from scheduler import retention
-from scheduler.outbox import OutboxDispatcher, Pacer
+from scheduler.outbox import OutboxDispatcher, Pacer, Sender
 from scheduler.reminders import ReminderLoop
 
 log = logging.getLogger(__name__)
@@ -56,8 +59,8 @@ class Runtime:
         serve_web: bool = True,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        if settings.token is None:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        if settings.token is None and not settings.whatsapp_configured:
+            raise ValueError("set TELEGRAM_BOT_TOKEN, or Twilio's WhatsApp settings, or both")
         # PTB 22 deprecates integer `retry_after`; opting in to timedelta silences the warning
         # that would otherwise stand in for every RetryAfter it raises.
         os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -66,7 +69,12 @@ class Runtime:
         self.clock = clock
         self.engine = db.create_engine(settings.database_url)
         self.sessions = db.session_factory(self.engine, clock)
-        self.application: Application[Any, Any, Any, Any, Any, Any] = self._build_application()
+        # Telegram, WhatsApp or both: each is there only when configured.
+        self.application: Application[Any, Any, Any, Any, Any, Any] | None = (
+            self._build_application() if settings.token is not None else None
+        )
+        self.whatsapp: WhatsAppTransport | None = None
+        self.twilio: Client | None = None
         self.dispatcher: OutboxDispatcher | None = None
         self.reminders: ReminderLoop | None = None
         self.dialogue: Dialogue | None = None
@@ -96,24 +104,34 @@ class Runtime:
     async def start(self) -> None:
         await db.upgrade(self.engine)
         application = self.application
-        await application.initialize()
-        pacer = Pacer(self.settings.telegram_rate_per_s, self.settings.telegram_chat_rate_per_s)
-        # The outbox gets its own connections: busy turns must not starve its sends into
-        # pool timeouts (and turns must not wait behind a broadcast).
-        api = self.settings.telegram_api_base_url
-        self.outbox_bot = Bot(
-            self.settings.token or "",
-            base_url=f"{api}/bot",
-            base_file_url=f"{api}/file/bot",
-            request=HTTPXRequest(connection_pool_size=2 * pacer.window() + 2),
-        )
-        await self.outbox_bot.initialize()
-        sender = TelegramSender(self.outbox_bot)
+        senders: list[Sender] = []
+        pacers: dict[str, Pacer] = {}
+        if application is not None:
+            await application.initialize()
+            pacer = Pacer(self.settings.telegram_rate_per_s, self.settings.telegram_chat_rate_per_s)
+            # The outbox gets its own connections: busy turns must not starve its sends into
+            # pool timeouts (and turns must not wait behind a broadcast).
+            api = self.settings.telegram_api_base_url
+            self.outbox_bot = Bot(
+                self.settings.token or "",
+                base_url=f"{api}/bot",
+                base_file_url=f"{api}/file/bot",
+                request=HTTPXRequest(connection_pool_size=2 * pacer.window() + 2),
+            )
+            await self.outbox_bot.initialize()
+            telegram_sender = TelegramSender(self.outbox_bot)
+            senders.append(telegram_sender)
+            pacers[telegram_sender.channel] = pacer
+        whatsapp_sender = self._whatsapp_sender()
+        if whatsapp_sender is not None:
+            rate = self.settings.whatsapp_rate_per_s
+            senders.append(whatsapp_sender)
+            pacers[whatsapp_sender.channel] = Pacer(rate, rate)
         zone = self.settings.zone
         self.dispatcher = OutboxDispatcher(
             self.sessions,
-            [sender],
-            {sender.channel: pacer},
+            senders,
+            pacers,
             clock=self.clock,
             on_broadcast_done=BroadcastReports(self.clock, zone),
             render=functools.partial(reminders.render, default=zone),
@@ -130,35 +148,57 @@ class Runtime:
             ],
             on_enqueued=self.dispatcher.wake,
         )
+        bot_username = (
+            application.bot.username
+            if application is not None
+            else self.settings.telegram_bot_username or ""
+        )
         self.dialogue = Dialogue(
             self.sessions,
-            application.bot.username,
+            bot_username,
             clock=self.clock,
             zone=zone,
             alerts_per_hour=self.settings.alerts_per_hour,
             on_enqueued=self.dispatcher.wake,
             on_planned=self.reminders.wake,
         )
-        self.transport = TelegramTransport(self.dialogue, pacer)
-        self.transport.install(application)
-        await register_commands(application.bot)
-        await application.start()
+        if application is not None:
+            self.transport = TelegramTransport(self.dialogue, pacers["telegram"])
+            self.transport.install(application)
+            await register_commands(application.bot)
+            await application.start()
+        if whatsapp_sender is not None:
+            self.whatsapp = WhatsAppTransport(
+                self.dialogue,
+                whatsapp_sender,
+                pacers[whatsapp_sender.channel],
+                self.sessions,
+                self.clock,
+                auth_token=self._twilio_token(),
+                public_base_url=self.settings.public_base_url,
+            )
+            # Stored before the bot stopped and never handled: handled now, in order.
+            for form in await whatsapp.unprocessed_webhooks(self.sessions, self.clock()):
+                self.whatsapp.schedule(form)
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="outbox"))
         self._tasks.append(asyncio.create_task(self.reminders.run(), name="reminders"))
+        telegram_webhook = (
+            application is not None and self.settings.effective_telegram_mode == "webhook"
+        )
         secret = self.settings.telegram_webhook_secret.get_secret_value()
-        if self.settings.effective_telegram_mode == "webhook":
+        if application is not None and telegram_webhook:
             # Before the webhook can deliver anything new: older updates first.
             for update in await inbound.unprocessed(self.sessions, application.bot, self.clock()):
                 await application.update_queue.put(update)
-        if self.serve_web or self.settings.effective_telegram_mode == "webhook":
-            await self._start_web(secret)
-        if self.settings.effective_telegram_mode == "webhook":
+        if self.serve_web or telegram_webhook or self.whatsapp is not None:
+            await self._start_web(secret, telegram_webhook)
+        if application is not None and telegram_webhook:
             await application.bot.set_webhook(
                 f"{self.settings.public_base_url}/telegram",
                 secret_token=secret,
                 allowed_updates=Update.ALL_TYPES,
             )
-        else:
+        elif application is not None:
             await application.bot.delete_webhook()
             self.poller = DurablePoller(
                 application.bot, self.sessions, application.update_queue, self.clock
@@ -172,7 +212,25 @@ class Runtime:
             self.scheduler.add_job(job, "interval", hours=6, next_run_time=first)
         self.scheduler.add_job(self.dispatcher.report_unreported, "interval", minutes=1)
         self.scheduler.start()
-        log.info("Barrio Conecta is running as @%s", application.bot.username)
+        channels = [c for c in ("telegram", "whatsapp") if c in pacers]
+        log.info("Barrio Conecta is running (%s) as @%s", ", ".join(channels), bot_username)
+
+    def _twilio_token(self) -> str:
+        token = self.settings.twilio_auth_token
+        return token.get_secret_value() if token is not None else ""
+
+    def _whatsapp_sender(self) -> WhatsAppSender | None:
+        settings = self.settings
+        if not settings.whatsapp_configured:
+            return None
+        assert settings.twilio_account_sid and settings.twilio_whatsapp_from
+        self.twilio = whatsapp.twilio_client(
+            settings.twilio_account_sid, self._twilio_token(), settings.twilio_api_base_url
+        )
+        callback = (
+            f"{settings.public_base_url}/whatsapp/status" if settings.public_base_url else None
+        )
+        return WhatsAppSender(self.twilio, settings.twilio_whatsapp_from, callback)
 
     async def _forget_inbound(self) -> None:
         await inbound.forget_old(self.sessions, self.clock)
@@ -185,8 +243,9 @@ class Runtime:
         await retention.prune_deliveries(self.sessions, self.clock(), keep)
         await retention.prune_reminders(self.sessions, self.clock(), keep)
 
-    async def _start_web(self, secret: str) -> None:
+    async def _start_web(self, secret: str, telegram_webhook: bool) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:
+            assert self.application is not None
             try:
                 update = Update.de_json(payload, self.application.bot)
             except Exception as error:  # PTB raises whatever a wrong shape trips over
@@ -197,8 +256,8 @@ class Runtime:
             for new in await inbound.store(self.sessions, [update], self.clock()):
                 await self.application.update_queue.put(new)
 
-        webhook = enqueue_update if self.settings.effective_telegram_mode == "webhook" else None
-        app = create_web_app(lambda: db.ping(self.engine), webhook, secret)
+        webhook = enqueue_update if telegram_webhook else None
+        app = create_web_app(lambda: db.ping(self.engine), webhook, secret, self.whatsapp)
         config = uvicorn.Config(
             app,
             host=self.settings.host,
@@ -240,9 +299,14 @@ class Runtime:
             # A server that failed (rather than stopped) still holds its listening socket.
             for server in getattr(self._web, "servers", []):
                 server.close()
-        if application.running:
-            await application.stop()
-        await application.shutdown()
+        if application is not None:
+            if application.running:
+                await application.stop()
+            await application.shutdown()
+        if self.twilio is not None:
+            http_client = self.twilio.http_client
+            if isinstance(http_client, AsyncTwilioHttpClient):
+                await http_client.close()
         if self.outbox_bot is not None:
             await self.outbox_bot.shutdown()
         if self.dialogue is not None:

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         return ZoneInfo(self.barrio_timezone)
 
     @property
+    def whatsapp_configured(self) -> bool:
+        """Twilio's account, auth token and WhatsApp sender number are all set."""
+        return bool(
+            self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from
+        )
+
+    @property
     def effective_telegram_mode(self) -> Literal["polling", "webhook"]:
         if self.telegram_mode is not None:
             return self.telegram_mode

@@ -1,4 +1,5 @@
-"""The web app served beside the bot: health, and Telegram's webhook in webhook mode."""
+"""The web app served beside the bot: health, Telegram's webhook in webhook mode, and
+Twilio's WhatsApp webhook and status callbacks when WhatsApp is configured."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,10 +30,16 @@ class _TooLarge(Exception):
     pass
 
 
+class WhatsAppWebhooks(Protocol):
+    async def webhook(self, request: Request) -> Response: ...
+    async def status_callback(self, request: Request) -> Response: ...
+
+
 def create_web_app(
     check_database: Callable[[], Awaitable[None]],
     telegram_update: Callable[[dict[str, object]], Awaitable[None]] | None = None,
     telegram_secret: str = "",
+    whatsapp: WhatsAppWebhooks | None = None,
 ) -> Starlette:
     async def healthz(_request: Request) -> Response:
         try:
@@ -70,12 +78,16 @@ def create_web_app(
             return Response(status_code=400)
         return Response()
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/telegram", telegram, methods=["POST"]),
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/telegram", telegram, methods=["POST"]),
+    ]
+    if whatsapp is not None:
+        routes += [
+            Route("/whatsapp", whatsapp.webhook, methods=["POST"]),
+            Route("/whatsapp/status", whatsapp.status_callback, methods=["POST"]),
         ]
-    )
+    return Starlette(routes=routes)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -9,17 +9,38 @@ with the barrio's invite code.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from urllib.parse import parse_qsl
 
 import aiohttp
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from bot.inbound import REPLAY_WITHIN
 from handlers import texts
-from handlers.core import Inbound, InboundKind, Option
-from scheduler.outbox import RetryLater, SendAmbiguous, SendFailed, Unreachable
+from handlers.core import Inbound, InboundKind, Option, Reply, fold
+from handlers.dialogue import Dialogue
+from models import ChannelIdentity, InboundUpdate
+from scheduler.outbox import (
+    Pacer,
+    RetryLater,
+    SendAmbiguous,
+    SendFailed,
+    Unreachable,
+    traceback_without_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +174,228 @@ def _mapped(error: TwilioRestException) -> Exception:
     if error.status >= 500:
         return SendFailed(f"twilio {error.status}", permanent=False)
     return SendFailed(f"twilio {error.status} ({code})", permanent=True)
+
+
+# --- the way in ---------------------------------------------------------------------------------
+# Twilio's webhook is a small form; a body past this is not Twilio's.
+MAX_WEBHOOK_BYTES = 64 * 1024
+STOP_WORDS = frozenset({"stop", "baja whatsapp", "unsubscribe"})
+
+
+def twilio_client(account_sid: str, auth_token: str, api_base_url: str | None) -> Client:
+    """The twilio REST client on its async HTTP client; `api_base_url` points it elsewhere
+    than api.twilio.com (the emulator), keeping the paths Twilio's."""
+    client = Client(account_sid, auth_token, http_client=AsyncTwilioHttpClient())
+    if api_base_url:
+        client.api.base_url = api_base_url.rstrip("/")
+    return client
+
+
+async def store_webhook(
+    sessions: async_sessionmaker[AsyncSession], sid: str, form: Mapping[str, str], now: datetime
+) -> bool:
+    """Store the webhook before it is acknowledged; False for a redelivery (same MessageSid,
+    which Twilio never reuses)."""
+    async with sessions() as session, session.begin():
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        result = await session.execute(
+            insert(InboundUpdate)
+            .values(
+                channel=CHANNEL,
+                platform_id=sid,
+                fingerprint="",
+                payload=dict(form),
+                received_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "platform_id", "fingerprint"])
+            .returning(InboundUpdate.id)
+        )
+        return result.scalar() is not None
+
+
+async def mark_handled(session: AsyncSession, sid: str, now: datetime) -> bool:
+    """Claim a stored webhook in the turn's transaction; False if it was handled already.
+    What the person sent is not kept once the turn is done."""
+    result = await session.execute(
+        update(InboundUpdate)
+        .where(
+            InboundUpdate.channel == CHANNEL,
+            InboundUpdate.platform_id == sid,
+            InboundUpdate.processed_at.is_(None),
+        )
+        .values(processed_at=now, payload=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def unprocessed_webhooks(
+    sessions: async_sessionmaker[AsyncSession], now: datetime
+) -> list[dict[str, str]]:
+    """Webhooks stored and never handled (the process stopped), oldest first; those older
+    than `REPLAY_WITHIN` are dropped, as on Telegram."""
+    async with sessions() as session, session.begin():
+        rows = (
+            await session.execute(
+                select(InboundUpdate.id, InboundUpdate.payload, InboundUpdate.received_at)
+                .where(InboundUpdate.channel == CHANNEL, InboundUpdate.processed_at.is_(None))
+                .order_by(InboundUpdate.id)
+            )
+        ).all()
+        fresh = [dict(p) for _, p, at in rows if p and at >= now - REPLAY_WITHIN]
+        stale = [row_id for row_id, p, at in rows if not p or at < now - REPLAY_WITHIN]
+        if stale:
+            await session.execute(
+                update(InboundUpdate)
+                .where(InboundUpdate.id.in_(stale))
+                .values(processed_at=now, payload=None)
+            )
+            log.warning("%d stored WhatsApp messages were too old to replay; dropped", len(stale))
+    return fresh
+
+
+class WhatsAppTransport:
+    """Twilio's webhook in (signature checked, stored, acknowledged), the dialogue run per
+    person in order, its replies sent with the REST client at the channel's pace."""
+
+    def __init__(
+        self,
+        dialogue: Dialogue,
+        sender: WhatsAppSender,
+        pacer: Pacer,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+        *,
+        auth_token: str,
+        public_base_url: str | None,
+    ) -> None:
+        self.dialogue = dialogue
+        self.sender = sender
+        self.pacer = pacer
+        self.sessions = sessions
+        self.clock = clock
+        self.validator = RequestValidator(auth_token)
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        # One chain of turns per person: their messages are handled in the order they came.
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self._handled: dict[str, asyncio.Event] = {}
+
+    def _signed_url(self, request: Request) -> str:
+        """The URL Twilio signed: the public one it was configured with (behind a proxy or a
+        TLS terminator the request's own URL differs), with the query string."""
+        if self.public_base_url is None:
+            return str(request.url)
+        query = f"?{request.url.query}" if request.url.query else ""
+        return f"{self.public_base_url}{request.url.path}{query}"
+
+    async def _form(self, request: Request) -> dict[str, str] | None:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+            return None
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return None
+        return {k: v for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)}
+
+    async def _verified(self, request: Request) -> dict[str, str] | Response:
+        form = await self._form(request)
+        if form is None:
+            return Response(status_code=413)
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not self.validator.validate(self._signed_url(request), form, signature):
+            log.warning("whatsapp webhook: missing or bad signature; refused")
+            return Response(status_code=403)
+        return form
+
+    async def webhook(self, request: Request) -> Response:
+        verified = await self._verified(request)
+        if isinstance(verified, Response):
+            return verified
+        sid = verified.get("MessageSid", "")
+        if not sid or len(sid) > 64:
+            return Response(status_code=400)
+        if await store_webhook(self.sessions, sid, verified, self.clock()):
+            self.schedule(verified)
+        # An empty TwiML answer: replies go through the REST API, paced like everything else.
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def status_callback(self, request: Request) -> Response:
+        verified = await self._verified(request)
+        if isinstance(verified, Response):
+            return verified
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    def schedule(self, form: Mapping[str, str]) -> None:
+        person = address(form.get("From", "")) or form.get("MessageSid", "")
+        previous = self._chains.get(person)
+        sid = form.get("MessageSid", "")
+        self._handled.setdefault(sid, asyncio.Event())
+        task = asyncio.create_task(self._after(previous, form), name=f"whatsapp turn {sid}")
+        self._chains[person] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._chains.get(person) is done:
+                del self._chains[person]
+
+        task.add_done_callback(forget)
+
+    async def _after(self, previous: asyncio.Task[None] | None, form: Mapping[str, str]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        sid = form.get("MessageSid", "")
+        try:
+            await self._turn(sid, form)
+        except Exception as error:
+            log.error("whatsapp turn failed\n%s", traceback_without_values(error))
+        finally:
+            self._handled.setdefault(sid, asyncio.Event()).set()
+
+    async def wait_handled(self, sid: str) -> None:
+        await self._handled.setdefault(sid, asyncio.Event()).wait()
+
+    async def _turn(self, sid: str, form: Mapping[str, str]) -> None:
+        inbound = inbound_from_webhook(form)
+        now = self.clock()
+        if inbound is None:
+            async with self.sessions() as session, session.begin():
+                await mark_handled(session, sid, now)
+            return
+
+        async def receipt(session: AsyncSession) -> bool:
+            return await mark_handled(session, sid, now)
+
+        if inbound.kind == InboundKind.TEXT and fold(inbound.text) in STOP_WORDS:
+            replies = await self._opt_out(inbound, receipt)
+        else:
+            replies = await self.dialogue.handle(inbound, receipt)
+        for reply in replies:
+            text = reply.text
+            if reply.document is not None:
+                text = texts.WHATSAPP_NO_FILES.format(name=reply.document.filename)
+            await self.pacer.acquire(inbound.sender_id, reply=True)
+            try:
+                await self.sender.send(inbound.sender_id, text, reply.options, None)
+            except (RetryLater, SendFailed, SendAmbiguous, Unreachable) as error:
+                log.warning("whatsapp reply not sent (%s)", type(error).__name__)
+
+    async def _opt_out(
+        self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]]
+    ) -> list[Reply]:
+        """STOP: no broadcast reaches this number any more (no REST call either) until the
+        person writes again."""
+        async with self.sessions() as session, session.begin():
+            if not await receipt(session):
+                return []
+            await session.execute(
+                update(ChannelIdentity)
+                .where(
+                    ChannelIdentity.channel == CHANNEL,
+                    ChannelIdentity.external_id == inbound.sender_id,
+                )
+                .values(unreachable_at=self.clock())
+            )
+        return [Reply(texts.WHATSAPP_STOPPED)]
+
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
