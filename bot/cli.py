@@ -11,6 +11,7 @@ import asyncio
 import csv
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -328,7 +329,10 @@ async def _add_coordinator(session: AsyncSession, args: argparse.Namespace) -> N
     if args.telegram_id is not None:
         channel, external_id = "telegram", str(args.telegram_id)
     else:
-        raise UsageError("WhatsApp members arrive with the WhatsApp channel; use --telegram-id")
+        number = whatsapp.address(args.phone).replace(" ", "")
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+            raise UsageError("--phone takes the WhatsApp number as +56912345678")
+        channel, external_id = whatsapp.CHANNEL, number
     member = await admin.make_coordinator(session, barrio, channel, external_id)
     print(f"{member.name} now coordinates {barrio.name}")
 

@@ -10,10 +10,13 @@ with the barrio's invite code.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -179,13 +182,53 @@ def _mapped(error: TwilioRestException) -> Exception:
 # --- the way in ---------------------------------------------------------------------------------
 # Twilio's webhook is a small form; a body past this is not Twilio's.
 MAX_WEBHOOK_BYTES = 64 * 1024
-STOP_WORDS = frozenset({"stop", "baja whatsapp", "unsubscribe"})
+STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe"})
+# Twilio lets the number be written to again; the person gets the help and the menu.
+START_WORDS = frozenset({"start", "unstop"})
+
+
+# A REST call to Twilio that has not answered in this long is given up on (and, as it may have
+# arrived, counted ambiguous by the outbox).
+TWILIO_TIMEOUT_S = 10.0
+
+
+class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
+    """twilio's own aiohttp client with a timeout on every request (its default waits for
+    ever), and the credentials as an Authorization header: aiohttp 3.14 deprecates the
+    `BasicAuth` object twilio 9 builds from them."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - twilio's HttpClient signature
+        allow_redirects: bool = False,
+    ) -> Any:
+        headers = dict(headers or {})
+        if auth is not None:
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {credentials}"
+        return await super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=None,
+            timeout=timeout or TWILIO_TIMEOUT_S,
+            allow_redirects=allow_redirects,
+        )
 
 
 def twilio_client(account_sid: str, auth_token: str, api_base_url: str | None) -> Client:
     """The twilio REST client on its async HTTP client; `api_base_url` points it elsewhere
-    than api.twilio.com (the emulator), keeping the paths Twilio's."""
-    client = Client(account_sid, auth_token, http_client=AsyncTwilioHttpClient())
+    than api.twilio.com (the emulator), keeping the paths Twilio's. Build it inside the
+    running event loop; close it with `await client.http_client.close()`."""
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient())
     if api_base_url:
         client.api.base_url = api_base_url.rstrip("/")
     return client
@@ -367,6 +410,8 @@ class WhatsAppTransport:
 
         if inbound.kind == InboundKind.TEXT and fold(inbound.text) in STOP_WORDS:
             replies = await self._opt_out(inbound, receipt)
+        elif inbound.kind == InboundKind.TEXT and fold(inbound.text) in START_WORDS:
+            replies = await self.dialogue.handle(replace(inbound, text="ayuda"), receipt)
         else:
             replies = await self.dialogue.handle(inbound, receipt)
         for reply in replies:
@@ -382,8 +427,9 @@ class WhatsAppTransport:
     async def _opt_out(
         self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]]
     ) -> list[Reply]:
-        """STOP: no broadcast reaches this number any more (no REST call either) until the
-        person writes again."""
+        """STOP: no broadcast reaches this number any more, and no REST call goes to it (not
+        even an answer: Twilio has opted the number out and would refuse it, 21610), until
+        the person writes again (START)."""
         async with self.sessions() as session, session.begin():
             if not await receipt(session):
                 return []
@@ -395,7 +441,7 @@ class WhatsAppTransport:
                 )
                 .values(unreachable_at=self.clock())
             )
-        return [Reply(texts.WHATSAPP_STOPPED)]
+        return []
 
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'

@@ -48,8 +48,9 @@ HELP_COORDINATOR = (
 )
 NOT_UNDERSTOOD = "No te entendí 🙈."
 WHATSAPP_ANSWER_WITH_NUMBER = "Responde con el número de tu opción."
-WHATSAPP_NO_FILES = "📎 El archivo «{name}» por ahora solo llega por Telegram. Pronto también por aquí."
-WHATSAPP_STOPPED = "Listo, no te enviaré más avisos por WhatsApp. Para volver, escríbeme HOLA."
+WHATSAPP_NO_FILES = (
+    "📎 El archivo «{name}» por ahora solo llega por Telegram. Pronto también por aquí."
+)
 CANCELLED = "Listo, lo dejamos hasta ahí."
 NOTHING_TO_CANCEL = "No había nada que cancelar."
 

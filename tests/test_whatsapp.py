@@ -1,0 +1,253 @@
+"""WhatsApp end to end: the real twilio client and signed webhooks against the Twilio emulator,
+the same dialogue core as Telegram, in the same barrio as Telegram members."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from bot.emulator.twilio import TwilioEmulator, serve_twilio_emulator
+from bot.emulator.twilio_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SANDBOX_SENDER
+from bot.runtime import Runtime
+from models import ChannelIdentity, InboundUpdate, Member
+from tests.support import WAIT_S, Phone, make_barrio, make_coordinator, register
+from tests.test_reminders import outbox_idle
+
+ROSA = "+56911110001"
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioEmulator]:
+    emulator = TwilioEmulator()
+    async with serve_twilio_emulator(emulator):
+        yield emulator
+
+
+def _with_whatsapp(settings, twilio: TwilioEmulator, **more):
+    return settings.model_copy(
+        update={
+            "twilio_account_sid": DEFAULT_ACCOUNT_SID,
+            "twilio_auth_token": SecretStr(DEFAULT_AUTH_TOKEN),
+            "twilio_whatsapp_from": SANDBOX_SENDER,
+            "twilio_api_base_url": twilio.base_url,
+            "whatsapp_rate_per_s": 1000.0,
+            **more,
+        }
+    )
+
+
+@pytest.fixture
+async def both(settings, twilio, clock) -> AsyncIterator[Runtime]:
+    """The bot on Telegram and WhatsApp at once."""
+    runtime = Runtime(_with_whatsapp(settings, twilio), clock=clock)
+    await runtime.start()
+    twilio.set_webhook(f"http://127.0.0.1:{runtime.web_port}/whatsapp")
+    yield runtime
+    await runtime.stop()
+
+
+class WhatsAppPhone:
+    """A person on WhatsApp: writes through the emulator's signed webhook, reads what the bot
+    sent through the REST API."""
+
+    def __init__(self, twilio: TwilioEmulator, runtime: Runtime, number: str) -> None:
+        self.twilio, self.runtime, self.number = twilio, runtime, number
+        self.read = 0
+
+    async def say(self, body: str) -> list[str]:
+        status = await self.twilio.send_text(self.number, body)
+        assert status == 200, status
+        sid = self.twilio.last_inbound_sid
+        assert self.runtime.whatsapp is not None and sid is not None
+        await asyncio.wait_for(self.runtime.whatsapp.wait_handled(sid), WAIT_S)
+        return self.new()
+
+    def new(self) -> list[str]:
+        bodies = self.bodies()
+        fresh, self.read = bodies[self.read :], len(bodies)
+        return fresh
+
+    def bodies(self) -> list[str]:
+        return [m.get("body") or "" for m in self.twilio.sent(self.number)]
+
+    async def wait_for(self, fragment: str) -> str:
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while True:
+            for body in self.bodies()[self.read :]:
+                if fragment.casefold() in body.casefold():
+                    self.new()
+                    return body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{fragment!r} never reached {self.number}: {self.bodies()}")
+            await asyncio.sleep(0.02)
+
+
+def option_number(bodies: list[str], label: str) -> str:
+    """The number the newest numbered list gives the option whose label is `label`."""
+    lines = [line for body in bodies for line in body.splitlines() if line.startswith("*")]
+    found = [line for line in lines if line.split(" ", 1)[1].endswith(label)]
+    assert found, f"no option {label!r} in {lines}"
+    return found[-1].split(".", 1)[0].strip("*")
+
+
+async def _register(rosa: WhatsAppPhone, code: str) -> int:
+    """Registers Rosa from the poster's link by typing only; returns how many messages she
+    sent."""
+    await rosa.say(f"Hola, quiero unirme a mi barrio con el código {code}")
+    await rosa.say("Rosa Díaz")
+    rubros = await rosa.say("Verdulería Rosa")
+    consent = await rosa.say(option_number(rubros, "Almacén y abarrotes"))
+    await rosa.say(option_number(consent, "Acepto"))
+    return 5
+
+
+def text_of_list(bodies: list[str]) -> str:
+    return "\n".join(bodies)
+
+
+async def test_a_whatsapp_member_registers_from_the_poster_and_gets_the_barrios_news(
+    both, twilio, emulator
+):
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    assert await _register(rosa, barrio.invite_code) == 5
+    assert any("Ya eres parte de Barrio Estación" in body for body in rosa.bodies())
+    async with both.sessions() as session:
+        member = await session.scalar(select(Member))
+        identity = await session.scalar(select(ChannelIdentity))
+    assert member.name == "Rosa Díaz" and (identity.channel, identity.external_id) == (
+        "whatsapp",
+        ROSA,
+    )
+
+    # Keywords without a slash and numbered menus work as on Telegram.
+    assert "No hay reuniones próximas" in text_of_list(await rosa.say("REUNIONES"))
+    menu = text_of_list(await rosa.say("menú"))
+    assert "*1.*" in menu and "Responde con el número" in menu
+
+    # A Telegram coordinator's announcement reaches her on WhatsApp.
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(both, carmen, barrio)
+    await carmen.say("/anuncio")
+    await carmen.say("Mañana hay feria en la plaza.")
+    await carmen.tap("Enviar")
+    announced = await rosa.wait_for("Mañana hay feria en la plaza.")
+    assert "Anuncio de Barrio Estación" in announced
+
+
+async def test_forged_unsigned_and_replayed_webhooks(both, twilio):
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    assert await twilio.send_text(ROSA, "hola", signature="missing") == 403
+    assert await twilio.send_text(ROSA, "hola", signature="wrong") == 403
+    async with both.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(InboundUpdate)) == 0
+    await rosa.say("hola")
+    replies = len(rosa.bodies())
+    sid = twilio.last_inbound_sid
+    assert await twilio.redeliver(sid) == 200
+    await asyncio.sleep(0.3)
+    assert len(rosa.bodies()) == replies, "a redelivered MessageSid was handled twice"
+
+
+async def test_behind_a_proxy_the_public_url_is_what_is_signed(settings, twilio, clock):
+    public = "https://barrio.example.cl"
+    runtime = Runtime(
+        _with_whatsapp(settings, twilio, public_base_url=public, telegram_mode="polling"),
+        clock=clock,
+    )
+    await runtime.start()
+    try:
+        actual = f"http://127.0.0.1:{runtime.web_port}/whatsapp"
+        twilio.set_webhook(actual, public_url=f"{public}/whatsapp")
+        rosa = WhatsAppPhone(twilio, runtime, ROSA)
+        assert "Barrio Conecta une" in text_of_list(await rosa.say("hola"))
+        # Signed over the URL the request really went to, not the public one: refused.
+        assert await twilio.send_text(ROSA, "hola", sign_url=actual) == 403
+    finally:
+        await runtime.stop()
+
+
+async def test_stop_ends_broadcasts_at_once_and_start_brings_them_back(
+    both, twilio, emulator, clock
+):
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    calls = len(twilio.sent(ROSA))
+    assert await rosa.say("STOP") == []
+    async with both.sessions() as session:
+        identity = await session.scalar(select(ChannelIdentity))
+    assert identity.unreachable_at is not None
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(both, carmen, barrio)
+    await carmen.say("/anuncio")
+    await carmen.say("Mañana hay feria en la plaza.")
+    await carmen.tap("Enviar")
+    await outbox_idle(both, clock)
+    assert len(twilio.sent(ROSA)) == calls, "a REST call went to a number that said STOP"
+    assert "Barrio Conecta une" in text_of_list(await rosa.say("START"))
+    async with both.sessions() as session:
+        identity = await session.scalar(select(ChannelIdentity))
+    assert identity.unreachable_at is None
+
+
+async def test_a_whatsapp_only_deployment_runs_without_a_telegram_token(settings, twilio, clock):
+    runtime = Runtime(_with_whatsapp(settings, twilio, telegram_bot_token=None), clock=clock)
+    await runtime.start()
+    try:
+        assert runtime.application is None
+        twilio.set_webhook(f"http://127.0.0.1:{runtime.web_port}/whatsapp")
+        rosa = WhatsAppPhone(twilio, runtime, ROSA)
+        assert "Barrio Conecta une" in text_of_list(await rosa.say("ayuda"))
+    finally:
+        await runtime.stop()
+
+
+def test_the_poster_link_for_whatsapp(cli_env, capsys, monkeypatch):
+    from tests.test_cli import barrio as barrio_cli
+
+    monkeypatch.setenv("TWILIO_WHATSAPP_FROM", "whatsapp:+56922223333")
+    barrio_cli(
+        capsys, "barrios", "create", "--name", "Barrio Estación", "--comuna", "Rancagua",
+        "--region", "O'Higgins",
+    )  # fmt: skip
+    qr = cli_env / "afiche.png"
+    out = barrio_cli(capsys, "invite", "barrio-estacion-rancagua", "--qr", str(qr))
+    telegram, whatsapp = [line for line in out.splitlines() if line.startswith("https://")]
+    assert telegram.startswith("https://t.me/BarrioTestBot?start=")
+    link = urlsplit(whatsapp)
+    assert (link.netloc, link.path) == ("wa.me", "/56922223333")
+    code = telegram.rsplit("=", 1)[1]
+    [text] = parse_qs(link.query)["text"]
+    assert code in text and "unirme" in text
+    assert (cli_env / "afiche-whatsapp.png").read_bytes()[:4] == b"\x89PNG"
+
+
+async def test_the_admin_promotes_a_whatsapp_member_by_number(both, twilio, settings):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    script = str(Path(sys.executable).parent / "barrio")
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    added = subprocess.run(
+        [script, "coordinators", "add", "--barrio", barrio.slug, "--phone", ROSA],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert "Rosa Díaz now coordinates Barrio Estación" in added.stdout
+    assert "/miembros — socios y solicitudes" in text_of_list(await rosa.say("ayuda"))
