@@ -192,6 +192,11 @@ class Runtime:
                 await application.update_queue.put(update)
         if self.serve_web or telegram_webhook or self.whatsapp is not None:
             await self._start_web(secret, telegram_webhook)
+        if whatsapp_sender is not None and whatsapp_sender.status_callback is None:
+            # No public URL (a test, the demo): Twilio's emulator posts to this process.
+            whatsapp_sender.status_callback = (
+                f"http://{self.settings.host}:{self.web_port}/whatsapp/status"
+            )
         if application is not None and telegram_webhook:
             await application.bot.set_webhook(
                 f"{self.settings.public_base_url}/telegram",

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +35,7 @@ from bot.inbound import REPLAY_WITHIN
 from handlers import texts
 from handlers.core import Inbound, InboundKind, Option, Reply, fold
 from handlers.dialogue import Dialogue
-from models import ChannelIdentity, InboundUpdate
+from models import ChannelIdentity, Delivery, DeliveryStatus, InboundUpdate
 from scheduler.outbox import (
     Pacer,
     RetryLater,
@@ -298,6 +298,71 @@ async def unprocessed_webhooks(
     return fresh
 
 
+# What a receipt may follow: callbacks come late, twice or out of order, and "delivered" never
+# goes back to "sent", nor "read" to "delivered".
+_RECEIPT_AFTER: dict[str, tuple[str | None, ...]] = {
+    "delivered": (None,),
+    "read": (None, "delivered"),
+}
+FAILED_STATUSES = frozenset({"failed", "undelivered"})
+
+
+async def record_status(
+    sessions: async_sessionmaker[AsyncSession],
+    sid: str,
+    status: str,
+    error_code: str,
+    now: datetime,
+) -> None:
+    """A status callback, applied monotonically to the delivery whose message it names."""
+    if not sid:
+        return
+    this_message = (Delivery.channel == CHANNEL) & (Delivery.platform_message_id == sid)
+    async with sessions() as session, session.begin():
+        if status in _RECEIPT_AFTER:
+            earlier = _RECEIPT_AFTER[status]
+            await session.execute(
+                update(Delivery)
+                .where(
+                    this_message,
+                    Delivery.status == DeliveryStatus.SENT,
+                    or_(
+                        Delivery.receipt.is_(None),
+                        Delivery.receipt.in_([r for r in earlier if r is not None] or [""]),
+                    ),
+                )
+                .values(receipt=status)
+                .execution_options(synchronize_session=False)
+            )
+        elif status in FAILED_STATUSES:
+            code = error_code if error_code.isdigit() else "?"
+            reason = {
+                str(OUTSIDE_WINDOW): "outside the 24-hour window, and no template for it",
+                str(OPTED_OUT): "the person opted out",
+            }.get(code, "the channel could not deliver it")
+            # Accepted, then failed on the way: the count says so. A receipt already in
+            # (delivered, read) is not undone by a late or repeated failure.
+            failed = await session.scalars(
+                update(Delivery)
+                .where(
+                    this_message, Delivery.status == DeliveryStatus.SENT, Delivery.receipt.is_(None)
+                )
+                .values(status=DeliveryStatus.FAILED, last_error=f"twilio {code}: {reason}"[:255])
+                .returning(Delivery.recipient)
+                .execution_options(synchronize_session=False)
+            )
+            if code == str(OPTED_OUT):
+                for recipient in failed.all():
+                    await session.execute(
+                        update(ChannelIdentity)
+                        .where(
+                            ChannelIdentity.channel == CHANNEL,
+                            ChannelIdentity.external_id == recipient,
+                        )
+                        .values(unreachable_at=now)
+                    )
+
+
 class WhatsAppTransport:
     """Twilio's webhook in (signature checked, stored, acknowledged), the dialogue run per
     person in order, its replies sent with the REST client at the channel's pace."""
@@ -367,6 +432,13 @@ class WhatsAppTransport:
         verified = await self._verified(request)
         if isinstance(verified, Response):
             return verified
+        await record_status(
+            self.sessions,
+            verified.get("MessageSid", ""),
+            verified.get("MessageStatus", ""),
+            verified.get("ErrorCode", ""),
+            self.clock(),
+        )
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     def schedule(self, form: Mapping[str, str]) -> None:

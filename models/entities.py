@@ -290,6 +290,8 @@ class Delivery(Timestamped, Base):
     __table_args__ = (
         Index("ix_deliveries_status_priority", "status", "priority", "not_before", "id"),
         Index("ix_deliveries_broadcast", "broadcast", "status"),
+        # Status callbacks name the platform's message id.
+        Index("ix_deliveries_platform_message", "channel", "platform_message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -330,6 +332,9 @@ class Delivery(Timestamped, Base):
     # Not sent at all after this instant (status `expired`): a reminder held by quiet hours
     # past the start of its meeting.
     expires_at: Mapped[datetime | None]
+    # What the platform said after the send, where it tells (WhatsApp's status callbacks):
+    # "delivered", then "read"; never back.
+    receipt: Mapped[str | None] = mapped_column(String(16))
 
 
 class Announcement(Timestamped, Base):

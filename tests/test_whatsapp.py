@@ -251,3 +251,60 @@ async def test_the_admin_promotes_a_whatsapp_member_by_number(both, twilio, sett
     )
     assert "Rosa Díaz now coordinates Barrio Estación" in added.stdout
     assert "/miembros — socios y solicitudes" in text_of_list(await rosa.say("ayuda"))
+
+
+async def _announce(both, emulator, barrio, text):
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    async with both.sessions() as session:
+        registered = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.external_id == "6000")
+        )
+    if registered is None:
+        await register(carmen, barrio, business="Librería Carmen")
+        await make_coordinator(both, carmen, barrio)
+    await carmen.say("/anuncio")
+    await carmen.say(text)
+    await carmen.tap("Enviar")
+
+
+async def _whatsapp_delivery(both, fragment):
+    from tests.support import wait_for_delivery
+
+    return await wait_for_delivery(
+        both,
+        lambda d: d.channel == "whatsapp" and fragment in d.text and d.status != "pending",
+    )
+
+
+async def test_status_callbacks_only_move_forward_and_a_failure_on_the_way_is_counted(
+    both, twilio, emulator, clock
+):
+    from models import Delivery, DeliveryStatus
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    await _announce(both, emulator, barrio, "Mañana hay feria en la plaza.")
+    await rosa.wait_for("Mañana hay feria")
+    sent = await _whatsapp_delivery(both, "Mañana hay feria")
+    statuses = await twilio.send_status_callbacks(
+        sent.platform_message_id, ["delivered", "sent", "read", "delivered", "read"]
+    )
+    assert statuses == [200] * 5
+    async with both.sessions() as session:
+        row = await session.get(Delivery, sent.id)
+    assert (row.status, row.receipt) == (DeliveryStatus.SENT, "read")
+    # A callback that is not Twilio's changes nothing.
+    assert await twilio.send_status_callbacks(
+        sent.platform_message_id, ["failed"], error_code=30008, signature="wrong"
+    ) == [403]
+
+    # A day later her 24-hour window is closed: Twilio accepts the freeform message, then
+    # fails it (63016). The outbox row says so instead of "sent".
+    twilio.age_window(ROSA, 25)
+    await _announce(both, emulator, barrio, "Corte de agua el lunes.")
+    outside = await _whatsapp_delivery(both, "Corte de agua")
+    await twilio.settle(outside.platform_message_id)
+    async with both.sessions() as session:
+        row = await session.get(Delivery, outside.id)
+    assert row.status == DeliveryStatus.FAILED and "24-hour window" in row.last_error
