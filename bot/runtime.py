@@ -235,7 +235,14 @@ class Runtime:
         callback = (
             f"{settings.public_base_url}/whatsapp/status" if settings.public_base_url else None
         )
-        return WhatsAppSender(self.twilio, settings.twilio_whatsapp_from, callback)
+        return WhatsAppSender(
+            self.twilio,
+            settings.twilio_whatsapp_from,
+            callback,
+            sessions=self.sessions,
+            clock=self.clock,
+            templates=settings.whatsapp_templates,
+        )
 
     async def _forget_inbound(self) -> None:
         await inbound.forget_old(self.sessions, self.clock)

@@ -20,6 +20,7 @@ TELEGRAM_API_BASE_URL = "https://api.telegram.org"
 # What Telegram's setWebhook accepts as secret_token; anything else it refuses, and an empty
 # secret would let anyone post updates.
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 
 
 class SettingsError(Exception):
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     telegram_rate_per_s: float = Field(default=30.0, gt=0)
     telegram_chat_rate_per_s: float = Field(default=1.0, gt=0)
     whatsapp_rate_per_s: float = Field(default=1.0, gt=0)
+    # Approved WhatsApp Content templates (HX… SIDs), one per kind of message, each with one
+    # variable {{1}} that carries the message; used outside the 24-hour window.
+    twilio_template_announcement: str | None = None
+    twilio_template_meeting: str | None = None
+    twilio_template_reminder: str | None = None
+    twilio_template_alert: str | None = None
+    twilio_template_call: str | None = None
     # Turns of different people handled at once (one person's turns always run in order).
     telegram_concurrency: int = Field(default=8, ge=1, le=256)
     alerts_per_hour: int = Field(default=3, ge=1, le=100)
@@ -102,6 +110,33 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.barrio_timezone)
+
+    @field_validator(
+        "twilio_template_announcement",
+        "twilio_template_meeting",
+        "twilio_template_reminder",
+        "twilio_template_alert",
+        "twilio_template_call",
+    )
+    @classmethod
+    def _content_sid(cls, sid: str | None) -> str | None:
+        if sid and not CONTENT_SID.fullmatch(sid.strip()):
+            raise ValueError("a Twilio Content SID: HX followed by 32 hexadecimal digits")
+        return sid.strip() if sid else None
+
+    @property
+    def whatsapp_templates(self) -> dict[str, str]:
+        """Template SID by kind of message (a meeting's series invitation counts as one)."""
+        by_kind = {
+            "announcement": self.twilio_template_announcement,
+            "meeting": self.twilio_template_meeting,
+            "series": self.twilio_template_meeting,
+            "reminder": self.twilio_template_reminder,
+            "digest": self.twilio_template_reminder,
+            "alert": self.twilio_template_alert,
+            "call": self.twilio_template_call,
+        }
+        return {kind: sid for kind, sid in by_kind.items() if sid}
 
     @property
     def whatsapp_configured(self) -> bool:

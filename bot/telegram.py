@@ -520,7 +520,12 @@ class TelegramSender:
         self.bot = bot
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None = None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None = None,
+        kind: str | None = None,
     ) -> str:
         try:
             if photo is None:

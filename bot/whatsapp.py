@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -127,28 +128,85 @@ def _split(text: str, limit: int) -> list[str]:
     return [text[:cut].rstrip(), *_split(text[cut:].lstrip(), limit)]
 
 
+# WhatsApp's customer-service window: free text only this long after the person last wrote.
+WINDOW = timedelta(hours=24)
+# Kept in hand so that a message queued at 23h59m does not arrive at 24h01m.
+WINDOW_MARGIN = timedelta(minutes=5)
+# A template variable holds at most this much of the message (Meta's limit is 1,024).
+TEMPLATE_VARIABLE_MAX = 1000
+
+
 class WhatsAppSender:
-    """The outbox's sender for WhatsApp: one REST call per body, errors mapped to the
-    outbox's retry rules (and logged by the outbox with ids only)."""
+    """The outbox's sender for WhatsApp: free text within the 24-hour window, the approved
+    template for the kind of message outside it (a kind without one is refused, with the
+    reason, never dropped silently); errors mapped to the outbox's retry rules (and logged by
+    the outbox with ids only)."""
 
     channel = CHANNEL
 
-    def __init__(self, client: Client, from_number: str, status_callback: str | None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        from_number: str,
+        status_callback: str | None,
+        *,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        templates: Mapping[str, str] | None = None,
+    ) -> None:
         self.client = client
         self.from_ = f"whatsapp:{address(from_number)}"
         self.status_callback = status_callback
+        self.sessions = sessions
+        self.clock = clock
+        self.templates = dict(templates or {})
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str:
+        if kind is not None and not await self._in_window(recipient):
+            return await self._send_template(recipient, text, options, kind)
         sid = ""
         for body in render(text, options):
-            sid = await self._create(recipient, body)
+            sid = await self._create(recipient, {"body": body})
         return sid
 
-    async def _create(self, recipient: str, body: str) -> str:
+    async def _in_window(self, recipient: str) -> bool:
+        if self.sessions is None or self.clock is None:
+            return True
+        async with self.sessions() as session:
+            last = await session.scalar(
+                select(ChannelIdentity.last_inbound_at).where(
+                    ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == recipient
+                )
+            )
+        return last is not None and self.clock() - last < WINDOW - WINDOW_MARGIN
+
+    async def _send_template(
+        self, recipient: str, text: str, options: Sequence[Option], kind: str
+    ) -> str:
+        template = self.templates.get(kind)
+        if template is None:
+            raise SendFailed(
+                f"outside the 24-hour window, and no WhatsApp template for {kind} messages",
+                permanent=True,
+            )
+        whole = "\n\n".join(render(text, options))
+        if len(whole) > TEMPLATE_VARIABLE_MAX:
+            whole = whole[: TEMPLATE_VARIABLE_MAX - 1].rstrip() + "…"
+        variables = json.dumps({"1": whole}, ensure_ascii=False)
+        return await self._create(
+            recipient, {"content_sid": template, "content_variables": variables}
+        )
+
+    async def _create(self, recipient: str, content: Mapping[str, str]) -> str:
         kwargs: dict[str, object] = {"from_": self.from_, "to": f"whatsapp:{recipient}"}
-        kwargs["body"] = body
+        kwargs.update(content)
         if self.status_callback:
             kwargs["status_callback"] = self.status_callback
         try:
@@ -478,7 +536,18 @@ class WhatsAppTransport:
             return
 
         async def receipt(session: AsyncSession) -> bool:
-            return await mark_handled(session, sid, now)
+            if not await mark_handled(session, sid, now):
+                return False
+            # Their 24-hour window opens now: free text may reach them until it closes.
+            await session.execute(
+                update(ChannelIdentity)
+                .where(
+                    ChannelIdentity.channel == CHANNEL,
+                    ChannelIdentity.external_id == inbound.sender_id,
+                )
+                .values(last_inbound_at=now)
+            )
+            return True
 
         if inbound.kind == InboundKind.TEXT and fold(inbound.text) in STOP_WORDS:
             replies = await self._opt_out(inbound, receipt)

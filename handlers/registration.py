@@ -171,7 +171,11 @@ async def _create_member(turn: Turn, *, listed: bool) -> None:
         consent_at=turn.now,
         show_in_directory=listed,
         identities=[
-            ChannelIdentity(channel=turn.inbound.channel, external_id=turn.inbound.sender_id)
+            ChannelIdentity(
+                channel=turn.inbound.channel,
+                external_id=turn.inbound.sender_id,
+                last_inbound_at=turn.now,
+            )
         ],
         memberships=[],
     )

@@ -243,6 +243,9 @@ class ChannelIdentity(Timestamped, Base):
     external_id: Mapped[str] = mapped_column(String(64))
     # Set when the platform says the person blocked the bot; cleared when they write again.
     unreachable_at: Mapped[datetime | None]
+    # When the person last wrote on this channel: WhatsApp lets a business write freely only
+    # within 24 hours of it (outside, an approved template).
+    last_inbound_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(back_populates="identities")
 

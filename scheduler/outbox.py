@@ -111,13 +111,26 @@ class SendAmbiguous(Exception):
 
 class Sender(Protocol):
     """A channel's way out. The reasons its exceptions carry are stored in `last_error` and
-    logged, so they must name what went wrong, never the message text or the recipient."""
+    logged, so they must name what went wrong, never the message text or the recipient.
+    `kind` says what the message is ("announcement", "alert"…, see `message_kind`), for a
+    channel that must send some kinds another way (WhatsApp's templates)."""
 
     channel: str
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str: ...
+
+
+def message_kind(broadcast: str | None) -> str:
+    """What a delivery is, from what it is part of: "announcement:12" → "announcement"; a
+    notice to one person (a join request, an approval) is "notice"."""
+    return broadcast.partition(":")[0] if broadcast else "notice"
 
 
 def traceback_without_values(error: BaseException) -> str:
@@ -622,7 +635,11 @@ class OutboxDispatcher:
         outcome = _Outcome(delivery.id)
         try:
             message_id = await sender.send(
-                delivery.recipient, delivery.text, options, delivery.photo
+                delivery.recipient,
+                delivery.text,
+                options,
+                delivery.photo,
+                kind=message_kind(delivery.broadcast),
             )
         except RetryLater as later:
             self.stats.rate_limited += 1

@@ -269,7 +269,12 @@ class _ErasingSender:
         self.sent: list[str] = []
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str:
         self.sent.append(recipient)
         if recipient == self.erased:
@@ -308,7 +313,12 @@ class _CountingSender:
         self.sent: list[str] = []
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str:
         self.sent.append(recipient)
         return str(len(self.sent))

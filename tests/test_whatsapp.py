@@ -308,3 +308,48 @@ async def test_status_callbacks_only_move_forward_and_a_failure_on_the_way_is_co
     async with both.sessions() as session:
         row = await session.get(Delivery, outside.id)
     assert row.status == DeliveryStatus.FAILED and "24-hour window" in row.last_error
+
+
+TEMPLATE = "HX" + "ab" * 16
+
+
+async def test_outside_the_24_hour_window_the_template_goes_or_the_row_says_why(
+    settings, twilio, emulator, clock
+):
+    from datetime import timedelta
+
+    from models import DeliveryStatus
+
+    twilio.add_template(TEMPLATE, "Aviso de tu barrio: {{1}}")
+    runtime = Runtime(
+        _with_whatsapp(settings, twilio, twilio_template_announcement=TEMPLATE), clock=clock
+    )
+    await runtime.start()
+    try:
+        twilio.set_webhook(f"http://127.0.0.1:{runtime.web_port}/whatsapp")
+        barrio = await make_barrio(runtime, "Barrio Estación", "Rancagua", open_to_all=True)
+        rosa = WhatsAppPhone(twilio, runtime, ROSA)
+        await _register(rosa, barrio.invite_code)
+        clock.advance(timedelta(hours=25))  # she has not written for a day
+        twilio.age_window(ROSA, 25)
+        calls = len(twilio.sent(ROSA))
+        await _announce(runtime, emulator, barrio, "Mañana hay feria en la plaza.")
+        templated = await _whatsapp_delivery(runtime, "Mañana hay feria")
+        assert templated.status == DeliveryStatus.SENT
+        [message] = twilio.sent(ROSA)[calls:]
+        assert message["content_sid"] == TEMPLATE and not message.get("body", "").startswith("📣")
+        assert "Mañana hay feria en la plaza." in message["content_variables"]["1"]
+
+        # No template for meeting invitations: refused with the reason, no REST call made.
+        from tests.test_meetings import _call_meeting
+
+        carmen = Phone(emulator, runtime, 6000, "Carmen")
+        carmen.read = len(emulator.sent(6000))
+        await _call_meeting(carmen, when="viernes 19:00")
+        await carmen.tap("Enviar invitación")
+        refused = await _whatsapp_delivery(runtime, "Te invitan a una reunión")
+        assert refused.status == DeliveryStatus.FAILED
+        assert "no WhatsApp template for meeting messages" in refused.last_error
+        assert len(twilio.sent(ROSA)) == calls + 1
+    finally:
+        await runtime.stop()
