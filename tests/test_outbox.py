@@ -11,7 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -224,7 +224,7 @@ async def test_sigkill_during_a_429_pause_skips_nobody_and_marks_nothing_ambiguo
         await emulator.wait_for(lambda: emulator.stats["http_429"] > before, timeout=30)
         # Once the rows that drew a 429 are recorded (back to `pending`, due after the pause),
         # the bot is waiting the pause out: that is when it dies.
-        stuck = await _rows_waiting_out(settings, emulator.stats["http_429"] - before)
+        stuck = await _rows_waiting_out(settings, lambda: emulator.stats["http_429"] - before)
         await emulator.wait_idle(timeout=10)
         # No await between "no request in flight" and the kill: nothing can leave in between.
         first.send_signal(signal.SIGKILL)
@@ -395,6 +395,10 @@ def _barrio_env(settings, rate: int) -> dict[str, str]:
     }
 
 
+# How long a window's outcomes may take to be written after its 429s: far less than the pause.
+SETTLE_S = 2.0
+
+
 def _barrio_run(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     script = str(Path(sys.executable).parent / "barrio")
     return subprocess.Popen(
@@ -402,11 +406,16 @@ def _barrio_run(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def _rows_waiting_out(settings, drawn: int) -> int:
-    """Wait (up to 10 s) until at least `drawn` rows are back to `pending` to be sent after a
-    429's pause; returns how many rows are `sending` then."""
+async def _rows_waiting_out(settings, drawn: Callable[[], int]) -> int:
+    """Wait (up to 10 s) until at least `drawn()` rows are back to `pending` to be sent after a
+    429's pause, and then (up to `SETTLE_S` more) until no row is `sending`: the outcomes of a
+    window still in flight when the 429s came back are written a moment later, under load more
+    so. Returns how many rows are `sending` then: a row held `sending` through the 5 s pause
+    would still be, which is what the test is after."""
     engine = db.create_engine(settings.database_url)
-    deadline = asyncio.get_running_loop().time() + 10
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    settled_by: float | None = None
     try:
         while True:
             async with engine.connect() as connection:
@@ -423,7 +432,10 @@ async def _rows_waiting_out(settings, drawn: int) -> int:
                     .select_from(Delivery)
                     .where(Delivery.status == DeliveryStatus.SENDING)
                 )
-            if (later or 0) >= drawn or asyncio.get_running_loop().time() > deadline:
+            if (later or 0) >= drawn() and settled_by is None:
+                settled_by = loop.time() + SETTLE_S
+            waited_out = settled_by is not None and (not sending or loop.time() > settled_by)
+            if waited_out or loop.time() > deadline:
                 return int(sending or 0)
             await asyncio.sleep(0.01)
     finally:
