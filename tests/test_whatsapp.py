@@ -353,3 +353,21 @@ async def test_outside_the_24_hour_window_the_template_goes_or_the_row_says_why(
         assert len(twilio.sent(ROSA)) == calls + 1
     finally:
         await runtime.stop()
+
+
+async def test_baja_on_whatsapp_erases_the_number_with_everything_else(both, twilio, caplog):
+    from tests.test_erasure import _dump
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    await rosa.say("directorio")
+    choices = await rosa.say("BAJA")
+    confirm = await rosa.say(option_number(choices, "Borrar todos mis datos"))
+    done = text_of_list(await rosa.say(option_number(confirm, "Sí, borrar todo")))
+    assert "borr" in done.casefold()
+    dump = await _dump(both)
+    assert "Barrio Estación" in dump  # the dump does hold the database
+    for trace in (ROSA, ROSA.lstrip("+"), "Rosa Díaz", "Verdulería Rosa"):
+        assert trace not in dump, trace
+    assert ROSA not in caplog.text and "Rosa Díaz" not in caplog.text
