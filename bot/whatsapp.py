@@ -132,6 +132,8 @@ def _split(text: str, limit: int) -> list[str]:
 WINDOW = timedelta(hours=24)
 # Kept in hand so that a message queued at 23h59m does not arrive at 24h01m.
 WINDOW_MARGIN = timedelta(minutes=5)
+# A security alert not delivered within this long is dropped by Twilio (and reported failed).
+ALERT_VALIDITY_S = 3600
 # A template variable holds at most this much of the message (Meta's limit is 1,024).
 TEMPLATE_VARIABLE_MAX = 1000
 
@@ -173,7 +175,7 @@ class WhatsAppSender:
             return await self._send_template(recipient, text, options, kind)
         sid = ""
         for body in render(text, options):
-            sid = await self._create(recipient, {"body": body})
+            sid = await self._create(recipient, {"body": body}, kind)
         return sid
 
     async def _in_window(self, recipient: str) -> bool:
@@ -201,12 +203,17 @@ class WhatsAppSender:
             whole = whole[: TEMPLATE_VARIABLE_MAX - 1].rstrip() + "…"
         variables = json.dumps({"1": whole}, ensure_ascii=False)
         return await self._create(
-            recipient, {"content_sid": template, "content_variables": variables}
+            recipient, {"content_sid": template, "content_variables": variables}, kind
         )
 
-    async def _create(self, recipient: str, content: Mapping[str, str]) -> str:
+    async def _create(
+        self, recipient: str, content: Mapping[str, str], kind: str | None = None
+    ) -> str:
         kwargs: dict[str, object] = {"from_": self.from_, "to": f"whatsapp:{recipient}"}
         kwargs.update(content)
+        if kind == "alert":
+            # Held up somewhere on the way, a security alert fails rather than arriving late.
+            kwargs["validity_period"] = ALERT_VALIDITY_S
         if self.status_callback:
             kwargs["status_callback"] = self.status_callback
         try:

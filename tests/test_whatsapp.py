@@ -371,3 +371,29 @@ async def test_baja_on_whatsapp_erases_the_number_with_everything_else(both, twi
     for trace in (ROSA, ROSA.lstrip("+"), "Rosa Díaz", "Verdulería Rosa"):
         assert trace.casefold() not in dump, trace
     assert ROSA not in caplog.text and "Rosa Díaz" not in caplog.text
+
+
+async def test_a_whatsapp_member_raises_an_alert_that_expires_rather_than_arrive_late(
+    both, twilio, emulator
+):
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    ana = Phone(emulator, both, 6001, "Ana")
+    await register(ana, barrio)
+    kinds = await rosa.say("alerta")
+    await rosa.say(option_number(kinds, "Incendio"))
+    located = await rosa.say("Sale humo del local 3")
+    confirm = await rosa.say(option_number(located, "Seguir sin ubicación"))
+    assert "133" in text_of_list(await rosa.say(option_number(confirm, "Enviar alerta")))
+    alert = await ana.wait_for("Sale humo del local 3")
+    assert "Rosa Díaz" in alert["text"]
+    # The other way: Ana's alert reaches Rosa on WhatsApp with a validity period.
+    await ana.say("/alerta")
+    await ana.tap("Robo")
+    await ana.say("Forzaron la reja del local 12")
+    await ana.tap("Seguir sin ubicación")
+    await ana.tap("Enviar alerta")
+    await rosa.wait_for("Forzaron la reja del local 12")
+    [sent] = [m for m in twilio.sent(ROSA) if "Forzaron la reja" in (m.get("body") or "")]
+    assert sent["validity_period"] == 3600
