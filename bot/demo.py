@@ -1,9 +1,13 @@
 """`barrio demo`: the whole system offline, chatted with from a terminal.
 
 Real parts end to end: the python-telegram-bot `Application` polls the local Bot API emulator,
-the dialogue core runs on its own SQLite file (`var/demo.sqlite3`, never the real database),
-and the outbox dispatcher delivers notices. Only the person's phone is simulated: what you type
-is injected into the emulator as a Telegram message, a number taps that button.
+the runtime's web app receives the local Twilio emulator's signed WhatsApp webhooks and the
+twilio REST client sends back through it, the dialogue core runs on its own SQLite file
+(`var/demo.sqlite3`, never the real database), and the outbox dispatcher delivers notices on
+both channels. Only the person's phone is simulated: what you type as Ana or Carmen is injected
+into the Telegram emulator as a message (a number taps that button); as Rosa it is posted to the
+bot as WhatsApp's webhook (a number stays text: the bot maps it to its numbered list). Nothing
+leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import whatsapp
 from bot.clock import ShiftedClock
 from bot.emulator.telegram import TelegramEmulator, serve_emulator
+from bot.emulator.twilio import TwilioEmulator, serve_twilio_emulator
+from bot.emulator.twilio_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SANDBOX_SENDER
 from bot.runtime import Runtime
 from bot.settings import DEFAULT_DATA_DIR, Settings, default_database_url
 from handlers import admin
@@ -55,7 +63,7 @@ DEMO_COMUNAS = (
 )
 NEIGHBOUR_IDS = 9000  # Telegram ids of the demo neighbours: 9001, 9002, …
 DEMO_NEIGHBOURS = (
-    ("Rosa Díaz", "Panadería La Espiga", "panaderia"),
+    ("Teresa Díaz", "Panadería La Espiga", "panaderia"),
     ("Luis Pérez", "Ferretería El Clavo", "ferreteria"),
     ("Marta Rojas", "Almacén Doña Marta", "almacen"),
     ("Jorge Muñoz", "Picada Don Jorge", "comida"),
@@ -64,6 +72,9 @@ DEMO_NEIGHBOURS = (
 
 
 ANSWER_WAIT_S = 10
+# The demo's WhatsApp sender: far above a real one's pace, so replies never wait on it (the
+# emulator enforces no rate of its own here).
+DEMO_WHATSAPP_RATE_PER_S = 50.0
 
 
 class DemoStalled(TimeoutError):
@@ -73,24 +84,41 @@ class DemoStalled(TimeoutError):
 @dataclass(frozen=True)
 class Persona:
     key: str
-    user_id: int
     name: str
     role: str
+    user_id: int = 0  # on Telegram
+    number: str = ""  # on WhatsApp
+
+    @property
+    def on_whatsapp(self) -> bool:
+        return bool(self.number)
 
 
-ANA = Persona("ana", 5002, "Ana", "emprendedora nueva, sin registro")
-CARMEN = Persona("carmen", 5001, "Carmen", "coordinadora del barrio de Rancagua")
-PERSONAS = {p.key: p for p in (ANA, CARMEN)}
+ANA = Persona("ana", "Ana", "emprendedora nueva, sin registro", user_id=5002)
+CARMEN = Persona("carmen", "Carmen", "coordinadora del barrio de Rancagua", user_id=5001)
+ROSA = Persona("rosa", "Rosa", "almacenera en WhatsApp, sin registro", number="+56961234567")
+PERSONAS = {p.key: p for p in (ANA, CARMEN, ROSA)}
 
 
-def demo_settings(settings: Settings, base_url: str) -> Settings:
+def demo_settings(settings: Settings, telegram_url: str, twilio_url: str) -> Settings:
+    # No templates from the environment: the demo's Twilio has none approved.
+    templates = {name: None for name in Settings.model_fields if name.startswith("twilio_template")}
     return settings.model_copy(
         update={
             "database_url": default_database_url(DEFAULT_DATA_DIR, "demo.sqlite3"),
             "telegram_bot_token": SecretStr(DEMO_TOKEN),
-            "telegram_api_base_url": base_url,
+            "telegram_api_base_url": telegram_url,
             "telegram_mode": "polling",
             "public_base_url": None,
+            "twilio_account_sid": DEFAULT_ACCOUNT_SID,
+            "twilio_auth_token": SecretStr(DEFAULT_AUTH_TOKEN),
+            "twilio_whatsapp_from": SANDBOX_SENDER,
+            "twilio_api_base_url": twilio_url,
+            "whatsapp_rate_per_s": DEMO_WHATSAPP_RATE_PER_S,
+            # The web app (Twilio's webhook) on a free port of this machine only.
+            "host": "127.0.0.1",
+            "port": 0,
+            **templates,
         }
     )
 
@@ -141,11 +169,19 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
     if fresh:
         _forget_demo_database()
     emulator = TelegramEmulator(token=DEMO_TOKEN, bot_id=100200300, bot_username=DEMO_BOT)
-    async with serve_emulator(emulator) as base_url:
+    # Every message the bot sends on WhatsApp is delivered at once (its status callback too).
+    twilio = TwilioEmulator(auto_status="delivered")
+    twilio.add_number(ROSA.number, profile_name=ROSA.name)
+    async with (
+        serve_emulator(emulator) as telegram_url,
+        serve_twilio_emulator(twilio) as twilio_url,
+    ):
         # Noon in Santiago, today: quiet hours (22:00–08:00) never hold the demo's notices.
         noon = datetime.now(settings.zone).replace(hour=12, minute=0, second=0, microsecond=0)
         runtime = Runtime(
-            demo_settings(settings, base_url), serve_web=False, clock=ShiftedClock(noon)
+            demo_settings(settings, telegram_url, twilio_url),
+            serve_web=False,
+            clock=ShiftedClock(noon),
         )
         await db.upgrade(runtime.engine)
         async with runtime.sessions() as session, session.begin():
@@ -155,33 +191,49 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
         emulator.start_chats(NEIGHBOUR_IDS + i for i in range(1, 1 + len(DEMO_NEIGHBOURS)))
         await runtime.start()
         try:
-            await Terminal(emulator, runtime, rancagua.invite_code, int(members or 0)).loop()
+            # WhatsApp configured, the runtime serves Twilio's webhook on its (free) web port.
+            twilio.set_webhook(f"http://127.0.0.1:{runtime.web_port}/whatsapp")
+            terminal = Terminal(emulator, twilio, runtime, rancagua.invite_code, members or 0)
+            await terminal.loop()
         finally:
             await runtime.stop()
 
 
 class Terminal:
     def __init__(
-        self, emulator: TelegramEmulator, runtime: Runtime, invite_code: str, members: int
+        self,
+        emulator: TelegramEmulator,
+        twilio: TwilioEmulator,
+        runtime: Runtime,
+        invite_code: str,
+        members: int,
     ) -> None:
         self.emulator = emulator
+        self.twilio = twilio
         self.runtime = runtime
         self.invite_code = invite_code
         self.members = members
         self.persona = ANA
-        self.shown = {p.user_id: 0 for p in PERSONAS.values()}
+        self.shown = {p.key: 0 for p in PERSONAS.values()}
 
     def intro(self) -> None:
+        join = whatsapp.JOIN_TEXT.format(code=self.invite_code)
         print(
-            "\nBarrio Conecta — demo sin conexión (bot real contra un Telegram local)\n"
+            "\nBarrio Conecta — demo sin conexión (bot real contra un Telegram y un WhatsApp"
+            " locales)\n"
             f"Hay 12 barrios de O'Higgins y {self.members} socios de ejemplo.\n"
             f"Chateas como {ANA.name} ({ANA.role}). Escribe como en Telegram:\n"
             f"  /start {self.invite_code}   entrar con el enlace del afiche de Rancagua\n"
             "  /start                registrarte eligiendo el barrio de la lista\n"
             "  un número             tocar ese botón del último mensaje\n"
             f"  :carmen / :ana        cambiar de persona ({CARMEN.name} es {CARMEN.role})\n"
-            "  /alerta /reuniones    como socia; como Carmen también /reunion, /anuncio,\n"
-            "  /convocatoria         /asistencia y /miembros (la demo vive al mediodía)\n"
+            f"  :rosa                 chatear como {ROSA.name} ({ROSA.role}): un número\n"
+            "                        responde a la lista numerada; para unirse a Rancagua\n"
+            "                        pega el texto del afiche de WhatsApp:\n"
+            f"                        {join}\n"
+            "  /alerta /reuniones    como socia (en WhatsApp sin /: ALERTA, REUNIONES); como\n"
+            "  /convocatoria         Carmen también /reunion, /anuncio, /asistencia y\n"
+            "                        /miembros (la demo vive al mediodía)\n"
             "  :salir                terminar\n"
         )
 
@@ -189,7 +241,11 @@ class Terminal:
         # Carmen has chatted with the bot before (as any coordinator has), so Telegram lets
         # the bot write to her; that earlier chat is not shown.
         await self.send_as(CARMEN, "/start")
-        self.shown = {p.user_id: len(self.emulator.sent(p.user_id)) for p in PERSONAS.values()}
+        if await self.registered(ROSA):
+            # Registered in an earlier run: she has written lately, so her 24-hour WhatsApp
+            # window is open and broadcasts reach her as text; that message is not shown.
+            await self.send_as(ROSA, "ayuda")
+        self.shown = {p.key: len(self.messages(p)) for p in PERSONAS.values()}
         self.intro()
         loop = asyncio.get_running_loop()
         while True:
@@ -213,7 +269,20 @@ class Terminal:
         await self.send_as(self.persona, line)
         await self.show_new()
 
+    async def registered(self, persona: Persona) -> bool:
+        async with self.runtime.sessions() as session:
+            found = await session.scalar(
+                select(ChannelIdentity.id).where(
+                    ChannelIdentity.channel == whatsapp.CHANNEL,
+                    ChannelIdentity.external_id == persona.number,
+                )
+            )
+        return found is not None
+
     async def send_as(self, persona: Persona, line: str) -> None:
+        if persona.on_whatsapp:
+            await self.send_whatsapp(persona, line)
+            return
         user = persona.user_id
         self.emulator.user(user, first_name=persona.name)
         button = self.button(user, line)
@@ -227,6 +296,21 @@ class Terminal:
             await asyncio.wait_for(
                 self.runtime.transport.wait_handled(update["update_id"]), ANSWER_WAIT_S
             )
+        except TimeoutError:
+            raise DemoStalled(
+                f"the bot did not handle {persona.name}'s message within {ANSWER_WAIT_S} s"
+            ) from None
+        await self.settle_outbox()
+
+    async def send_whatsapp(self, persona: Persona, line: str) -> None:
+        """Through the emulator's signed webhook, as Twilio posts it; a number stays text."""
+        status = await self.twilio.send_text(persona.number, line, profile_name=persona.name)
+        sid = self.twilio.last_inbound_sid
+        transport = self.runtime.whatsapp
+        if status != 200 or sid is None or transport is None:
+            raise DemoStalled(f"the bot's WhatsApp webhook answered {status} to {persona.name}")
+        try:
+            await asyncio.wait_for(transport.wait_handled(sid), ANSWER_WAIT_S)
         except TimeoutError:
             raise DemoStalled(
                 f"the bot did not handle {persona.name}'s message within {ANSWER_WAIT_S} s"
@@ -268,17 +352,33 @@ class Terminal:
                 return
             await asyncio.sleep(0.01)
 
+    def messages(self, persona: Persona) -> list[dict[str, Any]]:
+        """What the bot sent this persona: Telegram messages, or WhatsApp bodies."""
+        if persona.on_whatsapp:
+            return self.twilio.sent(persona.number)
+        return self.emulator.sent(persona.user_id)
+
     async def show_new(self) -> None:
         others = [p for p in PERSONAS.values() if p != self.persona]
         for persona in [self.persona, *others]:
-            messages = self.emulator.sent(persona.user_id)
-            for message in messages[self.shown[persona.user_id] :]:
+            messages = self.messages(persona)
+            for message in messages[self.shown[persona.key] :]:
                 self.print_message(persona, message)
-            self.shown[persona.user_id] = len(messages)
+            self.shown[persona.key] = len(messages)
 
-    def print_message(self, persona: Persona, message: dict[str, object]) -> None:
-        to = "" if persona == self.persona else f" (a {persona.name})"
+    def print_message(self, persona: Persona, message: dict[str, Any]) -> None:
+        if persona == self.persona:
+            to = ""
+        elif persona.on_whatsapp:
+            to = f" (a {persona.name}, por WhatsApp)"
+        else:
+            to = f" (a {persona.name})"
         print(f"\n🤖 Barrio Conecta{to}:")
+        if persona.on_whatsapp:
+            # Numbered options are in the body itself ("*1.* …").
+            print(message.get("body") or "")
+            sys.stdout.flush()
+            return
         print(message.get("text") or message.get("caption") or "")
         markup = message.get("reply_markup") or {}
         assert isinstance(markup, dict)
