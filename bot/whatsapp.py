@@ -35,7 +35,7 @@ from twilio.rest import Client
 from bot.inbound import REPLAY_WITHIN
 from handlers import texts
 from handlers.core import Inbound, InboundKind, Option, Reply, fold
-from handlers.dialogue import Dialogue
+from handlers.dialogue import COMMANDS, Dialogue
 from models import ChannelIdentity, Delivery, DeliveryStatus, InboundUpdate
 from scheduler.outbox import (
     Pacer,
@@ -55,6 +55,7 @@ MAX_BODY = 1600
 PART_MARK = 8
 # The poster's wa.me link fills in this text; sending it joins the barrio of the code.
 JOIN_TEXT = "Hola, quiero unirme a mi barrio con el código {code}"
+_COMMAND = re.compile(r"(?<![\w/])/([a-z]+)\b")
 _JOIN = re.compile(r"\bunirme\b.*?\b([A-HJ-NP-Z2-9]{8})\b", re.IGNORECASE | re.DOTALL)
 # Twilio's codes the outbox must tell apart.
 OPTED_OUT = 21610
@@ -103,9 +104,17 @@ def inbound_from_webhook(form: Mapping[str, str]) -> Inbound | None:
     return Inbound(CHANNEL, sender, InboundKind.TEXT, text=body)
 
 
+def spell_commands(text: str) -> str:
+    """Commands as they are typed on WhatsApp: "/directorio" → "DIRECTORIO" (the core reads
+    a command's name without its slash, in any case)."""
+    return _COMMAND.sub(lambda m: m[1].upper() if m[1] in COMMANDS else m[0], text)
+
+
 def render(text: str, options: Sequence[Option]) -> list[str]:
-    """The message as WhatsApp bodies: the options as a numbered list to answer by typing,
-    split at line (or sentence) breaks into numbered parts when over `MAX_BODY`."""
+    """The message as WhatsApp bodies: commands spelt without a slash, the options as a
+    numbered list to answer by typing, split at line (or sentence) breaks into numbered parts
+    when over `MAX_BODY`."""
+    text = spell_commands(text)
     if options:
         listed = "\n".join(f"*{number}.* {o.label}" for number, o in enumerate(options, 1))
         text = f"{text}\n\n{listed}\n\n{texts.WHATSAPP_ANSWER_WITH_NUMBER}"

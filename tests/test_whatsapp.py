@@ -250,7 +250,7 @@ async def test_the_admin_promotes_a_whatsapp_member_by_number(both, twilio, sett
         check=True,
     )
     assert "Rosa Díaz now coordinates Barrio Estación" in added.stdout
-    assert "/miembros — socios y solicitudes" in text_of_list(await rosa.say("ayuda"))
+    assert "MIEMBROS — socios y solicitudes" in text_of_list(await rosa.say("ayuda"))
 
 
 async def _announce(both, emulator, barrio, text):

@@ -76,3 +76,10 @@ def test_twilio_errors_follow_the_outbox_rules(status, code, expected):
     assert isinstance(mapped, expected)
     if isinstance(mapped, SendFailed):
         assert mapped.permanent == (status < 500)
+
+
+def test_commands_are_spelt_as_typed_on_whatsapp():
+    [body] = render("Escribe /directorio para conocer a tus vecinos, o /cancelar.", [])
+    assert body == "Escribe DIRECTORIO para conocer a tus vecinos, o CANCELAR."
+    [link] = render("Bases en https://www.sercotec.cl/fondos y en /noexiste.", [])
+    assert link == "Bases en https://www.sercotec.cl/fondos y en /noexiste."
