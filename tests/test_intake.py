@@ -88,7 +88,12 @@ class _Sink:
     channel = "telegram"
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str:
         return "1"
 
@@ -157,7 +162,12 @@ class _Recording(_Sink):
         self.sent: list[str] = []
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str:
         self.sent.append(recipient)
         return str(len(self.sent))

@@ -133,7 +133,12 @@ class _CrashingSender:
     channel = "telegram"
 
     async def send(
-        self, recipient: str, text: str, options: Sequence[Option], photo: str | None
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | None,
+        kind: str | None = None,
     ) -> str:
         raise UnicodeError(f"cannot encode {text!r} for {recipient}")
 
