@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import inbound, outbox, reminders
+from bench import inbound, outbox, reminders, whatsapp
 
 BENCHES: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = {
     "inbound_updates": inbound.run,
@@ -21,6 +21,8 @@ BENCHES: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = {
     "alert_200": outbox.alert_200,
     "alert_200_flood": outbox.alert_200_flood,
     "reminders_10k": reminders.reminders_10k,
+    "whatsapp_webhook": whatsapp.whatsapp_webhook,
+    "broadcast_10k_whatsapp": whatsapp.broadcast_10k_whatsapp,
 }
 
 
