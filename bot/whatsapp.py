@@ -110,13 +110,16 @@ def spell_commands(text: str) -> str:
     return _COMMAND.sub(lambda m: m[1].upper() if m[1] in COMMANDS else m[0], text)
 
 
-def render(text: str, options: Sequence[Option]) -> list[str]:
+def render(text: str, options: Sequence[Option], first_number: int = 1) -> list[str]:
     """The message as WhatsApp bodies: commands spelt without a slash, the options as a
-    numbered list to answer by typing, split at line (or sentence) breaks into numbered parts
-    when over `MAX_BODY`."""
+    numbered list to answer by typing (from `first_number`: the core numbers the lists of one
+    reply on from each other), split at line (or sentence) breaks into numbered parts when
+    over `MAX_BODY`."""
     text = spell_commands(text)
     if options:
-        listed = "\n".join(f"*{number}.* {o.label}" for number, o in enumerate(options, 1))
+        listed = "\n".join(
+            f"*{number}.* {o.label}" for number, o in enumerate(options, first_number)
+        )
         text = f"{text}\n\n{listed}\n\n{texts.WHATSAPP_ANSWER_WITH_NUMBER}"
     parts = _split(text, MAX_BODY - PART_MARK)
     if len(parts) == 1:
@@ -179,11 +182,13 @@ class WhatsAppSender:
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        first_number: int = 1,
     ) -> str:
         if kind is not None and not await self._in_window(recipient):
             return await self._send_template(recipient, text, options, kind)
         sid = ""
-        for body in render(text, options):
+        for body in render(text, options, first_number):
             sid = await self._create(recipient, {"body": body}, kind)
         return sid
 
@@ -571,15 +576,19 @@ class WhatsAppTransport:
             replies = await self.dialogue.handle(replace(inbound, text="ayuda"), receipt)
         else:
             replies = await self.dialogue.handle(inbound, receipt)
+        first_number = 1
         for reply in replies:
             text = reply.text
             if reply.document is not None:
                 text = texts.WHATSAPP_NO_FILES.format(name=reply.document.filename)
             await self.pacer.acquire(inbound.sender_id, reply=True)
             try:
-                await self.sender.send(inbound.sender_id, text, reply.options, None)
+                await self.sender.send(
+                    inbound.sender_id, text, reply.options, None, first_number=first_number
+                )
             except (RetryLater, SendFailed, SendAmbiguous, Unreachable) as error:
                 log.warning("whatsapp reply not sent (%s)", type(error).__name__)
+            first_number += len(reply.options)
 
     async def _opt_out(
         self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from bot.emulator.twilio import TwilioEmulator, serve_twilio_emulator
 from bot.emulator.twilio_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SANDBOX_SENDER
 from bot.runtime import Runtime
-from models import ChannelIdentity, InboundUpdate, Member
+from models import ChannelIdentity, InboundUpdate, Meeting, Member
 from tests.support import WAIT_S, Phone, make_barrio, make_coordinator, register
 from tests.test_reminders import outbox_idle
 
@@ -397,3 +397,32 @@ async def test_a_whatsapp_member_raises_an_alert_that_expires_rather_than_arrive
     await rosa.wait_for("Forzaron la reja del local 12")
     [sent] = [m for m in twilio.sent(ROSA) if "Forzaron la reja" in (m.get("body") or "")]
     assert sent["validity_period"] == 3600
+
+
+async def test_two_meetings_listed_at_once_number_on_and_the_number_answers_the_right_one(
+    both, twilio, emulator
+):
+    from models import Rsvp
+    from tests.test_meetings import _call_meeting
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(both, carmen, barrio)
+    for when in ("jueves 19:00", "viernes 19:00"):
+        await _call_meeting(carmen, when=when)
+        await carmen.tap("Enviar invitación")
+    await rosa.wait_for("viernes 27 de noviembre")  # both invitations are in
+    cards = (await rosa.say("reuniones"))[-2:]
+    assert "jueves 26" in cards[0] and "*1.* ✅ Asistiré" in cards[0]
+    assert "viernes 27" in cards[1] and "*5.* ✅ Asistiré" in cards[1]
+    await rosa.say("5")  # Asistiré, under the second card: Friday's meeting
+    async with both.sessions() as session:
+        answered = await session.scalars(select(Rsvp.meeting_id))
+        meetings = await session.execute(
+            select(Meeting.id, Meeting.starts_at).order_by(Meeting.starts_at)
+        )
+        (_, _), (friday, _) = meetings.all()
+        assert answered.all() == [friday]
