@@ -185,7 +185,10 @@ async def _offered_payload(turn: Turn) -> str | None:
 async def _newer_notice(turn: Turn) -> list[list[str]] | None:
     """The options of the newest notice with options delivered to this person after our last
     reply that changed the conversation, if any."""
-    if turn.member is None or len(turn.inbound.text) > MAX_OPTION_TYPED:
+    typed = turn.inbound.text.strip()
+    # Only a number is looked up: every message outside a dialogue passes here, and a query
+    # for each would tax them all (labels typed answer our own replies, as before).
+    if turn.member is None or not (typed.isascii() and typed.isdigit() and len(typed) <= 3):
         return None
     since = turn.conversation.updated_at if turn.conversation in turn.session else None
     notice = await queries.newest_notice_with_options(turn.session, turn.member.id, since)
@@ -240,8 +243,6 @@ async def route(turn: Turn) -> None:
 # Typed alone, these win at any step of any dialogue (on WhatsApp they are the only way out).
 ESCAPE_WORDS = {"cancelar": "cancelar", "ayuda": "ayuda", "menu": "ayuda", "baja": "baja"}
 _PUNCTUATION = "¡!¿?.,;: "
-# Longer than this, typed text is not an option's number or label.
-MAX_OPTION_TYPED = 60
 # A greeting outside a dialogue gets the help and the menu, not "no te entendí".
 GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})
 
