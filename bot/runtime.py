@@ -161,11 +161,12 @@ class Runtime:
             alerts_per_hour=self.settings.alerts_per_hour,
             on_enqueued=self.dispatcher.wake,
             on_planned=self.reminders.wake,
+            channels=[sender.channel for sender in senders],
         )
         if application is not None:
             self.transport = TelegramTransport(self.dialogue, pacers["telegram"])
             self.transport.install(application)
-            await register_commands(application.bot)
+            await register_commands(application.bot, linking=len(senders) > 1)
             await application.start()
         if whatsapp_sender is not None:
             self.whatsapp = WhatsAppTransport(
@@ -254,6 +255,7 @@ class Runtime:
         keep = timedelta(days=self.settings.delivery_retention_days)
         await retention.prune_deliveries(self.sessions, self.clock(), keep)
         await retention.prune_reminders(self.sessions, self.clock(), keep)
+        await retention.prune_link_codes(self.sessions, self.clock())
 
     async def _start_web(self, secret: str, telegram_webhook: bool) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:

@@ -507,8 +507,15 @@ class TelegramTransport:
         log.error("unhandled error for update %s\n%s", update_id, trace)
 
 
-async def register_commands(bot: Bot) -> None:
-    await bot.set_my_commands([BotCommand(name, text) for name, text in MENU_COMMANDS.items()])
+async def register_commands(bot: Bot, *, linking: bool) -> None:
+    """Telegram's command menu; `/vincular` only where there is another channel to link."""
+    await bot.set_my_commands(
+        [
+            BotCommand(name, text)
+            for name, text in MENU_COMMANDS.items()
+            if linking or name != "vincular"
+        ]
+    )
 
 
 class TelegramSender:

@@ -101,6 +101,8 @@ class Turn:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
     default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
     alerts_per_hour: int = 3
+    # The channels this deployment runs ("telegram", "whatsapp"): what a person can link.
+    channels: tuple[str, ...] = ("telegram",)
     replies: list[Reply] = field(default_factory=list)
     enqueued: int = 0
     # Set when the turn planned reminders: the reminder loop looks again at once.

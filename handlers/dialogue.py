@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from handlers import (
     directory,
     funding,
     leave,
+    linking,
     meetings,
     mydata,
     profile,
@@ -60,6 +61,8 @@ class Flow(Protocol):
 
 async def _help(turn: Turn, _args: str) -> None:
     text = texts.HELP
+    if len(turn.channels) > 1:
+        text += texts.HELP_LINK
     if coordinated_barrios(turn.member):
         text += texts.HELP_COORDINATOR
     say_menu(turn, text)
@@ -82,6 +85,7 @@ COMMANDS: dict[str, CommandHandler] = {
     "miembros": approvals.list_members,
     "baja": leave.begin,
     "misdatos": mydata.send,
+    "vincular": linking.begin,
     "anuncio": announcements.begin,
     "alerta": alerts.begin,
     "silencio": quiet.show,
@@ -113,6 +117,7 @@ MENU_COMMANDS: dict[str, str] = {
     "asistencia": "Quién viene a las reuniones (coordinación)",
     "recordatorios": "Cuándo se recuerdan las reuniones (coordinación)",
     "misdatos": "Descargar todos mis datos",
+    "vincular": "Usar Telegram y WhatsApp juntos",
     "baja": "Salir o borrar mis datos",
     "cancelar": "Dejar lo que estaba haciendo",
     "ayuda": "Ayuda",
@@ -127,6 +132,7 @@ FLOWS: dict[str, Flow] = {
     meetings.FLOW: meetings,
     funding.FLOW: funding,
     reminder_settings.FLOW: reminder_settings,
+    linking.FLOW: linking,
 }
 
 
@@ -154,6 +160,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "dir": directory.on_button,
     digest.FLOW: digest.on_button,
     reminder_settings.FLOW: reminder_settings.on_button,
+    linking.FLOW: linking.on_button,
 }
 
 
@@ -209,6 +216,11 @@ async def route(turn: Turn) -> None:
         return
     if inbound.kind == InboundKind.EDITED:
         turn.say(texts.EDITED_MESSAGE)
+        return
+    code = linking.code_typed(inbound.text) if inbound.kind == InboundKind.TEXT else None
+    if code is not None:
+        # "VINCULAR 123456" at the name step is a link, not a name: on every channel.
+        await linking.redeem(turn, code)
         return
     escape = _escape_word(inbound)
     if escape is not None:
@@ -324,8 +336,10 @@ class Dialogue:
         alerts_per_hour: int = 3,
         on_enqueued: Callable[[], None] | None = None,
         on_planned: Callable[[], None] | None = None,
+        channels: Sequence[str] = ("telegram",),
     ) -> None:
         self.sessions = sessions
+        self.channels = tuple(channels)
         self.on_planned = on_planned
         self.bot_username = bot_username
         self.clock = clock
@@ -411,6 +425,7 @@ class Dialogue:
                 zone=member_zone(member, self.zone),
                 default_zone=self.zone,
                 alerts_per_hour=self.alerts_per_hour,
+                channels=self.channels,
             )
             await route(turn)
             if not turn.forget:

@@ -16,9 +16,9 @@ from sqlalchemy import or_, select
 from handlers import registration, texts
 from handlers.common import active_memberships, category_label, say_menu
 from handlers.core import Document, Turn
+from handlers.outbox import recipients_of
 from models import (
     Barrio,
-    ChannelIdentity,
     Delivery,
     Meeting,
     MeetingInvitation,
@@ -50,11 +50,10 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
         return moment.astimezone(turn.zone).isoformat(timespec="seconds") if moment else None
 
     session = turn.session
-    identities = await session.scalars(
-        select(ChannelIdentity)
-        .where(ChannelIdentity.member_id == member.id)
-        .order_by(ChannelIdentity.id)
-    )
+    await session.refresh(member, ["identities"])
+    identities = sorted(member.identities, key=lambda identity: identity.id)
+    reached = recipients_of(member)
+    news_channel = reached[0].channel if reached else None
     answers = await session.execute(
         select(Rsvp, Meeting, Barrio.name)
         .join(Meeting, Meeting.id == Rsvp.meeting_id)
@@ -101,7 +100,10 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
             "resumen_semanal": member.weekly_digest,
         },
         "consentimiento": {"fecha": when(member.consent_at)},
-        "canales": [{"canal": i.channel, "id": i.external_id} for i in identities],
+        "canales": [
+            {"canal": i.channel, "id": i.external_id, "recibe_avisos": i.channel == news_channel}
+            for i in identities
+        ],
         "membresias": [
             {
                 "barrio": m.barrio.name,

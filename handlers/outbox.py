@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
@@ -62,25 +62,51 @@ def quiet_until(
     return wake.astimezone(now.tzinfo)
 
 
-def recipients_of(member: Member) -> list[Recipient]:
-    """One member's identities (they must be loaded)."""
-    return [
-        Recipient(
-            member.id,
-            identity.channel,
-            identity.external_id,
-            member.quiet_start,
-            member.quiet_end,
-            identity.unreachable_at is not None,
-        )
-        for identity in member.identities
-    ]
-
-
-async def barrio_recipients(
-    session: AsyncSession, barrio_ids: Sequence[int], *, exclude_member_id: int | None = None
+def reach_each_once(
+    identities: Iterable[tuple[Recipient, str | None]],
 ) -> list[Recipient]:
-    """Every identity of every active member of these barrios, each member once."""
+    """One identity per person, so that someone on Telegram and WhatsApp gets a message once:
+    the channel they chose for broadcasts (`Member.broadcast_channel`, paired with each of
+    their identities here, oldest first), else the one they registered on; a reachable one
+    before one the platform said is not. Identities of nobody (`member_id` None) all stay."""
+    chosen: dict[int, Recipient] = {}
+    anonymous: list[Recipient] = []
+    for recipient, preferred in identities:
+        if recipient.member_id is None:
+            anonymous.append(recipient)
+            continue
+        current = chosen.get(recipient.member_id)
+        if current is None or _rank(recipient, preferred) < _rank(current, preferred):
+            chosen[recipient.member_id] = recipient
+    return [*chosen.values(), *anonymous]
+
+
+def _rank(recipient: Recipient, preferred: str | None) -> tuple[bool, bool]:
+    return recipient.unreachable, recipient.channel != preferred
+
+
+def recipients_of(member: Member) -> list[Recipient]:
+    """Where a message to one member goes (their identities must be loaded)."""
+    return reach_each_once(
+        (
+            Recipient(
+                member.id,
+                identity.channel,
+                identity.external_id,
+                member.quiet_start,
+                member.quiet_end,
+                identity.unreachable_at is not None,
+            ),
+            member.broadcast_channel,
+        )
+        for identity in sorted(member.identities, key=lambda identity: identity.id or 0)
+    )
+
+
+async def recipients_among(
+    session: AsyncSession, condition: ColumnElement[bool]
+) -> list[Recipient]:
+    """Where a message to each member matching `condition` goes, each member once."""
     rows = await session.execute(
         select(
             Member.id,
@@ -89,23 +115,32 @@ async def barrio_recipients(
             Member.quiet_start,
             Member.quiet_end,
             ChannelIdentity.unreachable_at,
+            Member.broadcast_channel,
         )
         .join(ChannelIdentity, ChannelIdentity.member_id == Member.id)
-        .where(
-            Member.id.in_(
-                select(Membership.member_id).where(
-                    Membership.barrio_id.in_(barrio_ids),
-                    Membership.status == MembershipStatus.ACTIVE,
-                )
-            ),
-            Member.id != (exclude_member_id or 0),
-        )
-        .order_by(Member.id)
+        .where(condition)
+        .order_by(Member.id, ChannelIdentity.id)
     )
-    return [
-        Recipient(member_id, channel, address, start, end, unreachable is not None)
-        for member_id, channel, address, start, end, unreachable in rows
-    ]
+    return reach_each_once(
+        (Recipient(member_id, channel, address, start, end, unreachable is not None), preferred)
+        for member_id, channel, address, start, end, unreachable, preferred in rows
+    )
+
+
+async def barrio_recipients(
+    session: AsyncSession, barrio_ids: Sequence[int], *, exclude_member_id: int | None = None
+) -> list[Recipient]:
+    """The active members of these barrios, each once, on the channel chosen for them."""
+    return await recipients_among(
+        session,
+        Member.id.in_(
+            select(Membership.member_id).where(
+                Membership.barrio_id.in_(barrio_ids),
+                Membership.status == MembershipStatus.ACTIVE,
+            )
+        )
+        & (Member.id != (exclude_member_id or 0)),
+    )
 
 
 async def enqueue(

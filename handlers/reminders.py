@@ -10,7 +10,7 @@ whose meeting has started, was cancelled or was declined meanwhile.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -24,10 +24,9 @@ from sqlalchemy.orm import selectinload
 
 from handlers import texts
 from handlers.core import Option, Rendered
-from handlers.outbox import Recipient, enqueue, quiet_until
+from handlers.outbox import enqueue, quiet_until, recipients_among
 from models import (
     Barrio,
-    ChannelIdentity,
     Delivery,
     DeliveryStatus,
     FundingCall,
@@ -326,29 +325,6 @@ async def reminder_audience(
     return sorted(chosen & active)
 
 
-async def recipients_among(session: AsyncSession, member_ids: Iterable[int]) -> list[Recipient]:
-    ids = list(member_ids)
-    if not ids:
-        return []
-    rows = await session.execute(
-        select(
-            Member.id,
-            ChannelIdentity.channel,
-            ChannelIdentity.external_id,
-            Member.quiet_start,
-            Member.quiet_end,
-            ChannelIdentity.unreachable_at,
-        )
-        .join(ChannelIdentity, ChannelIdentity.member_id == Member.id)
-        .where(Member.id.in_(ids))
-        .order_by(Member.id)
-    )
-    return [
-        Recipient(member_id, channel, address, start, end, unreachable is not None)
-        for member_id, channel, address, start, end, unreachable in rows
-    ]
-
-
 async def queue_meeting_reminder(
     session: AsyncSession,
     meeting: Meeting,
@@ -359,7 +335,7 @@ async def queue_meeting_reminder(
     """Queue the reminder of `meeting` to `member_ids`. Quiet hours hold it; a recipient it
     would reach only after the meeting has started gets none (counted)."""
     zone = barrio_zone(meeting.barrio, default)
-    recipients = await recipients_among(session, member_ids)
+    recipients = await recipients_among(session, Member.id.in_(list(member_ids)))
     answered = set(
         (
             await session.scalars(
@@ -447,7 +423,7 @@ async def _fire_call(
     for member_id, barrio_id in rows.all():
         home.setdefault(member_id, barrio_id)
     member_ids = [m for m, b in home.items() if zone_of[b] == str(zone)]
-    recipients = await recipients_among(session, member_ids)
+    recipients = await recipients_among(session, Member.id.in_(list(member_ids)))
     text = call_reminder_words(call, today)
     await enqueue(
         session,

@@ -40,6 +40,7 @@ HELP = (
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
+HELP_LINK = "\n/vincular — usar Telegram y WhatsApp con el mismo registro"
 HELP_COORDINATOR = (
     "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar\n/anuncio — enviar un anuncio\n"
     "/reunion — convocar una reunión (una vez o que se repite)\n/asistencia — quién viene\n"
@@ -298,6 +299,51 @@ QUIET_CHOICES = {
 }
 QUIET_SAVED = "Guardado ✅ Horario de silencio: {current}."
 
+# --- one person on two channels (/vincular) ------------------------------------------------
+LINK_ONE_CHANNEL = "Por ahora Barrio Conecta funciona solo por este canal: no hay otro que unir."
+LINK_ASK_CODE = (
+    "🔗 ¿Ya te registraste en Barrio Conecta por otro canal? Allá escribe VINCULAR y te doy "
+    "un código de 6 números. Escríbelo aquí."
+)
+LINK_CODE_DIGITS = (
+    "El código son 6 números, por ejemplo 482913. Escríbelo aquí, o escribe CANCELAR."
+)
+LINK_CODE = (
+    "🔗 Tu código es {code} y vale {minutes} minutos.\n"
+    "Abre Barrio Conecta en {other} y escribe:\nVINCULAR {code}\n"
+    "Así usas el mismo registro en los dos, sin recibir nada repetido."
+)
+LINK_BAD_CODE = (
+    "Ese código no sirve o ya venció. 🤔 Pide uno nuevo escribiendo VINCULAR en el canal "
+    "donde ya estás registrado(a)."
+)
+LINK_TOO_MANY = "Probaste muchos códigos. Espera {minutes} minutos y pide uno nuevo, por favor."
+LINK_ALREADY_SAME = "Este canal ya está unido a tu registro. ✅"
+LINK_HAS_OWN_REGISTRATION = (
+    "Este canal ya tiene su propio registro. Para usar el otro, primero borra este con "
+    "BAJA (opción «borrar todo») y luego escribe aquí VINCULAR con el código."
+)
+LINK_CHANNEL_TAKEN = (
+    "Tu registro ya tiene un {channel} unido. Para cambiarlo, escribe VINCULAR allá y "
+    "desvincúlalo primero."
+)
+LINK_DONE = (
+    "¡Listo, {name}! ✅ Este {channel} quedó unido a tu registro. "
+    "¿Por dónde quieres recibir los avisos del barrio? Te llegan por uno solo."
+)
+LINK_DONE_ELSEWHERE = (
+    "🔗 Tu registro quedó unido también a {channel}. Si no fuiste tú, escribe VINCULAR "
+    "y desvincúlalo."
+)
+LINK_RECEIVE_ON = "📲 Recibir avisos por {channel}"
+LINK_UNLINK = "✂️ Desvincular {channel}"
+LINK_STATUS = "🔗 Tu registro está en {channels}. Los avisos del barrio te llegan por {channel}."
+LINK_PREFERENCE_SAVED = "Listo: los avisos del barrio te llegarán por {channel}. 📲"
+LINK_UNLINK_CONFIRM = "¿Desvincular {channel}? Ya no te llegará nada por ahí."
+LINK_UNLINK_YES = "Sí, desvincular"
+LINK_UNLINK_NO = "No, dejarlo así"
+LINK_UNLINKED = "Listo. {channel} ya no está unido a tu registro."
+
 # --- meetings ------------------------------------------------------------------------------
 MEETING_WHICH_BARRIO = "¿Para qué barrio es la reunión?"
 MEETING_ASK_TITLE = "¿Cómo se llama la reunión? (ej: «Reunión mensual de socios»)"
@@ -459,7 +505,7 @@ MYDATA_NOTES = {
     "generado": "Cuándo se hizo este archivo.",
     "perfil": "Tus datos: nombre, negocio, rubro, dirección y teléfono (si los diste), qué eliges mostrar en el directorio, tu horario de silencio y si recibes el resumen semanal. Se cambian con /perfil, /silencio y /resumen.",
     "consentimiento": "Cuándo aceptaste que guardemos tus datos.",
-    "canales": "Por dónde te escribimos: el canal y tu número de usuario en él.",
+    "canales": "Por dónde te escribimos: el canal, tu número de usuario en él y si te llegan ahí los avisos del barrio (se elige con /vincular).",
     "membresias": "Cada barrio en que te inscribiste, con tu rol y estado, también los que dejaste o no se aprobaron.",
     "reuniones": "Tus respuestas a las invitaciones a reuniones.",
     "invitaciones": "Las reuniones a las que te invitaron: a quienes no responden se les recuerda la reunión.",

@@ -210,6 +210,9 @@ class Member(Timestamped, Base):
     quiet_end: Mapped[int | None] = mapped_column(Integer, default=8 * 60)
     # The Monday summary of the week (handlers/digest.py): off unless the member asks for it.
     weekly_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Where broadcasts reach a member linked on two channels ("telegram", "whatsapp"); None:
+    # the channel they registered on. Replies always go where the person wrote.
+    broadcast_channel: Mapped[str | None] = mapped_column(String(16))
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
@@ -248,6 +251,20 @@ class ChannelIdentity(Timestamped, Base):
     last_inbound_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(back_populates="identities")
+
+
+class LinkCode(Timestamped, Base):
+    """A short code shown to a member on one channel, typed on another to link it to the same
+    profile (`handlers/linking.py`). One per member at a time; used once, then deleted."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), unique=True
+    )
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    expires_at: Mapped[datetime]
 
 
 class Membership(Timestamped, Base):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, cast, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Delivery, Meeting, MeetingStatus, Reminder, ReminderStatus
+from models import Delivery, LinkCode, Meeting, MeetingStatus, Reminder, ReminderStatus
 from scheduler.outbox import FINAL
 
 log = logging.getLogger(__name__)
@@ -53,3 +53,10 @@ async def prune_reminders(
     if pruned:
         log.info("deleted %d reminders done more than %d days ago", pruned, keep.days)
     return pruned
+
+
+async def prune_link_codes(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Delete link codes (`/vincular`) past their validity: they link nothing any more."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(delete(LinkCode).where(LinkCode.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

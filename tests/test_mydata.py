@@ -124,7 +124,7 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
     }
     consent = _local(data["consentimiento"]["fecha"])
     assert started <= consent <= _local(data["generado"])
-    assert data["canales"] == [{"canal": "telegram", "id": str(ANA)}]
+    assert data["canales"] == [{"canal": "telegram", "id": str(ANA), "recibe_avisos": True}]
 
     memberships = data["membresias"]
     assert [(m["barrio"], m["rol"], m["estado"]) for m in memberships] == [
