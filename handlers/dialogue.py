@@ -253,7 +253,13 @@ async def route(turn: Turn) -> None:
 
 
 # Typed alone, these win at any step of any dialogue (on WhatsApp they are the only way out).
-ESCAPE_WORDS = {"cancelar": "cancelar", "ayuda": "ayuda", "menu": "ayuda", "baja": "baja"}
+ESCAPE_WORDS = {
+    "cancelar": "cancelar",
+    "ayuda": "ayuda",
+    "menu": "ayuda",
+    "baja": "baja",
+    "vincular": "vincular",
+}
 _PUNCTUATION = "¡!¿?.,;: "
 # A greeting outside a dialogue gets the help and the menu, not "no te entendí".
 GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})

@@ -67,7 +67,11 @@ async def register(turn: Turn, _args: str) -> None:
 async def begin(turn: Turn, barrio: Barrio | None) -> None:
     turn.finish()
     turn.enter(FLOW, "name", barrio_id=barrio.id if barrio else None)
-    turn.say(texts.REGISTRATION_INTRO)
+    if len(turn.channels) > 1:
+        # Someone already registered on the other channel links it instead of registering twice.
+        turn.say(f"{texts.REGISTRATION_INTRO}\n{texts.REGISTRATION_LINK_HINT}")
+    else:
+        turn.say(texts.REGISTRATION_INTRO)
     await prompt(turn)
 
 

@@ -49,6 +49,16 @@ HELP_COORDINATOR = (
 )
 NOT_UNDERSTOOD = "No te entendí 🙈."
 WHATSAPP_ANSWER_WITH_NUMBER = "Responde con el número de tu opción."
+# On WhatsApp options are a numbered list, not buttons: these phrases read differently there
+# (bot/whatsapp.py `render` swaps them in any text, queued or replied).
+WHATSAPP_WORDING = {
+    "Toca una opción.": "Responde con el número de tu opción.",
+    "Ese botón ya no sirve.": "Esa opción ya no sirve.",
+    "Ese botón no es válido.": "Esa opción no es válida.",
+    ", tocando un botón o escribiendo su número": " escribiendo su número",
+    "Toca «Registrarme» 👇": "Escribe el número de «Registrarme» 👇",
+    "Toca 📎 y «Ubicación»": "Toca 📎 (o +) y «Ubicación»",
+}
 WHATSAPP_NO_FILES = (
     "📎 El archivo «{name}» por ahora solo llega por Telegram. Pronto también por aquí."
 )
@@ -76,6 +86,9 @@ MISSED_MESSAGE = (
 WELCOME = "¡Hola! 👋 Soy Barrio Conecta, el bot de los barrios comerciales."
 WELCOME_BARRIO = "¡Hola! 👋 Soy Barrio Conecta. Te invitaron a unirte a {barrio} ({comuna})."
 REGISTRATION_INTRO = "Te inscribo en pocos pasos. Puedes escribir /cancelar cuando quieras."
+REGISTRATION_LINK_HINT = (
+    "¿Ya te registraste por Telegram o WhatsApp? Escribe VINCULAR y usa ese registro."
+)
 ASK_NAME = "¿Cómo te llamas? Escribe tu nombre."
 ASK_BUSINESS = "Gracias, {name}. ¿Cómo se llama tu negocio?"
 ASK_CATEGORY = "¿Cuál es el rubro de tu negocio?"

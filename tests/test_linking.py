@@ -128,7 +128,7 @@ async def test_a_code_that_is_wrong_old_or_for_a_number_with_its_own_registratio
     stranger = WhatsAppPhone(twilio, both, ANA_WHATSAPP)
 
     # Typed at the name step of a registration, a code is a link attempt, not a name.
-    await stranger.say("registro")
+    assert "Escribe VINCULAR" in text_of_list(await stranger.say("registro"))
     wrong = "000000" if code != "000000" else "111111"
     assert "no sirve o ya venció" in text_of_list(await stranger.say(f"VINCULAR {wrong}"))
     # Asked for without a code, it is asked for; letters are not a code.
@@ -151,6 +151,29 @@ async def test_a_code_that_is_wrong_old_or_for_a_number_with_its_own_registratio
         rows = await session.execute(select(ChannelIdentity.external_id, Member.name).join(Member))
         owners = {address: name for address, name in rows}
     assert owners == {"5002": "Ana", "+56911110001": "Rosa Díaz"}
+
+
+async def test_someone_on_telegram_who_opens_the_whatsapp_poster_links_instead_of_registering(
+    both, emulator, twilio
+):
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    ana = Phone(emulator, both, 5002, "Ana")
+    await register(ana, barrio, business="Almacén Ana")
+    wa = WhatsAppPhone(twilio, both, ANA_WHATSAPP)
+    intro = text_of_list(
+        await wa.say(f"Hola, quiero unirme a mi barrio con el código {barrio.invite_code}")
+    )
+    assert "¿Ya te registraste por Telegram o WhatsApp? Escribe VINCULAR" in intro
+    # At the name step "vincular" is a way out, not a name; the code then comes alone.
+    assert "código de 6 números" in text_of_list(await wa.say("Vincular"))
+    code = _code([m["text"] for m in await ana.say("vincular")])
+    assert "quedó unido" in text_of_list(await wa.say(code))
+    async with both.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Member)) == 1
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.external_id == ANA_WHATSAPP)
+        )
+    assert conversation.flow is None
 
 
 async def test_linking_in_a_deployment_of_one_channel_says_there_is_nothing_to_link(runtime, phone):
