@@ -28,6 +28,7 @@ from models.entities import (
     Rsvp,
     RsvpAnswer,
     SecurityAlert,
+    SharedFile,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "Rsvp",
     "RsvpAnswer",
     "SecurityAlert",
+    "SharedFile",
 ]

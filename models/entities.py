@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -267,6 +268,28 @@ class LinkCode(Timestamped, Base):
     expires_at: Mapped[datetime]
 
 
+class SharedFile(Timestamped, Base):
+    """A file the bot's web app serves under an unguessable address, for a channel that takes
+    media only as a URL (WhatsApp): a photo of an announcement, a meeting's calendar file, a
+    person's `/misdatos`. Kept until `expires_at`, then pruned; one that is a person's data
+    names them (`member_id`), so erasing them deletes it at once."""
+
+    __tablename__ = "shared_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(80))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    # What it is a copy of ("telegram-photo:<file_id>"), so one photo sent to a thousand
+    # WhatsApp members is fetched and stored once.
+    source: Mapped[str | None] = mapped_column(String(255), unique=True)
+    expires_at: Mapped[datetime]
+
+
 class Membership(Timestamped, Base):
     __tablename__ = "memberships"
     __table_args__ = (
@@ -308,7 +331,15 @@ class Delivery(Timestamped, Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        Index("ix_deliveries_status_priority", "status", "priority", "not_before", "id"),
+        # Each channel's outbox lane picks its own due rows in this order (scheduler/outbox.py).
+        Index(
+            "ix_deliveries_status_channel_priority",
+            "status",
+            "channel",
+            "priority",
+            "not_before",
+            "id",
+        ),
         Index("ix_deliveries_broadcast", "broadcast", "status"),
         # Status callbacks name the platform's message id.
         Index("ix_deliveries_platform_message", "channel", "platform_message_id"),
@@ -355,6 +386,9 @@ class Delivery(Timestamped, Base):
     # What the platform said after the send, where it tells (WhatsApp's status callbacks):
     # "delivered", then "read"; never back.
     receipt: Mapped[str | None] = mapped_column(String(16))
+    # When this row was last marked `sending`, by the dispatcher's clock; None in any other
+    # status. A row `sending` far longer than any send takes was left by a process that died.
+    sending_since: Mapped[datetime | None]
 
 
 class Announcement(Timestamped, Base):

@@ -3,24 +3,35 @@
 Guarantee (also in the README): every queued message is sent at most once, and is sent unless
 the person is unreachable or the platform keeps failing.
 
+- Each channel is claimed and paced on its own: one claim loop per channel, with its own
+  windows, its own rows set aside and its pacer's window size. A channel held back — WhatsApp's
+  daily cap pauses it for an hour, or its pacer is just slower — holds back nothing of another:
+  a Telegram security alert never waits behind a WhatsApp slot. Priority order holds within a
+  channel.
 - A row is `sending` only while its request may be on its way. The dispatcher picks a small
   window of due rows, which stay `pending`, books each one's slot with the channel's pacer and
   waits for it; just before the slot (`MARK_LEAD_S`) it marks the row `sending` (committed;
-  rows whose slots fall within `MARK_AHEAD_S` of each other share one transaction) and sends
-  at the slot. A row whose own chat is busy is set aside, still `pending`, until the chat is
-  free, rather than holding up the slots behind it. A 429 voids the slots booked before it:
-  rows still waiting are never marked, or go back to `pending`, and no attempt is counted, as
-  nothing of them was sent. A crash while the outbox waits — for the pacer or out a 429's
-  `retry_after` — leaves those rows `pending`, and the next start sends them once.
-- A row found still `sending` at start-up is a send whose answer was lost in a crash: neither
-  Telegram nor Twilio offers an idempotency key, so it is marked `ambiguous` and counted, never
-  resent. Rows are marked at most `MARK_AHEAD_S` + `MARK_LEAD_S` before their requests, which
-  bounds that number: about a tenth of a second of sends, and those whose answers are on the
-  way.
+  rows whose slots fall within `MARK_AHEAD_S` of each other share one transaction), stamps
+  `sending_since`, and sends at the slot. A row whose own chat is busy is set aside, still
+  `pending`, until the chat is free, rather than holding up the slots behind it. A 429 voids
+  the slots booked before it: rows still waiting are never marked, or go back to `pending`, and
+  no attempt is counted, as nothing of them was sent. A crash while the outbox waits — for the
+  pacer or out a 429's `retry_after` — leaves those rows `pending`, and they are sent once
+  later.
+- A row `sending` for longer than any live send can take (`STALE_SENDING_S`, counted from
+  `sending_since`) is a send whose answer was lost: its process died, or its outcome could not
+  be written. Neither Telegram nor Twilio offers an idempotency key, so it is marked
+  `ambiguous` and counted, never resent, and its broadcast is reported if that finished it.
+  Every dispatcher looks for such rows at start and every `SWEEP_EVERY_S`, so the rows of a
+  replica that was killed settle without a restart, and a replica starting next to a live one
+  (two processes on one PostgreSQL database) leaves that one's rows in flight alone. Rows are
+  marked at most `MARK_AHEAD_S` + `MARK_LEAD_S` before their requests, which bounds how many a
+  crash leaves: about a tenth of a second of sends per channel, and those whose answers are on
+  the way.
 - Outcomes are written by primary key with one Core executemany per kind of outcome, which does
   not mind rows that vanished meanwhile (erasing a member deletes their deliveries, even one in
   flight). A failed write is retried with backoff, a bounded number of times; rows whose outcome
-  still could not be written stay `sending` and become `ambiguous` at the next start.
+  still could not be written stay `sending` and become `ambiguous` once stale.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option, Rendered
@@ -81,6 +92,41 @@ ALERT_HOLD_S = 0.5
 RECORD_ATTEMPTS = 8
 RECORD_FIRST_PAUSE_S = 0.1
 RECORD_MAX_PAUSE_S = 5.0
+# How long one write may wait for a lock or a connection before it fails: SQLite's busy
+# timeout and the pool's timeout on PostgreSQL are both 30 s (models/db.py).
+DATABASE_WAIT_S = 30.0
+# A send with no answer after this long is given up on, and as it may have arrived it counts as
+# ambiguous. Far above the senders' own timeouts (Twilio's 10 s a request, PTB's 5 s): it is
+# the outbox's bound, so that a live row cannot stay `sending` for ever.
+SEND_TIMEOUT_S = 60.0
+# The longest a live row stays `sending`: marked up to MARK_AHEAD_S + MARK_LEAD_S before its
+# slot; its window's outcomes are written together, after the window's last slot (its rows
+# span about WINDOW_S, plus CHAT_WAIT_INLINE_S for a busy chat) and the pacer's last check
+# (`turn`, about COUNTED_WINDOW_S at worst); the send itself; then every attempt at writing
+# the outcomes, each of which may wait DATABASE_WAIT_S, with the pauses between them. About
+# 5 minutes, nearly all of it a database that refuses for minutes on end.
+LONGEST_SENDING_S = (
+    MARK_AHEAD_S
+    + MARK_LEAD_S
+    + WINDOW_S
+    + CHAT_WAIT_INLINE_S
+    + COUNTED_WINDOW_S
+    + SEND_TIMEOUT_S
+    + RECORD_ATTEMPTS * DATABASE_WAIT_S
+    + sum(
+        min(RECORD_MAX_PAUSE_S, RECORD_FIRST_PAUSE_S * 2**attempt)
+        for attempt in range(RECORD_ATTEMPTS - 1)
+    )
+)
+# A row `sending` for longer than this was left by a process that died. Twice the bound: it
+# assumes each of those waits ends on time, and a stalled event loop or two replicas' clocks
+# a little apart must not make a live row look stale. (A live row taken for stale anyway
+# would only be reported ambiguous early: its real outcome, when written, replaces that, and
+# nothing is ever resent.)
+STALE_SENDING_S = 2 * LONGEST_SENDING_S
+# How often each dispatcher looks for stale rows (by its clock): rows a killed replica left
+# settle, and its broadcasts get their reports, while the others keep running.
+SWEEP_EVERY_S = 60.0
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 FINAL = tuple(status for status in DeliveryStatus if status not in UNFINISHED)
 
@@ -90,11 +136,14 @@ class Unreachable(Exception):
 
 
 class RetryLater(Exception):
-    """The platform asked us to slow down (429): nothing was sent."""
+    """The platform asked us to slow down (429): nothing was sent. `whole_channel`: every
+    send waits (a rate limit); otherwise only this row does (WhatsApp's daily cap on new
+    conversations, which replies inside a person's window do not count against)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, whole_channel: bool = True) -> None:
         super().__init__(f"retry after {seconds}s")
         self.seconds = seconds
+        self.whole_channel = whole_channel
 
 
 class SendFailed(Exception):
@@ -320,6 +369,23 @@ class _Outcome:
     blocked: tuple[str, str] | None = None
 
 
+@dataclass
+class _Lane:
+    """One channel's claim loop: its pacer, and the rows its windows hold."""
+
+    channel: str
+    pacer: Pacer | None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Rows picked by one of this lane's windows and not finished with: still `pending` while
+    # they wait for their slots, so the next pick must not take them again.
+    held: set[int] = field(default_factory=set)
+    # Held rows set aside until their own chat is free (about `at`); picked first then.
+    aside: list[_Slot] = field(default_factory=list)
+
+    def window_size(self) -> int:
+        return self.pacer.window() if self.pacer is not None else 1
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -338,108 +404,148 @@ class OutboxDispatcher:
         self.clock = clock
         self.on_broadcast_done = on_broadcast_done
         self.stats = DispatchStats()
-        self._wake = asyncio.Event()
+        self._lanes = {channel: _Lane(channel, pacers.get(channel)) for channel in self.senders}
         self._stopped = asyncio.Event()
         self._stopping = False
-        # Rows picked by one of our windows and not finished with: still `pending` while they
-        # wait for their slots, so the next pick must not take them again.
-        self._held: set[int] = set()
-        # Held rows set aside until their own chat is free (about `at`); picked first then.
-        self._aside: list[_Slot] = []
 
     def wake(self) -> None:
-        self._wake.set()
+        # Callers do not say which channel they queued for: every lane looks.
+        for lane in self._lanes.values():
+            lane.wake.set()
 
     def stop(self) -> None:
         self._stopping = True
         self._stopped.set()
-        self._wake.set()
+        self.wake()
 
     async def recover(self) -> int:
-        """Rows a crash left in `sending` become `ambiguous` (see the module docstring)."""
+        """Rows left `sending` longer than `STALE_SENDING_S` (or from before `sending_since`
+        was stamped) become `ambiguous`, and the broadcasts this finishes are reported; rows
+        another dispatcher has in flight are left alone (see the module docstring)."""
+        stale = self.clock() - timedelta(seconds=STALE_SENDING_S)
         async with self.sessions() as session, session.begin():
-            stuck = (
+            # One conditional UPDATE: two replicas sweeping at once settle each row once, and
+            # a row whose outcome is written meanwhile is not touched.
+            settled = (
                 await session.scalars(
-                    select(Delivery.id).where(Delivery.status == DeliveryStatus.SENDING)
+                    update(Delivery)
+                    .where(
+                        Delivery.status == DeliveryStatus.SENDING,
+                        or_(Delivery.sending_since.is_(None), Delivery.sending_since < stale),
+                    )
+                    .values(
+                        status=DeliveryStatus.AMBIGUOUS,
+                        last_error="process stopped mid-send",
+                        sending_since=None,
+                    )
+                    .returning(Delivery.broadcast)
+                    .execution_options(synchronize_session=False)
                 )
             ).all()
-            if stuck:
-                await session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(stuck))
-                    .values(status=DeliveryStatus.AMBIGUOUS, last_error="process stopped mid-send")
-                )
-        self.stats.ambiguous += len(stuck)
-        if stuck:
-            log.warning("%d deliveries were in flight at the last stop; not resent", len(stuck))
-        return len(stuck)
+        self.stats.ambiguous += len(settled)
+        if settled:
+            log.warning(
+                "%d deliveries were left `sending` (stopped mid-send, or the outcome was never"
+                " written); not resent",
+                len(settled),
+            )
+        for broadcast in sorted({b for b in settled if b is not None}):
+            try:
+                await self.report_if_done(broadcast)
+            except Exception as error:
+                log.error("reporting %s failed\n%s", broadcast, _trace(error))
+        return len(settled)
 
     async def run(self, idle_poll_s: float = 1.0) -> None:
-        recovered = False
+        """Settle what stopped processes left, then send until `stop`: one claim loop per
+        channel, and the periodic sweep for stale rows."""
         while not self._stopping:
-            if not recovered:
-                try:
-                    await self.recover()
-                    recovered = True
-                except Exception as error:
-                    log.error("outbox recovery failed; retrying\n%s", _trace(error))
-                    await asyncio.sleep(idle_poll_s)
-                    continue
-                try:
-                    await self.report_unreported()
-                except Exception as error:
-                    log.error("reporting finished broadcasts failed\n%s", _trace(error))
-            self._wake.clear()
             try:
-                busy = await self.drain()
+                await self.recover()
+                break
             except Exception as error:
-                log.error("outbox pass failed\n%s", _trace(error))
+                log.error("outbox recovery failed; retrying\n%s", _trace(error))
+                await self._pause(idle_poll_s)
+        if self._stopping:
+            return
+        try:
+            await self.report_unreported()
+        except Exception as error:
+            log.error("reporting finished broadcasts failed\n%s", _trace(error))
+        await asyncio.gather(
+            *(self._run_lane(lane, idle_poll_s) for lane in self._lanes.values()),
+            self._sweep(idle_poll_s),
+        )
+
+    async def _run_lane(self, lane: _Lane, idle_poll_s: float) -> None:
+        while not self._stopping:
+            lane.wake.clear()
+            try:
+                busy = await self._drain(lane)
+            except Exception as error:
+                log.error("outbox pass failed (%s)\n%s", lane.channel, _trace(error))
                 busy = 0
             if not busy:
                 timeout = idle_poll_s
-                if self._aside:
-                    free = min(slot.at for slot in self._aside)
+                if lane.aside:
+                    free = min(slot.at for slot in lane.aside)
                     timeout = min(timeout, max(0.0, free - asyncio.get_running_loop().time()))
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.wake.wait(), timeout)
+
+    async def _sweep(self, idle_poll_s: float) -> None:
+        """Every `SWEEP_EVERY_S` by the dispatcher's clock, settle stale rows (`recover`)."""
+        due = self.clock() + timedelta(seconds=SWEEP_EVERY_S)
+        while await self._pause(idle_poll_s):
+            if self.clock() < due:
+                continue
+            try:
+                await self.recover()
+            except Exception as error:
+                log.error("settling stale deliveries failed\n%s", _trace(error))
+            due = self.clock() + timedelta(seconds=SWEEP_EVERY_S)
 
     async def drain(self) -> int:
-        """Send what is due now, one small window at a time, `WINDOWS_AHEAD` booked; returns
-        how many were picked. Returns early when something new is queued, so an alert queued
-        during a long broadcast goes out next."""
+        """Send what is due now on every channel, each at its own pace and at once; returns
+        how many rows were picked."""
+        picked = await asyncio.gather(*(self._drain(lane) for lane in self._lanes.values()))
+        return sum(picked)
+
+    async def _drain(self, lane: _Lane) -> int:
+        """Send what is due now on `lane`'s channel, one small window at a time,
+        `WINDOWS_AHEAD` booked; returns how many were picked. Returns early when something new
+        is queued, so an alert queued during a long broadcast goes out next."""
         picked = 0
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
-                window = await self._pick_window()
+                window = await self._pick_window(lane)
                 if not window:
                     break
                 picked += len(window)
-                self._held.update(slot.id for slot in window)
-                task = asyncio.create_task(self._send_window(window))
+                lane.held.update(slot.id for slot in window)
+                task = asyncio.create_task(self._send_window(lane, window))
                 in_flight.add(task)
                 task.add_done_callback(_forget_and_log(in_flight))
                 if len(in_flight) >= WINDOWS_AHEAD:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                if self._wake.is_set():
+                if lane.wake.is_set():
                     break
         finally:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
         return picked
 
-    async def _pick_window(self) -> list[_Slot]:
-        """Rows set aside whose chat is free now, then the most urgent due rows that none of
-        our windows holds. Picking changes nothing: the rows stay `pending` until their slots
-        come, and the mark then decides which dispatcher sends a row when two share a
-        database."""
-        size = self._window_size()
-        free = (slot for slot in self._aside if not self._chat_busy(slot))
+    async def _pick_window(self, lane: _Lane) -> list[_Slot]:
+        """Rows set aside whose chat is free now, then the most urgent due rows of the lane's
+        channel that none of its windows holds. Picking changes nothing: the rows stay
+        `pending` until their slots come, and the mark then decides which dispatcher sends a
+        row when two share a database."""
+        size = lane.window_size()
+        free = (slot for slot in lane.aside if not self._chat_busy(slot))
         ready = sorted(free, key=lambda slot: slot.priority)[:size]
         if ready:
-            self._aside = [slot for slot in self._aside if slot not in ready]
+            lane.aside = [slot for slot in lane.aside if slot not in ready]
         if len(ready) == size:
             return ready
         async with self.sessions() as session:
@@ -454,30 +560,27 @@ class OutboxDispatcher:
                 .where(
                     Delivery.status == DeliveryStatus.PENDING,
                     Delivery.not_before <= self.clock(),
-                    Delivery.channel.in_(list(self.senders)),
+                    Delivery.channel == lane.channel,
                 )
-                # The index's own order (status, priority, not_before, id): no sort of the
+                # The index's own order (status, channel, priority, not_before, id): no sort of the
                 # whole backlog per pick. Within a priority, the longest due goes first.
                 .order_by(Delivery.priority, Delivery.not_before, Delivery.id)
                 .limit(size - len(ready))
             )
-            if self._held:
-                due = due.where(Delivery.id.not_in(self._held))
+            if lane.held:
+                due = due.where(Delivery.id.not_in(lane.held))
             rows = (await session.execute(due)).all()
         # Those set aside first within their priority: they have waited longest.
         return sorted([*ready, *(_Slot(*row) for row in rows)], key=lambda s: s.priority)
 
-    def _window_size(self) -> int:
-        return min((p.window() for p in self.pacers.values()), default=1)
-
-    async def _send_window(self, window: list[_Slot]) -> None:
+    async def _send_window(self, lane: _Lane, window: list[_Slot]) -> None:
         loop = asyncio.get_running_loop()
         outcomes: list[_Outcome] = []
         sends: list[asyncio.Task[_Outcome]] = []
         recorded = False
         aside: list[_Slot] = []
         try:
-            waiting = self._book(window, aside, loop.time())
+            waiting = self._book(lane, window, aside, loop.time())
             while waiting:
                 if not await self._until(waiting[0].at - MARK_LEAD_S):
                     break  # stopping: rows not marked yet simply stay `pending`
@@ -494,8 +597,8 @@ class OutboxDispatcher:
                     marked = await self._mark(batch)
                 except Exception as error:
                     # Not marked, not sent: they stay `pending`. Unless the commit went through
-                    # unseen, in which case they stay `sending` and turn `ambiguous` at the
-                    # next start: never sent twice either way.
+                    # unseen, in which case they stay `sending` and turn `ambiguous` once
+                    # stale: never sent twice either way.
                     log.error("marking %d deliveries failed\n%s", len(batch), _trace(error))
                     break
                 sends += [
@@ -506,7 +609,7 @@ class OutboxDispatcher:
             outcomes += await asyncio.gather(*sends)
             recorded = await self._record(outcomes)
         finally:
-            self._held.difference_update(slot.id for slot in window if slot not in aside)
+            lane.held.difference_update(slot.id for slot in window if slot not in aside)
         if not recorded:
             return
         # After the commit, in its own transaction: two windows of one broadcast finishing at
@@ -517,12 +620,14 @@ class OutboxDispatcher:
             except Exception as error:
                 log.error("reporting %s failed\n%s", broadcast, _trace(error))
 
-    def _book(self, window: list[_Slot], aside: list[_Slot], now: float) -> list[_Slot]:
+    def _book(
+        self, lane: _Lane, window: list[_Slot], aside: list[_Slot], now: float
+    ) -> list[_Slot]:
         """Book each row's slot, in priority order; returns the booked rows by slot time.
         A row whose own chat is busy for a while is set aside (into `aside`, still held)."""
         booked = []
+        pacer = lane.pacer
         for slot in window:
-            pacer = self.pacers.get(slot.channel)
             if pacer is not None:
                 alert = slot.priority <= Priority.ALERT
                 if alert:
@@ -534,7 +639,7 @@ class OutboxDispatcher:
                         pacer.favour_alerts(busy + ALERT_HOLD_S)
                     slot.at = now + busy
                     aside.append(slot)
-                    self._aside.append(slot)
+                    lane.aside.append(slot)
                     continue
                 slot.pauses = pacer.pauses
                 slot.at = now + pacer.reserve(slot.recipient)
@@ -552,6 +657,12 @@ class OutboxDispatcher:
     def _voided(self, slot: _Slot) -> bool:
         pacer = self.pacers.get(slot.channel)
         return pacer is not None and pacer.pauses != slot.pauses
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait `seconds`; False if the dispatcher is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        return not self._stopping
 
     async def _until(self, at: float) -> bool:
         """Wait until `at` (event loop clock); False if the dispatcher is stopping."""
@@ -572,7 +683,7 @@ class OutboxDispatcher:
                     Delivery.id.in_([slot.id for slot in batch]),
                     Delivery.status == DeliveryStatus.PENDING,
                 )
-                .values(status=DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.SENDING, sending_since=self.clock())
                 .returning(Delivery)
                 .execution_options(synchronize_session=False)
             )
@@ -609,7 +720,11 @@ class OutboxDispatcher:
             await session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(expired))
-                .values(status=DeliveryStatus.EXPIRED, last_error="too late to mean anything")
+                .values(
+                    status=DeliveryStatus.EXPIRED,
+                    last_error="too late to mean anything",
+                    sending_since=None,
+                )
                 .execution_options(synchronize_session=False)
             )
             self.stats.expired += len(expired)
@@ -634,16 +749,18 @@ class OutboxDispatcher:
         attempts = delivery.attempts + 1
         outcome = _Outcome(delivery.id)
         try:
-            message_id = await sender.send(
-                delivery.recipient,
-                delivery.text,
-                options,
-                delivery.photo,
-                kind=message_kind(delivery.broadcast),
+            message_id = await _within_timeout(
+                sender.send(
+                    delivery.recipient,
+                    delivery.text,
+                    options,
+                    delivery.photo,
+                    kind=message_kind(delivery.broadcast),
+                )
             )
         except RetryLater as later:
             self.stats.rate_limited += 1
-            if pacer is not None:
+            if pacer is not None and later.whole_channel:
                 pacer.pause(later.seconds)
             # A 429 is the platform's pacing, not a failed attempt.
             outcome.values = {
@@ -707,8 +824,10 @@ class OutboxDispatcher:
         writes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for outcome in outcomes:
             if outcome.values:
-                columns = tuple(sorted(outcome.values))
-                params = {f"new_{name}": value for name, value in outcome.values.items()}
+                # Every outcome takes its row out of `sending`, back to `pending` included.
+                values = {**outcome.values, "sending_since": None}
+                columns = tuple(sorted(values))
+                params = {f"new_{name}": value for name, value in values.items()}
                 writes.setdefault(columns, []).append({"row_id": outcome.row_id, **params})
         blocked = {outcome.blocked for outcome in outcomes if outcome.blocked is not None}
         if not writes and not blocked:
@@ -735,7 +854,7 @@ class OutboxDispatcher:
                 return True
             except Exception as error:
                 if attempt == RECORD_ATTEMPTS:
-                    # Those sent stay `sending`, and turn `ambiguous` at the next start.
+                    # Those sent stay `sending`, and turn `ambiguous` once stale.
                     log.error(
                         "recording %d outcomes failed %d times; given up\n%s",
                         len(outcomes),
@@ -754,7 +873,7 @@ class OutboxDispatcher:
 
     async def report_unreported(self) -> None:
         """Broadcasts that finished without passing through a send (every recipient already
-        unreachable, or the last rows turned ambiguous at start-up) still get their report."""
+        unreachable, say) still get their report."""
         if self.on_broadcast_done is None:
             return
         async with self.sessions() as session:
@@ -789,12 +908,24 @@ def _trace(error: BaseException) -> str:
     return traceback_without_values(error)
 
 
+async def _within_timeout(send: Awaitable[str]) -> str:
+    """`send`, given up after `SEND_TIMEOUT_S`: its request may have arrived, so ambiguous."""
+    limit = asyncio.timeout(SEND_TIMEOUT_S)
+    try:
+        async with limit:
+            return await send
+    except TimeoutError:
+        if not limit.expired():
+            raise  # the sender's own: a bug in it, as any other exception it lets out
+        raise SendAmbiguous(f"no answer within {SEND_TIMEOUT_S:.0f} s") from None
+
+
 def _forget_and_log(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
     def done(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             # A bug outside the sends themselves. Rows the window had marked stay `sending`
-            # and become `ambiguous` at the next start, never resent; the rest stay `pending`.
+            # and become `ambiguous` once stale, never resent; the rest stay `pending`.
             log.error("a window of the outbox failed\n%s", _trace(error))
 
     return done

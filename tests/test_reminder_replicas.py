@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,7 +41,7 @@ from models import (
     db,
 )
 from models.entities import utcnow
-from scheduler.outbox import FINAL
+from scheduler.outbox import FINAL, STALE_SENDING_S
 
 MEMBERS = 25
 # One reminder per meeting: a meeting's broadcast then holds exactly one message per member.
@@ -103,8 +103,11 @@ async def test_two_replicas_fire_each_reminder_once_even_when_one_is_killed(
             # The survivor fires the rest and sends what it can.
             await _until(engine, _all_fired_and_nothing_pending, "the survivor to finish")
             if await _stuck_sending(engine, emulator):
-                # Rows the killed process left `sending` are settled when it starts again (as
-                # its supervisor would start it), once the survivor has nothing in flight.
+                # Rows the killed process left `sending` are settled as ambiguous once stale
+                # (STALE_SENDING_S), at a start or by the survivor's sweep: set back rather
+                # than waited for, then settled when it starts again (as its supervisor would
+                # start it), once the survivor has nothing in flight.
+                await _long_stuck(engine)
                 restarted = _barrio_run(env, tmp_path, "a-again")
             await _until(engine, _outbox_final, "every delivery to be final")
         finally:
@@ -337,6 +340,16 @@ async def _stuck_sending(engine: AsyncEngine, emulator) -> int:
         if again == sending:
             return sending
         sending = again
+
+
+async def _long_stuck(engine: AsyncEngine) -> None:
+    long_ago = utcnow() - timedelta(seconds=STALE_SENDING_S + 1)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(Delivery)
+            .where(Delivery.status == DeliveryStatus.SENDING)
+            .values(sending_since=long_ago)
+        )
 
 
 async def _count(engine: AsyncEngine, table, *conditions) -> int:
