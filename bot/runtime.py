@@ -25,7 +25,7 @@ from telegram.request import HTTPXRequest
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bot import inbound, whatsapp
+from bot import files, inbound, whatsapp
 from bot.inbound import DurablePoller
 from bot.settings import Settings
 from bot.telegram import (
@@ -193,11 +193,14 @@ class Runtime:
                 await application.update_queue.put(update)
         if self.serve_web or telegram_webhook or self.whatsapp is not None:
             await self._start_web(secret, telegram_webhook)
-        if whatsapp_sender is not None and whatsapp_sender.status_callback is None:
-            # No public URL (a test, the demo): Twilio's emulator posts to this process.
-            whatsapp_sender.status_callback = (
-                f"http://{self.settings.host}:{self.web_port}/whatsapp/status"
-            )
+        if whatsapp_sender is not None:
+            # No public URL (a test, the demo): Twilio's emulator reaches this process.
+            base = self.settings.public_base_url or f"http://{self.settings.host}:{self.web_port}"
+            if whatsapp_sender.status_callback is None:
+                whatsapp_sender.status_callback = f"{base}/whatsapp/status"
+            whatsapp_sender.files_base_url = base
+            if self.outbox_bot is not None:
+                whatsapp_sender.fetch_photo = self._telegram_photo
         if application is not None and telegram_webhook:
             await application.bot.set_webhook(
                 f"{self.settings.public_base_url}/telegram",
@@ -220,6 +223,12 @@ class Runtime:
         self.scheduler.start()
         channels = [c for c in ("telegram", "whatsapp") if c in pacers]
         log.info("Barrio Conecta is running (%s) as @%s", ", ".join(channels), bot_username)
+
+    async def _telegram_photo(self, file_id: str) -> bytes:
+        """An announcement's photo, which Telegram holds, for a WhatsApp member."""
+        assert self.outbox_bot is not None
+        found = await self.outbox_bot.get_file(file_id)
+        return bytes(await found.download_as_bytearray())
 
     def _twilio_token(self) -> str:
         token = self.settings.twilio_auth_token
@@ -256,6 +265,7 @@ class Runtime:
         await retention.prune_deliveries(self.sessions, self.clock(), keep)
         await retention.prune_reminders(self.sessions, self.clock(), keep)
         await retention.prune_link_codes(self.sessions, self.clock())
+        await files.prune_shared_files(self.sessions, self.clock())
 
     async def _start_web(self, secret: str, telegram_webhook: bool) -> None:
         async def enqueue_update(payload: dict[str, object]) -> None:
@@ -271,7 +281,13 @@ class Runtime:
                 await self.application.update_queue.put(new)
 
         webhook = enqueue_update if telegram_webhook else None
-        app = create_web_app(lambda: db.ping(self.engine), webhook, secret, self.whatsapp)
+        app = create_web_app(
+            lambda: db.ping(self.engine),
+            webhook,
+            secret,
+            self.whatsapp,
+            files.file_route(self.sessions, self.clock) if self.whatsapp is not None else None,
+        )
         config = uvicorn.Config(
             app,
             host=self.settings.host,

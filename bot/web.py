@@ -40,6 +40,7 @@ def create_web_app(
     telegram_update: Callable[[dict[str, object]], Awaitable[None]] | None = None,
     telegram_secret: str = "",
     whatsapp: WhatsAppWebhooks | None = None,
+    files: Callable[[Request], Awaitable[Response]] | None = None,
 ) -> Starlette:
     async def healthz(_request: Request) -> Response:
         try:
@@ -87,6 +88,9 @@ def create_web_app(
             Route("/whatsapp", whatsapp.webhook, methods=["POST"]),
             Route("/whatsapp/status", whatsapp.status_callback, methods=["POST"]),
         ]
+    if files is not None:
+        # Photos and documents for WhatsApp, fetched by Twilio (bot/files.py).
+        routes.append(Route("/files/{token}/{name}", files, methods=["GET", "HEAD"]))
     return Starlette(routes=routes)
 
 

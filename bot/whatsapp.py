@@ -17,11 +17,12 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import aiohttp
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,11 +33,12 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from bot import files
 from bot.inbound import REPLAY_WITHIN
-from handlers import texts
-from handlers.core import Inbound, InboundKind, Option, Reply, fold
-from handlers.dialogue import COMMANDS, Dialogue
-from models import ChannelIdentity, Delivery, DeliveryStatus, InboundUpdate
+from handlers import broadcasts, texts
+from handlers.core import Document, Inbound, InboundKind, Option, Reply, fold
+from handlers.dialogue import COMMANDS, SANTIAGO, Dialogue
+from models import ChannelIdentity, Delivery, DeliveryStatus, InboundUpdate, Priority, queries
 from scheduler.outbox import (
     Pacer,
     RetryLater,
@@ -62,8 +64,30 @@ OPTED_OUT = 21610
 OUTSIDE_WINDOW = 63016
 TOO_MANY_REQUESTS = 20429
 DAILY_CAP = 63018
-# Meta's daily cap resets within a day; waiting an hour and trying again is the cheapest probe.
+# What 63018 means here: Meta's messaging limit. A WhatsApp sender may start conversations (a
+# template outside the person's 24-hour window) with only so many different people in any
+# rolling 24 hours: 250, 1,000, 10,000… by its tier; free text inside a person's window does
+# not count. Twilio accepts the message and fails it with 63018 in the status callback. (The
+# same code also stands for a throughput limit, which `WHATSAPP_RATE_PER_S` keeps us under.)
+# A slot comes free 24 hours after the conversation that took it, so every slot is free again
+# at most 24 hours after the cap was reached: the rows it stopped, and the rest of their
+# broadcast still queued, wait that long. Earlier slots may free sooner, but the coordinator
+# is told a time that holds, and a cap still full is not probed with members' messages.
+DAILY_CAP_WINDOW = timedelta(hours=24)
+# A 63018 answered at once (the request refused, nothing sent; not what Twilio does, but the
+# emulator can) holds that one row this long (the outbox's RetryLater, the channel's other
+# sends going on) and it tries again then: a refused request costs nothing. The rest of its
+# broadcast waits the window.
 DAILY_CAP_PAUSE_S = 3600.0
+# What the rows held for the cap say (`last_error`): how a 63018 already handled for a
+# broadcast is known, so its coordinator is told once.
+HELD_BY_CAP = f"twilio {DAILY_CAP}: the sender's daily cap; waiting for its next window"
+# A 63018 at once is counted for the coordinator when its window's outcomes are written: within
+# a second or so; past this the database is in trouble, and the count is given as it stands.
+CAP_COUNT_WITHIN_S = 60.0
+CAP_COUNT_POLL_S = 0.05
+PROBING_CAP = f"twilio {DAILY_CAP}: the sender's daily cap; tried again hourly"
+_CAP_MARK = f"twilio {DAILY_CAP}:%"
 
 
 def address(whatsapp_address: str) -> str:
@@ -115,7 +139,7 @@ def render(text: str, options: Sequence[Option], first_number: int = 1) -> list[
     numbered list to answer by typing (from `first_number`: the core numbers the lists of one
     reply on from each other), split at line (or sentence) breaks into numbered parts when
     over `MAX_BODY`."""
-    text = spell_commands(text)
+    text = spell_commands(_reworded(text))
     if options:
         listed = "\n".join(
             f"*{number}.* {o.label}" for number, o in enumerate(options, first_number)
@@ -125,6 +149,13 @@ def render(text: str, options: Sequence[Option], first_number: int = 1) -> list[
     if len(parts) == 1:
         return parts
     return [f"({index}/{len(parts)}) {part}" for index, part in enumerate(parts, 1)]
+
+
+def _reworded(text: str) -> str:
+    """Telegram's "toca un botón" as WhatsApp has it: options are typed by number there."""
+    for telegram_words, whatsapp_words in texts.WHATSAPP_WORDING.items():
+        text = text.replace(telegram_words, whatsapp_words)
+    return text
 
 
 def _split(text: str, limit: int) -> list[str]:
@@ -167,6 +198,8 @@ class WhatsAppSender:
         sessions: async_sessionmaker[AsyncSession] | None = None,
         clock: Callable[[], datetime] | None = None,
         templates: Mapping[str, str] | None = None,
+        zone: ZoneInfo | None = None,
+        on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.from_ = f"whatsapp:{address(from_number)}"
@@ -174,6 +207,16 @@ class WhatsAppSender:
         self.sessions = sessions
         self.clock = clock
         self.templates = dict(templates or {})
+        # For telling a coordinator of the daily cap: the zone their times are said in, and
+        # the outbox's wake-up for that message. `WhatsAppTransport` fills in its dialogue's.
+        self.zone = zone
+        self.on_enqueued = on_enqueued
+        self._telling: set[asyncio.Task[None]] = set()
+        # Photos: WhatsApp takes them only as a URL, which Twilio fetches. `fetch_photo` gets
+        # the bytes of a photo the outbox names (a Telegram file_id), and `files_base_url` is
+        # where the bot's web app serves its copy (bot/files.py); the runtime sets both.
+        self.fetch_photo: Callable[[str], Awaitable[bytes]] | None = None
+        self.files_base_url: str | None = None
 
     async def send(
         self,
@@ -187,10 +230,37 @@ class WhatsAppSender:
     ) -> str:
         if kind is not None and not await self._in_window(recipient):
             return await self._send_template(recipient, text, options, kind)
+        media = await self._photo_url(photo) if photo else None
         sid = ""
-        for body in render(text, options, first_number):
-            sid = await self._create(recipient, {"body": body}, kind)
+        for index, body in enumerate(render(text, options, first_number)):
+            content: dict[str, object] = {"body": body}
+            if media is not None and index == 0:
+                content["media_url"] = [media]
+            sid = await self._create(recipient, content, kind)
         return sid
+
+    async def _photo_url(self, photo: str) -> str | None:
+        """Where Twilio fetches this photo from; None (the text goes alone) if it cannot be
+        had: the words are the message, the photo is not worth losing them for."""
+        if (
+            self.fetch_photo is None
+            or self.files_base_url is None
+            or self.sessions is None
+            or self.clock is None
+        ):
+            return None
+        fetch = self.fetch_photo
+        try:
+            shared = await files.copy_of(
+                self.sessions,
+                f"telegram-photo:{photo}",
+                self.clock(),
+                lambda: fetch(photo),
+            )
+        except Exception as error:
+            log.warning("photo for WhatsApp not available (%s)", type(error).__name__)
+            return None
+        return files.url_of(self.files_base_url, shared)
 
     async def _in_window(self, recipient: str) -> bool:
         if self.sessions is None or self.clock is None:
@@ -221,7 +291,7 @@ class WhatsAppSender:
         )
 
     async def _create(
-        self, recipient: str, content: Mapping[str, str], kind: str | None = None
+        self, recipient: str, content: Mapping[str, object], kind: str | None = None
     ) -> str:
         kwargs: dict[str, object] = {"from_": self.from_, "to": f"whatsapp:{recipient}"}
         kwargs.update(content)
@@ -233,6 +303,8 @@ class WhatsAppSender:
         try:
             message = await self.client.messages.create_async(**kwargs)
         except TwilioRestException as error:
+            if error.code == DAILY_CAP and kind is not None:
+                await self._held_by_cap(recipient, kind)
             raise _mapped(error) from None
         except aiohttp.ClientConnectorError:
             # Never reached Twilio: nothing was sent, so trying again cannot double it.
@@ -242,13 +314,105 @@ class WhatsAppSender:
             raise SendAmbiguous("twilio: no answer after the request was sent") from None
         return str(message.sid)
 
+    async def _held_by_cap(self, recipient: str, kind: str) -> None:
+        """A 63018 at once, for the outbox row being sent to `recipient`: the outbox pauses
+        the channel and tries that row again (RetryLater); the rest of its broadcast waits
+        the cap's window, and its coordinator is told, once. The outbox passes the row's
+        kind, not the row: it is the one it marked `sending` to that number."""
+        if self.sessions is None or self.clock is None:
+            return
+        now = self.clock()
+        sending = (
+            (Delivery.channel == CHANNEL)
+            & (Delivery.recipient == recipient)
+            & (Delivery.status == DeliveryStatus.SENDING)
+        )
+        of_kind = (
+            Delivery.broadcast.is_(None)
+            if kind == "notice"
+            else Delivery.broadcast.like(f"{kind}:%")
+        )
+        try:
+            async with self.sessions() as session, session.begin():
+                row = (
+                    await session.execute(
+                        select(Delivery.id, Delivery.broadcast, Delivery.priority)
+                        .where(sending, of_kind)
+                        .order_by(Delivery.sending_since.desc(), Delivery.id.desc())
+                        .limit(1)
+                    )
+                ).first()
+                # An alert a day late means nothing, and a notice to one person holds up no
+                # broadcast: they keep the outbox's hourly retry.
+                if row is None or row.broadcast is None or row.priority <= Priority.ALERT:
+                    return
+                await broadcasts.serialise(session, row.broadcast)
+                told = await _cap_told(session, row.broadcast)
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == row.id, Delivery.status == DeliveryStatus.SENDING)
+                    .values(last_error=PROBING_CAP)
+                    .execution_options(synchronize_session=False)
+                )
+                await _hold(session, row.broadcast, now, self.zone or SANTIAGO)
+        except Exception as error:
+            # The send's own outcome (RetryLater) still holds this row; only the rest of
+            # its broadcast is not held back, and each of those will come here in turn.
+            log.error(
+                "holding a broadcast for the daily cap failed\n%s", traceback_without_values(error)
+            )
+            return
+        if not told:
+            task = asyncio.create_task(
+                self._tell_when_written(row.id, row.broadcast), name=f"daily cap {row.broadcast}"
+            )
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_when_written(self, row_id: int, broadcast: str) -> None:
+        """Tell the coordinator how many wait once the outbox has written the outcomes of
+        the stopped row's window: until then its other rows are `sending`, those that went
+        out and those stopped alike, and the count would be wrong. (Looked for, as the outbox
+        says nothing when it writes them.)"""
+        assert self.sessions is not None and self.clock is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CAP_COUNT_WITHIN_S
+        try:
+            while loop.time() < deadline:
+                async with self.sessions() as session:
+                    status = await session.scalar(
+                        select(Delivery.status).where(Delivery.id == row_id)
+                    )
+                if status != DeliveryStatus.SENDING:
+                    break
+                await asyncio.sleep(CAP_COUNT_POLL_S)
+            async with self.sessions() as session, session.begin():
+                await broadcasts.serialise(session, broadcast)
+                queued = await _tell(
+                    session,
+                    broadcast,
+                    self.clock(),
+                    self.zone or SANTIAGO,
+                    later=Delivery.status == DeliveryStatus.SENDING,
+                )
+        except Exception as error:
+            log.error(
+                "telling of the daily cap failed (%s)\n%s",
+                broadcast,
+                traceback_without_values(error),
+            )
+            return
+        if queued and self.on_enqueued is not None:
+            self.on_enqueued()
+
 
 def _mapped(error: TwilioRestException) -> Exception:
     code = error.code
     if error.status == 429 or code == TOO_MANY_REQUESTS:
         return RetryLater(1.0)
     if code == DAILY_CAP:
-        return RetryLater(DAILY_CAP_PAUSE_S)
+        # Replies and messages inside people's windows still go: only this row waits.
+        return RetryLater(DAILY_CAP_PAUSE_S, whole_channel=False)
     if code == OPTED_OUT:
         return Unreachable(f"twilio {code}: the person opted out")
     if code == OUTSIDE_WINDOW:
@@ -392,12 +556,20 @@ async def record_status(
     status: str,
     error_code: str,
     now: datetime,
-) -> None:
-    """A status callback, applied monotonically to the delivery whose message it names."""
+    *,
+    zone: ZoneInfo = SANTIAGO,
+) -> bool:
+    """A status callback, applied monotonically to the delivery whose message it names; a
+    63018 (the daily cap) holds it back instead of failing it. True if that queued a message
+    (the coordinator told), for the outbox to look."""
     if not sid:
-        return
+        return False
     this_message = (Delivery.channel == CHANNEL) & (Delivery.platform_message_id == sid)
     async with sessions() as session, session.begin():
+        if status in FAILED_STATUSES and error_code.strip() == str(DAILY_CAP):
+            held = await _held_by_cap_callback(session, this_message, now, zone)
+            if held is not None:
+                return held
         if status in _RECEIPT_AFTER:
             earlier = _RECEIPT_AFTER[status]
             await session.execute(
@@ -440,6 +612,154 @@ async def record_status(
                         )
                         .values(unreachable_at=now)
                     )
+    return False
+
+
+class _Capped(NamedTuple):
+    id: int
+    broadcast: str | None
+    sent_at: datetime | None
+    priority: int
+    expires_at: datetime | None
+
+
+async def _held_by_cap_callback(
+    session: AsyncSession, this_message: ColumnElement[bool], now: datetime, zone: ZoneInfo
+) -> bool | None:
+    """A 63018 in a status callback is not a final failure: the row goes back to `pending`
+    for the cap's next window, the rest of its broadcast waits with it, and its coordinator
+    is told, once per broadcast. Returns whether a message was queued; None if the row is not
+    held (an alert, or a reminder that would arrive too late): it fails as before. A repeated
+    or late callback finds no `sent` row for its message (the held row forgot it) and does
+    nothing."""
+    found = (
+        await session.execute(
+            select(
+                Delivery.id,
+                Delivery.broadcast,
+                Delivery.sent_at,
+                Delivery.priority,
+                Delivery.expires_at,
+            ).where(
+                this_message, Delivery.status == DeliveryStatus.SENT, Delivery.receipt.is_(None)
+            )
+        )
+    ).first()
+    if found is None:
+        return False
+    row = _Capped(*found)
+    await broadcasts.serialise(session, row.broadcast)
+    until = await _cap_resume(session, row.broadcast, now)
+    if row.priority <= Priority.ALERT or (row.expires_at is not None and row.expires_at <= until):
+        return None
+    told = await _cap_told(session, row.broadcast)
+    claimed = await queries.updated(
+        session,
+        update(Delivery)
+        .where(
+            Delivery.id == row.id,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.receipt.is_(None),
+        )
+        .values(
+            status=DeliveryStatus.PENDING,
+            not_before=now,
+            sent_at=None,
+            platform_message_id=None,
+            last_error=HELD_BY_CAP,
+        )
+        .execution_options(synchronize_session=False),
+    )
+    if not claimed:
+        return False
+    if row.broadcast is None:
+        local = await broadcasts.zone_of(session, None, zone)
+        await broadcasts.hold_pending(
+            session, Delivery.id == row.id, until, local, reason=HELD_BY_CAP
+        )
+        return False
+    # Its outcome was written with its window's, so what is `sending` now went after it; so
+    # did what is `sent` since with no word back yet (it may be on its way to the same cap).
+    later = Delivery.status == DeliveryStatus.SENDING
+    if row.sent_at is not None:
+        later = later | (
+            (Delivery.status == DeliveryStatus.SENT)
+            & Delivery.receipt.is_(None)
+            & (Delivery.sent_at >= row.sent_at)
+        )
+    await _hold(session, row.broadcast, now, zone)
+    return await _tell(session, row.broadcast, now, zone, later=later, tell=not told)
+
+
+async def _cap_told(session: AsyncSession, broadcast: str | None) -> bool:
+    """Whether a 63018 was handled for this broadcast already (its coordinator told); a
+    message that is no broadcast has nobody to tell."""
+    if broadcast is None:
+        return True
+    marked = await session.scalar(
+        select(Delivery.id)
+        .where(Delivery.broadcast == broadcast, Delivery.last_error.like(_CAP_MARK))
+        .limit(1)
+    )
+    return marked is not None
+
+
+async def _cap_resume(session: AsyncSession, broadcast: str | None, now: datetime) -> datetime:
+    """When rows stopped by the cap go again: with the rest of their broadcast if it is
+    waiting already (a later 63018 joins that wait rather than pushing it on), else a whole
+    window from now."""
+    if broadcast is not None:
+        waiting = await session.scalar(
+            select(func.min(Delivery.not_before)).where(
+                Delivery.broadcast == broadcast,
+                Delivery.channel == CHANNEL,
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.last_error == HELD_BY_CAP,
+                Delivery.not_before > now,
+            )
+        )
+        if waiting is not None:
+            return max(waiting, now)
+    return now + DAILY_CAP_WINDOW
+
+
+async def _hold(session: AsyncSession, broadcast: str, now: datetime, zone: ZoneInfo) -> None:
+    """Hold the broadcast's WhatsApp rows still queued until the cap's next window: they
+    would meet the same cap."""
+    until = await _cap_resume(session, broadcast, now)
+    local = await broadcasts.zone_of(session, broadcast, zone)
+    rows = (Delivery.broadcast == broadcast) & (Delivery.channel == CHANNEL)
+    await broadcasts.hold_pending(session, rows, until, local, reason=HELD_BY_CAP)
+
+
+async def _tell(
+    session: AsyncSession,
+    broadcast: str,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    later: ColumnElement[bool],
+    tell: bool = True,
+) -> bool:
+    """The broadcast waits for the cap: its report is due again when it finishes, and with
+    `tell` its coordinator hears how many wait (those queued, and the `later` ones: sent
+    after the message the cap stopped, and bound to fail the same way) and from when. True
+    if a message was queued."""
+    rows = (Delivery.broadcast == broadcast) & (Delivery.channel == CHANNEL)
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(rows, (Delivery.status == DeliveryStatus.PENDING) | later)
+    )
+    return await broadcasts.held_back(
+        session,
+        broadcast,
+        waiting=int(waiting or 0),
+        until=await _cap_resume(session, broadcast, now),
+        now=now,
+        default_zone=zone,
+        tell=tell,
+    )
 
 
 class WhatsAppTransport:
@@ -459,6 +779,10 @@ class WhatsAppTransport:
     ) -> None:
         self.dialogue = dialogue
         self.sender = sender
+        # The sender is built before the dialogue (bot/runtime.py): it learns from it the
+        # deployment's zone and the outbox's wake-up, for telling a coordinator of the cap.
+        sender.zone = sender.zone or dialogue.zone
+        sender.on_enqueued = sender.on_enqueued or dialogue.on_enqueued
         self.pacer = pacer
         self.sessions = sessions
         self.clock = clock
@@ -511,13 +835,16 @@ class WhatsAppTransport:
         verified = await self._verified(request)
         if isinstance(verified, Response):
             return verified
-        await record_status(
+        queued = await record_status(
             self.sessions,
             verified.get("MessageSid", ""),
             verified.get("MessageStatus", ""),
             verified.get("ErrorCode", ""),
             self.clock(),
+            zone=self.dialogue.zone,
         )
+        if queued and self.dialogue.on_enqueued is not None:
+            self.dialogue.on_enqueued()
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     def schedule(self, form: Mapping[str, str]) -> None:
@@ -580,7 +907,7 @@ class WhatsAppTransport:
         for reply in replies:
             text = reply.text
             if reply.document is not None:
-                text = texts.WHATSAPP_NO_FILES.format(name=reply.document.filename)
+                text = f"{text}\n\n{await self._file_link(reply.document, inbound.sender_id)}"
             await self.pacer.acquire(inbound.sender_id, reply=True)
             try:
                 await self.sender.send(
@@ -589,6 +916,44 @@ class WhatsAppTransport:
             except (RetryLater, SendFailed, SendAmbiguous, Unreachable) as error:
                 log.warning("whatsapp reply not sent (%s)", type(error).__name__)
             first_number += len(reply.options)
+
+    async def _file_link(self, document: Document, sender: str) -> str:
+        """A file as WhatsApp can have it: a link to the bot's copy. A person's own data
+        names them, so erasing them deletes it, and its link lasts an hour."""
+        base = self.sender.files_base_url
+        valid, words = (
+            (files.PERSONAL_FOR, texts.WHATSAPP_FILE_VALID["hour"])
+            if document.personal
+            else (files.CONTENT_FOR, texts.WHATSAPP_FILE_VALID["week"])
+        )
+        try:
+            assert base is not None, "no address to serve files from"
+            async with self.sessions() as session, session.begin():
+                owner = (
+                    await session.scalar(
+                        select(ChannelIdentity.member_id).where(
+                            ChannelIdentity.channel == CHANNEL,
+                            ChannelIdentity.external_id == sender,
+                        )
+                    )
+                    if document.personal
+                    else None
+                )
+                shared = await files.share(
+                    session,
+                    content=document.content,
+                    filename=document.filename,
+                    content_type=document.content_type,
+                    now=self.clock(),
+                    valid_for=valid,
+                    member_id=owner,
+                )
+        except Exception as error:
+            log.error("sharing a file for WhatsApp failed\n%s", traceback_without_values(error))
+            return texts.WHATSAPP_FILE_FAILED.format(name=document.filename)
+        return texts.WHATSAPP_FILE_LINK.format(
+            name=document.filename, url=files.url_of(base, shared), valid=words
+        )
 
     async def _opt_out(
         self, inbound: Inbound, receipt: Callable[[AsyncSession], Awaitable[bool]]

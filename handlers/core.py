@@ -47,6 +47,10 @@ class Option:
 class Document:
     filename: str
     content: bytes
+    content_type: str = "application/octet-stream"
+    # The person's own data (`/misdatos`): a channel that serves it as a link keeps that link
+    # short-lived and erases it with them.
+    personal: bool = False
 
 
 @dataclass(frozen=True)

@@ -424,7 +424,7 @@ async def calendar_file(meeting: Meeting, turn: Turn) -> Document:
         cancelled=meeting.status == MeetingStatus.CANCELLED,
         now=turn.now,
     )
-    return Document(ics_filename(meeting.title), content)
+    return Document(ics_filename(meeting.title), content, "text/calendar")
 
 
 async def record_invited(
@@ -480,7 +480,7 @@ async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
             # Each cancelled date bumps it: a phone takes the new file as an update.
             sequence=len(exdates),
         )
-    return Document(ics_filename(made.title), content)
+    return Document(ics_filename(made.title), content, "text/calendar")
 
 
 async def _meeting(turn: Turn, meeting_id: int) -> Meeting | None:

@@ -42,7 +42,9 @@ async def send(turn: Turn, _args: str = "") -> None:
         return
     data = await gather(turn, member)
     content = json.dumps(data, ensure_ascii=False, indent=2).encode() + b"\n"
-    turn.say(texts.MYDATA_SENT, document=Document(FILENAME, content))
+    turn.say(
+        texts.MYDATA_SENT, document=Document(FILENAME, content, "application/json", personal=True)
+    )
 
 
 async def gather(turn: Turn, member: Member) -> dict[str, Any]:

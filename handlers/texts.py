@@ -52,16 +52,17 @@ WHATSAPP_ANSWER_WITH_NUMBER = "Responde con el número de tu opción."
 # On WhatsApp options are a numbered list, not buttons: these phrases read differently there
 # (bot/whatsapp.py `render` swaps them in any text, queued or replied).
 WHATSAPP_WORDING = {
-    "Toca una opción.": "Responde con el número de tu opción.",
+    "Toca una opción.": "Elige una opción.",
     "Ese botón ya no sirve.": "Esa opción ya no sirve.",
     "Ese botón no es válido.": "Esa opción no es válida.",
     ", tocando un botón o escribiendo su número": " escribiendo su número",
     "Toca «Registrarme» 👇": "Escribe el número de «Registrarme» 👇",
     "Toca 📎 y «Ubicación»": "Toca 📎 (o +) y «Ubicación»",
 }
-WHATSAPP_NO_FILES = (
-    "📎 El archivo «{name}» por ahora solo llega por Telegram. Pronto también por aquí."
-)
+# WhatsApp cannot carry a calendar or a JSON file: it gets a link to the bot's own copy.
+WHATSAPP_FILE_LINK = "📎 {name}\nÁbrelo aquí (el enlace dura {valid}):\n{url}"
+WHATSAPP_FILE_VALID = {"hour": "1 hora", "week": "7 días"}
+WHATSAPP_FILE_FAILED = "📎 No pude preparar el archivo «{name}». Intenta de nuevo en un rato. 🙏"
 CANCELLED = "Listo, lo dejamos hasta ahí."
 NOTHING_TO_CANCEL = "No había nada que cancelar."
 
@@ -543,4 +544,22 @@ ALERT_STATUS_WORDS = {"open": "abierta", "resolved": "resuelta", "false_alarm": 
 TOO_MANY_MESSAGES = (
     "Recibí muchos mensajes tuyos en muy poco rato 🙏 Espera un minuto, por favor, y vuelve a "
     "escribirme. Lo que me envíes mientras tanto no lo podré responder."
+)
+
+# --- announcements on WhatsApp: the daily cap and the receipts (handlers/announcements.py) -
+# The report's "Entregados" when the announcement went by both channels.
+ANNOUNCE_SENT_BY_CHANNEL = "{sent} ({whatsapp} por WhatsApp, {telegram} por Telegram)"
+ANNOUNCE_RECEIPTS_BUTTON = "🔄 ¿Cuántos lo leyeron?"
+ANNOUNCE_RECEIPTS_HEADER = "📊 Tu anuncio «{excerpt}», hasta ahora:"
+ANNOUNCE_RECEIPTS_WHATSAPP = (
+    "📱 WhatsApp: {sent} enviados, {delivered} llegaron al teléfono, {read} ya lo leyeron"
+)
+ANNOUNCE_RECEIPTS_TELEGRAM = "✈️ Telegram: {sent} enviados (Telegram no avisa si lo leyeron)"
+ANNOUNCE_RECEIPTS_FAILED = "❌ No se pudo: {failed} · 📵 Sin contacto: {unreachable}"
+ANNOUNCE_RECEIPTS_AMBIGUOUS = "❔ Sin confirmar: {ambiguous}"
+ANNOUNCE_RECEIPTS_WAITING = "⏳ Por enviar: {waiting}"
+ANNOUNCE_HELD = (
+    "⏸️ WhatsApp deja que el bot escriba a un número limitado de personas por día, y hoy ya "
+    "se llegó al tope. A {waiting} socios en WhatsApp tu anuncio les llegará a partir de "
+    "{when}. Te aviso cuando termine."
 )

@@ -268,11 +268,11 @@ async def _announce(both, emulator, barrio, text):
 
 
 async def _whatsapp_delivery(both, fragment):
-    from tests.support import wait_for_delivery
+    from tests.support import FINAL, wait_for_delivery
 
     return await wait_for_delivery(
         both,
-        lambda d: d.channel == "whatsapp" and fragment in d.text and d.status != "pending",
+        lambda d: d.channel == "whatsapp" and fragment in d.text and d.status in FINAL,
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from bot.whatsapp import JOIN_TEXT, MAX_BODY, _mapped, inbound_from_webhook, render
+from handlers import texts
 from handlers.core import InboundKind, Option
 from scheduler.outbox import RetryLater, SendFailed, Unreachable
 
@@ -76,6 +77,9 @@ def test_twilio_errors_follow_the_outbox_rules(status, code, expected):
     assert isinstance(mapped, expected)
     if isinstance(mapped, SendFailed):
         assert mapped.permanent == (status < 500)
+    if isinstance(mapped, RetryLater):
+        # A rate limit holds every send; the daily cap on new conversations only that one.
+        assert mapped.whole_channel == (code != 63018)
 
 
 def test_commands_are_spelt_as_typed_on_whatsapp():
@@ -83,3 +87,15 @@ def test_commands_are_spelt_as_typed_on_whatsapp():
     assert body == "Escribe DIRECTORIO para conocer a tus vecinos, o CANCELAR."
     [link] = render("Bases en https://www.sercotec.cl/fondos y en /noexiste.", [])
     assert link == "Bases en https://www.sercotec.cl/fondos y en /noexiste."
+
+
+def test_texts_that_say_tap_a_button_say_type_its_number_on_whatsapp():
+    catalog = [v for v in vars(texts).values() if isinstance(v, str)]
+    for telegram_words in texts.WHATSAPP_WORDING:
+        # Each phrase replaced is in the catalog: the table cannot outlive the texts.
+        assert any(telegram_words in text for text in catalog), telegram_words
+    menu = render(texts.MENU_PROMPT, [Option("🏪 Mi barrio", "menu:barrio")])[0]
+    assert "Toca" not in menu and menu.startswith("¿Qué quieres hacer? Elige una opción.")
+    assert render(texts.CHOOSE_FROM_OPTIONS, []) == [
+        "Elige una de las opciones escribiendo su número."
+    ]

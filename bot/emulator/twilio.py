@@ -93,10 +93,12 @@ from bot.emulator.twilio_state import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     FAILURES,
+    MEDIA_FAILED,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,
     RANK,
     SANDBOX_SENDER,
+    WHATSAPP_MEDIA_TYPES,
     Inbound,
     JSONDict,
     Message,
@@ -609,6 +611,26 @@ class TwilioEmulator(TwilioState):
         self._activity.notify_all()
         return http_status
 
+    async def fetch_media(self, message: Message) -> None:
+        """Fetch each MediaUrl as Twilio does before sending: a URL that does not answer 200
+        with a type WhatsApp takes fails the message (63019, in its status callbacks)."""
+        if not message.media_urls:
+            return
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=self.webhook_timeout_s, limits=httpx.Limits(max_connections=100)
+            )
+        for url in message.media_urls:
+            try:
+                answer = await self._http.get(self.routed(url))
+            except httpx.HTTPError:
+                answer = None
+            kind = answer.headers.get("content-type", "").split(";")[0].strip() if answer else ""
+            if answer is None or answer.status_code != 200 or kind not in WHATSAPP_MEDIA_TYPES:
+                message.plan, message.plan_error = ["failed"], MEDIA_FAILED
+                return
+            message.fetched_media.append((kind, answer.content))
+
     def _after_create(self, message: Message) -> None:
         if self.auto_status is None:
             return
@@ -719,6 +741,7 @@ def _build_app(emulator: TwilioEmulator) -> Starlette:
                 message = outcome
             else:
                 message = emulator.create_message(params)
+                await emulator.fetch_media(message)
                 emulator._after_create(message)
         except TwilioError as error:
             emulator.record_error("create", error)
@@ -896,6 +919,10 @@ def _build_app(emulator: TwilioEmulator) -> Starlette:
             "daily_conversation_cap": emulator.daily_conversation_cap,
         }
 
+    def reset_daily_cap(args: dict[str, Any]) -> JSONDict:
+        emulator.reset_daily_cap(sender=args.get("sender") or None)
+        return {"conversations_open": emulator.conversations_open(sender=args.get("sender"))}
+
     def faults(args: dict[str, Any]) -> JSONDict:
         kind = args.pop("kind", "error")
         count = _opt_int(args, "count") or 1
@@ -960,6 +987,7 @@ def _build_app(emulator: TwilioEmulator) -> Starlette:
         ("POST", "/control/window", window),
         ("POST", "/control/opt_out", opt_out),
         ("POST", "/control/limits", limits),
+        ("POST", "/control/limits/reset", reset_daily_cap),
         ("POST", "/control/faults", faults),
         ("POST", "/control/faults/clear", clear_faults),
         ("POST", "/control/delivery_failures", delivery_failures),

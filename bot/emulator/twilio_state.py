@@ -90,9 +90,32 @@ ERROR_MESSAGES: dict[int, str] = {
         "If you are using WhatsApp, please use a Message Template."
     ),
     63018: "Rate limit exceeded for Channel",
+    63019: "Media failed to download",
     63024: "Invalid message recipient",
     63028: "Number of parameters provided does not match the expected number of parameters",
 }
+# What WhatsApp takes as media (Twilio checks the Content-Type its GET of MediaUrl answers).
+WHATSAPP_MEDIA_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/jpg",
+        "image/png",
+        "image/webp",
+        "audio/ogg",
+        "audio/amr",
+        "audio/aac",
+        "audio/mpeg",
+        "video/mp4",
+        "video/3gpp",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/vcard",
+    }
+)
+MEDIA_FAILED = 63019
 # The channel errors that `channel_errors="sync"` answers at create time.
 CHANNEL_ERRORS = frozenset({63003, 63007, 63016, 63018})
 
@@ -203,6 +226,8 @@ class Message:
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
     media_urls: list[str] = field(default_factory=list)
+    # What fetching each MediaUrl gave (outbound): (Content-Type, the bytes); tests look.
+    fetched_media: list[tuple[str, bytes]] = field(default_factory=list)
     status_callback: str | None = None
     validity_period: int | None = None
     business_initiated: bool = False
@@ -258,6 +283,9 @@ class Message:
             "content_sid": self.content_sid,
             "content_variables": self.content_variables,
             "media_urls": list(self.media_urls),
+            "media": [
+                {"content_type": kind, "size": len(data)} for kind, data in self.fetched_media
+            ],
             "validity_period": self.validity_period,
             "status_callback": self.status_callback,
             "status": self.status,
@@ -389,6 +417,21 @@ class TwilioState:
             raise ValueError("daily_conversation_cap must be >= 0 or None")
         self.rate_per_s = rate_per_s
         self.daily_conversation_cap = daily_conversation_cap
+
+    def conversations_open(self, *, sender: str | None = None) -> int:
+        """Business-initiated conversations the sender has open now: what the daily cap
+        counts (each closes 24 hours after it was opened)."""
+        cutoff = self.clock() - WINDOW_S
+        opened = self._conversations.get(self._sender(sender), {})
+        return sum(1 for at in opened.values() if at > cutoff)
+
+    def reset_daily_cap(self, *, sender: str | None = None) -> None:
+        """Start the daily cap's count afresh, as if every conversation the sender (or every
+        sender) opened were over: a test that does not move the clock a day."""
+        if sender is None:
+            self._conversations.clear()
+        else:
+            self._conversations.pop(self._sender(sender), None)
 
     def add_template(self, content_sid: str, body: str) -> None:
         """Register an approved Content template: its body, with {{1}}-style placeholders
@@ -883,6 +926,11 @@ class TwilioState:
     def message(self, sid: str) -> JSONDict | None:
         found = self._messages.get(sid)
         return found.record() if found is not None else None
+
+    def fetched_media(self, sid: str) -> list[tuple[str, bytes]]:
+        """What fetching an outbound message's MediaUrl gave: (Content-Type, bytes) each."""
+        found = self._messages.get(sid)
+        return list(found.fetched_media) if found is not None else []
 
     def sent(self, number: str | None = None, *, after_sid: str | None = None) -> list[JSONDict]:
         """Accepted outbound messages in sending order (all, or one person's), optionally

@@ -207,7 +207,9 @@ async def test_create_and_fetch_with_twilio_shapes(
     assert record["media_urls"] == ["https://barrio.example.cl/m/abc.jpg"]
     assert record["validity_period"] == 600
     assert record["status_callback"] == f"{PUBLIC}/whatsapp/status"
-    assert record["fails_with"] is None
+    # Accepted, but its media cannot be fetched (nothing answers there): it will fail, as
+    # Twilio's would, with "Media failed to download".
+    assert record["fails_with"] == 63019 and record["media"] == []
 
     async with httpx.AsyncClient(base_url=emu.base_url or "", auth=(SID, TOKEN)) as http:
         raw = await http.post(
@@ -409,6 +411,33 @@ async def test_daily_cap_on_business_initiated_conversations(
         client, "+56900000005", content_sid=TEMPLATE, content_variables='{"1": "x"}'
     )
     assert (error.status, error.code) == (400, 63018)
+
+
+async def test_the_daily_cap_counts_afresh_through_the_control_api_or_a_day_later(
+    emu: TwilioEmulator, client: Client, fake_clock: FakeClock
+) -> None:
+    emu.add_template(TEMPLATE, "Aviso: {{1}}")
+    emu.set_limits(daily_conversation_cap=1)
+
+    async def template_to(number: str) -> int | None:
+        await send(client, number, content_sid=TEMPLATE, content_variables='{"1": "feria"}')
+        return emu.sent(number)[-1]["fails_with"]
+
+    assert [await template_to(n) for n in ("+56900000001", "+56900000002")] == [None, 63018]
+    assert emu.conversations_open() == 1
+    async with httpx.AsyncClient(base_url=emu.base_url or "") as http:
+        reset = await http.post("/control/limits/reset", json={})
+        assert reset.json() == {"conversations_open": 0}
+        assert await template_to("+56900000002") is None
+        # A sender that is no number is refused, and the count stays.
+        refused = await http.post("/control/limits/reset", json={"sender": "nope"})
+        assert refused.status_code == 400 and emu.conversations_open() == 1
+    assert await template_to("+56900000003") == 63018
+    fake_clock.advance(24 * 3600 - 1)
+    assert emu.conversations_open() == 1  # a rolling 24 hours, not a calendar day
+    fake_clock.advance(1)
+    assert emu.conversations_open() == 0
+    assert await template_to("+56900000003") is None
 
 
 # ------------------------------------------------------------------------- faults --

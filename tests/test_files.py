@@ -1,0 +1,165 @@
+"""Files served to Twilio from the bot's own web app: unguessable, expiring, erased with the
+person they belong to."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import func, select
+
+from bot import files
+from models import Member, SharedFile
+from tests import test_whatsapp
+from tests.support import Phone, make_barrio, make_coordinator, register
+
+twilio = test_whatsapp.twilio
+both = test_whatsapp.both
+
+
+async def _share(runtime, clock, **more) -> SharedFile:
+    async with runtime.sessions() as session, session.begin():
+        return await files.share(
+            session,
+            content=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            filename="Reunión de socios.ics",
+            content_type="text/calendar",
+            now=clock(),
+            valid_for=timedelta(hours=1),
+            **more,
+        )
+
+
+async def test_a_shared_file_is_served_by_its_address_until_it_expires(both, clock):
+    shared = await _share(both, clock)
+    assert shared.filename == "Reuni-n-de-socios.ics" and len(shared.token) >= 40
+    url = files.url_of(f"http://127.0.0.1:{both.web_port}", shared)
+    async with httpx.AsyncClient() as client:
+        got = await client.get(url)
+        assert got.status_code == 200 and got.content.startswith(b"BEGIN:VCALENDAR")
+        assert got.headers["content-type"].startswith("text/calendar")
+        head = await client.head(url)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(len(got.content))
+        # Another token, or the right token with another name, is nothing.
+        assert (await client.get(url.replace(shared.token, "x" * 43))).status_code == 404
+        assert (await client.get(url.rsplit("/", 1)[0] + "/otro.ics")).status_code == 404
+        clock.advance(timedelta(hours=1, seconds=1))
+        assert (await client.get(url)).status_code == 404
+    assert await files.prune_shared_files(both.sessions, clock()) == 1
+
+
+async def test_a_persons_file_goes_when_their_data_is_erased(both, emulator, clock):
+    barrio = await make_barrio(both, open_to_all=True)
+    ana = Phone(emulator, both, 5002, "Ana")
+    await register(ana, barrio)
+    async with both.sessions() as session:
+        member_id = await session.scalar(select(Member.id))
+    await _share(both, clock, member_id=member_id)
+    await ana.say("/baja")
+    await ana.tap("Borrar todos mis datos")
+    await ana.tap("Sí, borrar todo")
+    async with both.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SharedFile)) == 0
+
+
+async def test_the_same_photo_is_fetched_once_for_every_recipient(both, clock):
+    fetched = 0
+
+    async def fetch() -> bytes:
+        nonlocal fetched
+        fetched += 1
+        return b"\xff\xd8jpeg"
+
+    copies = [
+        await files.copy_of(
+            both.sessions,
+            "telegram-photo:AgAD",
+            clock(),
+            fetch,
+        )
+        for _ in range(3)
+    ]
+    assert fetched == 1 and len({copy.token for copy in copies}) == 1
+    assert (copies[0].filename, copies[0].content_type) == ("foto.jpg", "image/jpeg")
+
+
+async def test_without_whatsapp_no_file_is_served(runtime, clock):
+    shared = await _share(runtime, clock)
+    async with httpx.AsyncClient() as client:
+        got = await client.get(files.url_of(f"http://127.0.0.1:{runtime.web_port}", shared))
+    assert got.status_code == 404
+
+
+def _link(body: str) -> str:
+    found = re.search(r"https?://\S+/files/\S+", body)
+    assert found, body
+    return found[0]
+
+
+async def test_a_whatsapp_member_gets_her_data_and_the_meetings_calendar_as_links(
+    both, twilio, emulator, clock
+):
+    from tests.test_meetings import _call_meeting
+    from tests.test_whatsapp import ROSA, WhatsAppPhone, _register, option_number, text_of_list
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+
+    mine = text_of_list(await rosa.say("MISDATOS"))
+    assert "el enlace dura 1 hora" in mine
+    async with httpx.AsyncClient() as client:
+        data = (await client.get(_link(mine))).json()
+    assert data["perfil"]["nombre"] == "Rosa Díaz"
+
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(both, carmen, barrio)
+    await _call_meeting(carmen, when="jueves 19:00")
+    await carmen.tap("Enviar invitación")
+    invitation = await rosa.wait_for("Te invitan a una reunión")
+    calendar = text_of_list(await rosa.say(option_number([invitation], "Agregar al calendario")))
+    assert "el enlace dura 7 días" in calendar
+    async with httpx.AsyncClient() as client:
+        ics = await client.get(_link(calendar))
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert b"BEGIN:VEVENT" in ics.content
+
+    # Her data's link is hers: erased with her, not left for a week.
+    await rosa.say("BAJA")
+    choices = rosa.bodies()[-1:]
+    confirm = await rosa.say(option_number(choices, "Borrar todos mis datos"))
+    await rosa.say(option_number(confirm, "Sí, borrar todo"))
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(_link(mine))).status_code == 404
+        assert (await client.get(_link(calendar))).status_code == 200  # the barrio's meeting
+
+
+async def test_an_announcements_photo_reaches_whatsapp_as_media_fetched_from_the_bot(
+    both, twilio, emulator, clock
+):
+    from bot.emulator.telegram_state import PLACEHOLDER_PNG
+    from tests.test_reminders import outbox_idle
+    from tests.test_whatsapp import ROSA, WhatsAppPhone, _register
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    other = WhatsAppPhone(twilio, both, "+56911110002")
+    await _register(other, barrio.invite_code)
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(both, carmen, barrio)
+    await carmen.say("/anuncio")
+    await carmen.send(emulator.send_photo(carmen.user_id, caption="Feria navideña el sábado"))
+    await carmen.tap("Enviar")
+    await outbox_idle(both, clock)
+    await rosa.wait_for("Feria navideña el sábado")
+    got = [m for m in twilio.sent(ROSA) if "Feria navideña" in (m.get("body") or "")]
+    assert got[0]["media"] == [{"content_type": "image/png", "size": len(PLACEHOLDER_PNG)}]
+    assert twilio.fetched_media(got[0]["sid"]) == [("image/png", PLACEHOLDER_PNG)]
+    async with both.sessions() as session:
+        copies = await session.scalar(select(func.count()).select_from(SharedFile))
+    assert copies == 1  # fetched from Telegram once for both members
