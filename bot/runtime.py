@@ -177,6 +177,7 @@ class Runtime:
                 self.clock,
                 auth_token=self._twilio_token(),
                 public_base_url=self.settings.public_base_url,
+                concurrency=self.settings.whatsapp_concurrency,
             )
             # Stored before the bot stopped and never handled: handled now, in order.
             for form in await whatsapp.unprocessed_webhooks(self.sessions, self.clock()):

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     twilio_template_call: str | None = None
     # Turns of different people handled at once (one person's turns always run in order).
     telegram_concurrency: int = Field(default=8, ge=1, le=256)
+    whatsapp_concurrency: int = Field(default=8, ge=1, le=256)
     alerts_per_hour: int = Field(default=3, ge=1, le=100)
     # Finished outbox rows (who got what) are personal data: kept this long, then deleted.
     delivery_retention_days: int = Field(default=30, ge=1, le=3650)

@@ -776,6 +776,7 @@ class WhatsAppTransport:
         *,
         auth_token: str,
         public_base_url: str | None,
+        concurrency: int = 8,
     ) -> None:
         self.dialogue = dialogue
         self.sender = sender
@@ -790,6 +791,9 @@ class WhatsAppTransport:
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         # One chain of turns per person: their messages are handled in the order they came.
         self._chains: dict[str, asyncio.Task[None]] = {}
+        # Turns of different people at once: a burst of webhooks must not open a turn (and a
+        # database transaction) for each at the same moment.
+        self._turns = asyncio.Semaphore(concurrency)
         self._handled: dict[str, asyncio.Event] = {}
 
     def _signed_url(self, request: Request) -> str:
@@ -866,7 +870,8 @@ class WhatsAppTransport:
             await asyncio.wait([previous])
         sid = form.get("MessageSid", "")
         try:
-            await self._turn(sid, form)
+            async with self._turns:
+                await self._turn(sid, form)
         except Exception as error:
             log.error("whatsapp turn failed\n%s", traceback_without_values(error))
         finally:

@@ -426,3 +426,42 @@ async def test_two_meetings_listed_at_once_number_on_and_the_number_answers_the_
         )
         (_, _), (friday, _) = meetings.all()
         assert answered.all() == [friday]
+
+
+async def test_a_burst_of_webhooks_is_handled_a_few_people_at_a_time_each_one_by_one(
+    settings, twilio, clock
+):
+    runtime = Runtime(_with_whatsapp(settings, twilio, whatsapp_concurrency=2), clock=clock)
+    await runtime.start()
+    twilio.set_webhook(f"http://127.0.0.1:{runtime.web_port}/whatsapp")
+    try:
+        handle, in_turn, most, seen = runtime.dialogue.handle, 0, 0, []
+        busy: set[str] = set()
+
+        async def counted(inbound, receipt=None):
+            nonlocal in_turn, most
+            assert inbound.sender_id not in busy, "two turns of one person at once"
+            busy.add(inbound.sender_id)
+            in_turn += 1
+            most = max(most, in_turn)
+            seen.append((inbound.sender_id, inbound.text))
+            try:
+                await asyncio.sleep(0.02)
+                return await handle(inbound, receipt)
+            finally:
+                in_turn -= 1
+                busy.discard(inbound.sender_id)
+
+        runtime.dialogue.handle = counted
+        numbers = [f"+5691111{i:04d}" for i in range(6)]
+        items = [{"number": n, "body": body} for body in ("hola", "ayuda") for n in numbers]
+        statuses = await twilio.send_many(items, concurrency=12)
+        assert set(statuses) == {200}
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while len(seen) < len(items) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        assert len(seen) == len(items) and most == 2
+        for number in numbers:
+            assert sorted(text for who, text in seen if who == number) == ["ayuda", "hola"]
+    finally:
+        await runtime.stop()
