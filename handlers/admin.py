@@ -48,9 +48,9 @@ async def create_barrio(
 ) -> Barrio:
     name, comuna, region = name.strip(), comuna.strip(), region.strip()
     if not (name and comuna and region):
-        raise AdminError("name, comuna and region must not be empty")
+        raise AdminError("el nombre, la comuna y la región no pueden quedar vacíos")
     if max(len(name), len(comuna), len(region)) > 80:
-        raise AdminError("name, comuna and region take at most 80 characters")
+        raise AdminError("el nombre, la comuna y la región llevan hasta 80 caracteres")
     slug = base = slugify(name, comuna)
     suffix = 2
     while await queries.barrio_by_slug(session, slug) is not None:
@@ -68,6 +68,33 @@ async def create_barrio(
     return barrio
 
 
+def _same_words(text: str) -> str:
+    return " ".join(fold(text).split())
+
+
+async def twin_barrio(session: AsyncSession, name: str, comuna: str) -> Barrio | None:
+    """A barrio of that name in that comuna, however it was accented, capitalised or spaced."""
+    wanted = (_same_words(name), _same_words(comuna))
+    return next(
+        (
+            barrio
+            for barrio in await queries.all_barrios(session)
+            if (_same_words(barrio.name), _same_words(barrio.comuna)) == wanted
+        ),
+        None,
+    )
+
+
+async def refuse_twin(session: AsyncSession, name: str, comuna: str) -> None:
+    """A second "Barrio Estación" in Rancagua is almost always the first one typed again."""
+    twin = await twin_barrio(session, name, comuna)
+    if twin is not None:
+        raise AdminError(
+            f"ya existe {twin.name} en {twin.comuna}: {twin.slug} "
+            "(para crear otro con el mismo nombre, agrega --force)"
+        )
+
+
 async def _new_invite_code(session: AsyncSession) -> str:
     while True:
         code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
@@ -78,7 +105,7 @@ async def _new_invite_code(session: AsyncSession) -> str:
 async def require_barrio(session: AsyncSession, slug: str) -> Barrio:
     barrio = await queries.barrio_by_slug(session, slug)
     if barrio is None:
-        raise AdminError(f"no barrio with slug {slug!r} (see `barrio barrios list`)")
+        raise AdminError(f"no hay un barrio con el slug {slug} (míralos con `barrio barrios list`)")
     return barrio
 
 
@@ -87,7 +114,8 @@ async def make_coordinator(
 ) -> Member:
     member = await queries.member_by_identity(session, channel, external_id)
     if member is None:
-        raise AdminError(f"no registered member with {channel} id {external_id}")
+        where = "el id de Telegram" if channel == "telegram" else "el número de WhatsApp"
+        raise AdminError(f"nadie se ha registrado en el bot con {where} {external_id}")
     membership = next((m for m in member.memberships if m.barrio_id == barrio.id), None)
     if membership is None:
         membership = Membership(member=member, barrio=barrio)
@@ -105,7 +133,9 @@ async def set_timezone(
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise AdminError(f"unknown time zone {name!r} (e.g. America/Punta_Arenas)") from None
+        raise AdminError(
+            f"no conozco la zona horaria {name} (por ejemplo America/Punta_Arenas)"
+        ) from None
     ahead = await session.scalar(
         select(func.count())
         .select_from(Meeting)
@@ -118,8 +148,8 @@ async def set_timezone(
     if ahead:
         # Their hours were typed and announced in the old zone: a new zone would move them.
         raise AdminError(
-            f"{barrio.slug} has {ahead} meetings ahead, announced in its current zone; "
-            "set the zone before calling meetings, or cancel them first"
+            f"{barrio.slug} tiene reuniones por delante ({ahead}), anunciadas con su zona "
+            "actual; cambia la zona antes de convocar reuniones, o cancélalas primero"
         )
     barrio.timezone = name
     await session.flush()
@@ -137,15 +167,15 @@ async def set_timezone(
 async def set_reminder_hours(
     session: AsyncSession, barrio: Barrio, hours: str, now: datetime
 ) -> tuple[int, ...]:
-    """ "48,3" or "none": how long before each meeting its reminders go out."""
-    if hours.strip().casefold() in ("none", "ninguno", "0"):
+    """ "48,3" or "ninguno": how long before each meeting its reminders go out."""
+    if fold(hours) in ("none", "ninguno", "ninguna", "no", "0"):
         minutes: tuple[int, ...] | None = ()
     else:
         minutes = parse_hours(hours)
     if minutes is None:
         raise AdminError(
-            f"--reminders takes up to {reminders.MAX_REMINDERS} whole hours, 1 to "
-            f"{reminders.MAX_REMINDER_MINUTES // 60}, like 48,3 (or none)"
+            f"--reminders lleva hasta {reminders.MAX_REMINDERS} horas enteras, de 1 a "
+            f"{reminders.MAX_REMINDER_MINUTES // 60}, por ejemplo 48,3 (o ninguno)"
         )
     barrio.reminder_minutes = list(minutes)
     await session.flush()
@@ -161,10 +191,19 @@ MEMBER_COLUMNS = (
     "telefono",
     "rol",
     "estado",
-    "ingreso_utc",
-    "consentimiento_utc",
+    "fecha_ingreso",
+    "fecha_consentimiento",
     "en_directorio",
 )
+# The membership's state as a coordinator would say it of a socio.
+MEMBERSHIP_WORDS = {
+    MembershipStatus.ACTIVE: "activo",
+    MembershipStatus.PENDING: "pendiente",
+    MembershipStatus.REJECTED: "rechazado",
+    MembershipStatus.LEFT: "retirado",
+}
+# Dates a spreadsheet reads as dates, in the barrio's own clock.
+LOCAL_TIME = "%Y-%m-%d %H:%M"
 
 
 # Who is in the barrio, or asking to be; who left or was turned away is history, not a member.
@@ -172,9 +211,13 @@ CURRENT = (MembershipStatus.ACTIVE, MembershipStatus.PENDING)
 
 
 async def member_rows(
-    session: AsyncSession, barrio: Barrio, *, everyone: bool = False
+    session: AsyncSession, barrio: Barrio, zone: ZoneInfo, *, everyone: bool = False
 ) -> Sequence[tuple[str, ...]]:
-    """Active and pending members; `everyone` adds those who left or were rejected."""
+    """Active and pending members; `everyone` adds those who left or were rejected.
+
+    Times are in the barrio's zone (`zone` when it has none of its own).
+    """
+    local = reminders.barrio_zone(barrio, zone)
     query = select(Membership).join(Member).where(Membership.barrio_id == barrio.id)
     if not everyone:
         query = query.where(Membership.status.in_(CURRENT))
@@ -186,21 +229,24 @@ async def member_rows(
     rows = []
     for membership in memberships:
         member = membership.member
+        texts = (
+            spreadsheet_safe(cell)
+            for cell in (
+                member.name,
+                member.business_name,
+                category_label(member.business_category).split(" ", 1)[-1],
+                member.address or "",
+            )
+        )
         rows.append(
-            tuple(
-                spreadsheet_safe(cell)
-                for cell in (
-                    member.name,
-                    member.business_name,
-                    category_label(member.business_category).split(" ", 1)[-1],
-                    member.address or "",
-                    member.phone or "",
-                    "coordinador" if membership.role == Role.COORDINATOR else "socio",
-                    membership.status.value,
-                    membership.created_at.isoformat(timespec="seconds"),
-                    member.consent_at.isoformat(timespec="seconds"),
-                    "si" if member.show_in_directory else "no",
-                )
+            (
+                *texts,
+                sheet_phone(member.phone or ""),
+                "coordinador" if membership.role == Role.COORDINATOR else "socio",
+                MEMBERSHIP_WORDS[membership.status],
+                membership.created_at.astimezone(local).strftime(LOCAL_TIME),
+                member.consent_at.astimezone(local).strftime(LOCAL_TIME),
+                "sí" if member.show_in_directory else "no",
             )
         )
     return rows
@@ -211,13 +257,39 @@ def spreadsheet_safe(cell: str) -> str:
     return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
+def chilean_digits(number: str) -> str | None:
+    """ "+56912345678" → "9 1234 5678", "+56722123456" → "72 212 3456", as Chile groups them
+    (mobiles and Santiago have a 1-digit prefix); None for a number from elsewhere."""
+    digits = number.removeprefix("+56")
+    if not (number.startswith("+56") and len(digits) == 9 and digits.isdigit()):
+        return None
+    if digits[0] in "29":
+        return f"{digits[0]} {digits[1:5]} {digits[5:]}"
+    return f"{digits[:2]} {digits[2:5]} {digits[5:]}"
+
+
+def sheet_phone(number: str) -> str:
+    """How a phone reads and dials from a spreadsheet: "9 1234 5678".
+
+    Every stored number is Chilean (+56, see handlers.profile), and in Chile the nine digits
+    dial from any phone. Without the + it is no formula in Excel, LibreOffice or Google Sheets,
+    and with its spaces no number to strip or round: text, shown as written, with no apostrophe
+    (docs/decisions/0005-phones-in-the-members-csv.md).
+    """
+    return chilean_digits(number) or spreadsheet_safe(number)
+
+
 ATTENDANCE_COLUMNS = ("reunion", "fecha_local", "estado", "socio", "negocio", "respuesta")
 
 
 async def attendance_rows(
     session: AsyncSession, barrio: Barrio, zone: ZoneInfo
 ) -> Sequence[tuple[str, ...]]:
-    """One row per answer to each meeting of the barrio, as Sercotec asks for participation."""
+    """One row per answer to each meeting of the barrio, as Sercotec asks for participation.
+
+    Dates in the barrio's zone (`zone` when it has none of its own), as its meetings were called.
+    """
+    local = reminders.barrio_zone(barrio, zone)
     rows = await session.execute(
         select(Meeting, Member.name, Member.business_name, Rsvp.answer)
         .join(Rsvp, Rsvp.meeting_id == Meeting.id)
@@ -231,7 +303,7 @@ async def attendance_rows(
             spreadsheet_safe(cell)
             for cell in (
                 meeting.title,
-                meeting.starts_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                meeting.starts_at.astimezone(local).strftime(LOCAL_TIME),
                 "cancelada" if meeting.status == MeetingStatus.CANCELLED else "programada",
                 name,
                 business,

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,10 @@ def test_create_list_invite_and_qr(cli_env, capsys):
     )
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["slug"] == "barrio-estacion-rancagua"
-    code = lines["invite code"]
+    code = lines["código de invitación"]
     assert len(code) == 8 and lines["telegram"] == f"https://t.me/BarrioTestBot?start={code}"
     listing = barrio(capsys, "barrios", "list")
-    assert "barrio-estacion-rancagua" in listing and "approval" in listing
+    assert "barrio-estacion-rancagua" in listing and "con aprobación" in listing
 
     qr = cli_env / "afiche.png"
     out = barrio(capsys, "invite", "barrio-estacion-rancagua", "--qr", str(qr))
@@ -55,6 +56,7 @@ def test_create_list_invite_and_qr(cli_env, capsys):
         "--region",
         "O'Higgins",
         "--open",
+        "--force",
     )
     assert "slug: barrio-estacion-rancagua-2" in again
 
@@ -98,7 +100,7 @@ def test_run_says_in_one_line_when_telegram_does_not_answer(cli_env, capsys, mon
         main(["run"])
     assert exit_info.value.code == 1
     error = capsys.readouterr().err
-    assert error.startswith("barrio: Telegram refused or did not answer")
+    assert error.startswith("barrio: Telegram rechazó el token o no respondió")
     assert error.count("\n") == 1 and "Traceback" not in error
 
 
@@ -141,7 +143,7 @@ async def test_coordinator_and_export_after_real_registration(
         timeout=60,
         check=True,
     )
-    assert "Ana now coordinates Barrio Export" in added.stdout
+    assert "Ana ahora coordina Barrio Export" in added.stdout
     assert "/miembros" in "".join(m["text"] for m in await ana.say("/ayuda"))
     exported = subprocess.run(
         [script, "export", "members", "--barrio", barrio_row.slug],
@@ -160,10 +162,10 @@ async def test_coordinator_and_export_after_real_registration(
             "direccion": "",
             "telefono": "",
             "rol": "coordinador",
-            "estado": "active",
-            "ingreso_utc": rows[0]["ingreso_utc"],
-            "consentimiento_utc": rows[0]["consentimiento_utc"],
-            "en_directorio": "si",
+            "estado": "activo",
+            "fecha_ingreso": rows[0]["fecha_ingreso"],
+            "fecha_consentimiento": rows[0]["fecha_consentimiento"],
+            "en_directorio": "sí",
         }
     ]
 
@@ -184,7 +186,7 @@ def test_invite_links_need_a_bot_name(cli_env, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["invite", "barrio-sur-rengo"])
     assert exit_info.value.code == 2
-    assert "TELEGRAM_BOT_USERNAME or TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+    assert "TELEGRAM_BOT_USERNAME o TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
 
 
 def test_a_barrio_created_without_a_bot_name_is_kept(cli_env, capsys, monkeypatch):
@@ -193,7 +195,7 @@ def test_a_barrio_created_without_a_bot_name_is_kept(cli_env, capsys, monkeypatc
     main(["barrios", "create", "--name", "Barrio Norte", "--comuna", "Malloa", "--region", "X"])
     created = capsys.readouterr()
     assert "slug: barrio-norte-malloa" in created.out and "telegram:" not in created.out
-    assert "later: barrio invite barrio-norte-malloa" in created.err
+    assert "después: barrio invite barrio-norte-malloa" in created.err
     assert "barrio-norte-malloa" in barrio(capsys, "barrios", "list")
 
 
@@ -238,8 +240,411 @@ async def test_run_never_prints_a_rejected_token(emulator, tmp_path):
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1, err
-    assert err.decode().startswith("barrio: Telegram refused or did not answer")
+    assert err.decode().startswith("barrio: Telegram rechazó el token o no respondió")
     assert err.decode().count("\n") == 1 and b"Traceback" not in err
     for part in (rejected, rejected.split(":")[1]):
         assert part.encode() not in out + err
     assert "…" in err.decode()  # where the token was, the reader sees it was withheld
+
+
+# --- the database an admin command works on -----------------------------------------------
+
+
+def _fails(capsys, *args: str) -> str:
+    """Run a command that must refuse: exit status 2 and one line on standard error."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured
+    assert captured.err.startswith("barrio: ") and "Traceback" not in captured.err
+    return captured.err.removeprefix("barrio: ").strip()
+
+
+def test_a_mistyped_sqlite_path_is_refused_and_creates_nothing(cli_env, capsys, monkeypatch):
+    typo = cli_env / "varr" / "barrio.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{typo}")
+    for command in (
+        ["barrios", "list"],
+        ["barrios", "create", "--name", "Barrio Sur", "--comuna", "Rengo", "--region", "X"],
+        ["invite", "barrio-sur-rengo"],
+        ["export", "members", "--barrio", "barrio-sur-rengo"],
+    ):
+        said = _fails(capsys, *command)
+        assert said.startswith(f"no existe la base de datos {typo} (revisa DATABASE_URL;"), said
+        assert "`barrio db upgrade`" in said
+    assert not typo.parent.exists()
+
+
+def test_only_db_upgrade_creates_the_database(cli_env, capsys, monkeypatch):
+    fresh = cli_env / "nueva" / "barrio.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{fresh}")
+    assert barrio(capsys, "db", "upgrade") == "la base de datos está al día\n"
+    assert fresh.is_file()
+    assert barrio(capsys, "barrios", "list") == ""
+
+
+def test_a_database_without_the_tables_is_refused_and_left_alone(cli_env, capsys, monkeypatch):
+    import sqlite3
+
+    empty = cli_env / "otra.sqlite3"
+    sqlite3.connect(empty).close()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{empty}")
+    said = _fails(capsys, "barrios", "list")
+    assert "no tiene las tablas de Barrio Conecta" in said
+    assert "créalas con `barrio db upgrade`" in said
+    connection = sqlite3.connect(empty)
+    try:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+    finally:
+        connection.close()
+
+
+def _stamp(url: str, revision: str) -> None:
+    """Set the database's migration mark, as an older or a newer program would leave it."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from models import db
+
+    async def stamp() -> None:
+        engine = db.create_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = :revision"), {"revision": revision}
+            )
+        await engine.dispose()
+
+    asyncio.run(stamp())
+
+
+def test_a_database_not_at_the_newest_migration_is_refused(cli_env, capsys):
+    """On SQLite and PostgreSQL alike: the check reads alembic's own mark."""
+    from alembic.script import ScriptDirectory
+
+    from models import db
+
+    url = os.environ["DATABASE_URL"]
+    script = ScriptDirectory.from_config(db.alembic_config())
+    (head,) = script.get_heads()
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    try:
+        _stamp(url, previous)
+        said = _fails(capsys, "barrios", "list")
+        assert said.endswith("está desactualizada: ponla al día con `barrio db upgrade`"), said
+        _stamp(url, "9999_from_the_future")
+        said = _fails(capsys, "barrios", "list")
+        assert said.endswith(
+            "es de una versión más nueva de Barrio Conecta: actualiza este programa"
+        )
+    finally:
+        _stamp(url, head)
+    assert barrio(capsys, "barrios", "list") == ""
+
+
+# --- creating barrios -----------------------------------------------------------------------
+
+
+def test_the_same_barrio_twice_is_refused_unless_forced(cli_env, capsys):
+    create = ("barrios", "create", "--region", "O'Higgins")
+    first = barrio(capsys, *create, "--name", "Barrio Estación", "--comuna", "Rancagua")
+    assert "slug: barrio-estacion-rancagua" in first
+    for name, comuna in (
+        ("Barrio Estación", "Rancagua"),
+        ("barrio  estacion", "RANCAGUA"),
+        ("BARRIO ESTACIÓN ", "rancagua"),
+    ):
+        said = _fails(capsys, *create, "--name", name, "--comuna", comuna)
+        assert said == (
+            "ya existe Barrio Estación en Rancagua: barrio-estacion-rancagua "
+            "(para crear otro con el mismo nombre, agrega --force)"
+        )
+    assert barrio(capsys, "barrios", "list").count("\n") == 1
+    # Same name in another comuna is another barrio.
+    other = barrio(capsys, *create, "--name", "Barrio Estación", "--comuna", "Rengo")
+    assert "slug: barrio-estacion-rengo" in other
+    forced = barrio(capsys, *create, "--name", "Barrio Estacion", "--comuna", "Rancagua", "--force")
+    assert "slug: barrio-estacion-rancagua-2" in forced
+
+
+# --- arguments: Spanish, one line, exit status 2 ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([], "falta el comando: run | demo | db | barrios | invite | coordinators | export"),
+        (["barrios"], "falta el subcomando: barrios list | create | set"),
+        (["db"], "falta el subcomando: db upgrade"),
+        (["export"], "falta el subcomando: export members | attendance"),
+        (["coordinators"], "falta el subcomando: coordinators add"),
+        (
+            ["frobnicate"],
+            "no existe el comando frobnicate; elige: "
+            "run | demo | db | barrios | invite | coordinators | export",
+        ),
+        (
+            ["barrios", "borrar"],
+            "no existe el subcomando borrar; elige: barrios list | create | set",
+        ),
+        (["barrios", "create", "--name", "X"], "faltan --comuna y --region"),
+        (["barrios", "create", "--name"], "a --name le falta su valor"),
+        (["invite"], "falta SLUG"),
+        (["export", "members"], "falta --barrio"),
+        (["coordinators", "add", "--barrio", "x"], "falta --telegram-id o --phone"),
+        (
+            [
+                "coordinators",
+                "add",
+                "--barrio",
+                "x",
+                "--telegram-id",
+                "1",
+                "--phone",
+                "+56912345678",
+            ],
+            "usa --telegram-id o --phone, no los dos",
+        ),
+        (
+            ["coordinators", "add", "--barrio", "x", "--telegram-id", "ana"],
+            "--telegram-id lleva un número, no ana",
+        ),
+        (["export", "attendance", "--barrio", "x", "--all"], "no entiendo --all"),
+        (["barrios", "list", "--open=sí"], "no entiendo --open=sí"),
+        (["barrios", "set", "x"], "di qué cambiar: --timezone ZONA, --reminders HORAS o los dos"),
+        (
+            ["invite", "x", "--qr", "afiche.jpg"],
+            "--qr lleva un nombre de archivo terminado en .png",
+        ),
+        (
+            ["invite", "x", "--poster", "afiche.png"],
+            "--poster lleva un nombre de archivo terminado en .pdf",
+        ),
+        (
+            ["invite", "nada"],
+            "no hay un barrio con el slug nada (míralos con `barrio barrios list`)",
+        ),
+    ],
+)
+def test_argument_errors_are_said_in_spanish(cli_env, capsys, args, said):
+    error = _fails(capsys, *args)
+    message, _, helped = error.partition(" (ayuda: ")
+    assert message == said
+    if helped:  # argparse's own errors point to the help of the command that was typed
+        assert helped.startswith("barrio") and helped.endswith(" --help)")
+
+
+HELP_PAGES = [
+    [],
+    ["run"],
+    ["demo"],
+    ["db"],
+    ["db", "upgrade"],
+    ["barrios"],
+    ["barrios", "list"],
+    ["barrios", "create"],
+    ["barrios", "set"],
+    ["invite"],
+    ["coordinators"],
+    ["coordinators", "add"],
+    ["export"],
+    ["export", "members"],
+    ["export", "attendance"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES, ids=lambda c: " ".join(c) or "barrio")
+def test_help_is_spanish(cli_env, capsys, command):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    page = capsys.readouterr().out
+    assert page.startswith(f"uso: {' '.join(['barrio', *command])} [-h]")
+    assert "-h, --help" in page and "muestra esta ayuda y termina" in page
+    for english in ("usage", "show this help", "positional arguments", "options:", "_command"):
+        assert english not in page, page
+
+
+def test_every_command_and_argument_is_explained():
+    import argparse
+
+    from bot.cli import _parser
+
+    def unexplained(parser: argparse.ArgumentParser) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {choice.dest for choice in action._choices_actions if choice.help}
+                missing += [
+                    f"{parser.prog} {name}" for name in action.choices if name not in helped
+                ]
+                for sub in action.choices.values():
+                    missing += unexplained(sub)
+            elif not action.help:
+                missing.append(f"{parser.prog} {action.dest}")
+        return missing
+
+    assert unexplained(_parser()) == []
+
+
+# --- the members CSV -----------------------------------------------------------------------
+
+JOINED = datetime(2026, 6, 18, 22, 0, tzinfo=UTC)  # 19:00 in Punta Arenas, 18:00 in Santiago
+CONSENTED = datetime(2026, 6, 18, 21, 30, tzinfo=UTC)
+
+
+def _seed_people(url: str, slug: str) -> None:
+    """Members as registration leaves them: phones as handlers.profile stores them."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from models import (
+        Barrio,
+        Meeting,
+        Member,
+        Membership,
+        MembershipStatus,
+        Role,
+        Rsvp,
+        RsvpAnswer,
+        db,
+    )
+
+    people = [
+        ("Ana", "Almacén Ana", "+56990000000", Role.COORDINATOR, MembershipStatus.ACTIVE),
+        ('=HYPERLINK("x")', "-Bazar", "+56722123456", Role.MEMBER, MembershipStatus.PENDING),
+        ("Rosa", "Botillería", None, Role.MEMBER, MembershipStatus.LEFT),
+        ("Beto", "+Ferretería", "+56221234567", Role.MEMBER, MembershipStatus.REJECTED),
+    ]
+
+    async def seed() -> None:
+        engine = db.create_engine(url)
+        async with db.session_factory(engine, lambda: JOINED)() as session, session.begin():
+            found = await session.scalar(select(Barrio).where(Barrio.slug == slug))
+            meeting = Meeting(barrio=found, title="Reunión", starts_at=JOINED, place="Sede")
+            session.add(meeting)
+            for name, business, phone, role, status in people:
+                member = Member(
+                    name=name,
+                    business_name=business,
+                    business_category="almacen",
+                    phone=phone,
+                    consent_at=CONSENTED,
+                    show_in_directory=name != "Ana",
+                )
+                session.add(Membership(member=member, barrio=found, role=role, status=status))
+                if name == "Ana":
+                    await session.flush()
+                    session.add(
+                        Rsvp(
+                            meeting_id=meeting.id,
+                            member_id=member.id,
+                            answer=RsvpAnswer.YES,
+                            answered_at=JOINED,
+                        )
+                    )
+        await engine.dispose()
+
+    asyncio.run(seed())
+
+
+def _barrio_austral(capsys) -> str:
+    barrio(
+        capsys, "barrios", "create", "--name", "Barrio Austral", "--comuna", "Punta Arenas",
+        "--region", "Magallanes",
+    )  # fmt: skip
+    barrio(
+        capsys,
+        "barrios",
+        "set",
+        "barrio-austral-punta-arenas",
+        "--timezone",
+        "America/Punta_Arenas",
+    )
+    return "barrio-austral-punta-arenas"
+
+
+def test_members_csv_is_spanish_in_the_barrio_clock_with_dialable_phones(cli_env, capsys):
+    slug = _barrio_austral(capsys)
+    _seed_people(os.environ["DATABASE_URL"], slug)
+    out = barrio(capsys, "export", "members", "--barrio", slug)
+    rows = {row["nombre"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert list(next(csv.reader(io.StringIO(out)))) == [
+        "nombre", "negocio", "rubro", "direccion", "telefono", "rol", "estado",
+        "fecha_ingreso", "fecha_consentimiento", "en_directorio",
+    ]  # fmt: skip
+    assert rows["Ana"] == {
+        "nombre": "Ana",
+        "negocio": "Almacén Ana",
+        "rubro": "Almacén y abarrotes",
+        "direccion": "",
+        "telefono": "9 9000 0000",
+        "rol": "coordinador",
+        "estado": "activo",
+        "fecha_ingreso": "2026-06-18 19:00",
+        "fecha_consentimiento": "2026-06-18 18:30",
+        "en_directorio": "no",
+    }
+    hyperlink = rows['\'=HYPERLINK("x")']
+    assert hyperlink["negocio"] == "'-Bazar"  # what a member typed stays text, not a formula
+    assert hyperlink["telefono"] == "72 212 3456" and hyperlink["estado"] == "pendiente"
+    assert hyperlink["rol"] == "socio" and hyperlink["en_directorio"] == "sí"
+    assert set(rows) == {"Ana", '\'=HYPERLINK("x")'}  # active and pending only
+    for row in rows.values():
+        for cell in row.values():
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), cell
+
+    everyone = {
+        row["nombre"]: row
+        for row in csv.DictReader(
+            io.StringIO(barrio(capsys, "export", "members", "--barrio", slug, "--all"))
+        )
+    }
+    assert everyone["Rosa"]["estado"] == "retirado" and everyone["Rosa"]["telefono"] == ""
+    assert everyone["Beto"]["estado"] == "rechazado"
+    assert everyone["Beto"]["telefono"] == "2 2123 4567"
+    assert everyone["Beto"]["negocio"] == "'+Ferretería"
+
+
+def test_a_barrio_without_its_own_zone_exports_in_barrio_timezone(cli_env, capsys, monkeypatch):
+    barrio(
+        capsys,
+        "barrios",
+        "create",
+        "--name",
+        "Barrio Centro",
+        "--comuna",
+        "Rancagua",
+        "--region",
+        "O'Higgins",
+    )
+    _seed_people(os.environ["DATABASE_URL"], "barrio-centro-rancagua")
+    rows = list(
+        csv.DictReader(
+            io.StringIO(barrio(capsys, "export", "members", "--barrio", "barrio-centro-rancagua"))
+        )
+    )
+    assert {row["fecha_ingreso"] for row in rows} == {"2026-06-18 18:00"}  # Santiago, UTC-4
+    monkeypatch.setenv("BARRIO_TIMEZONE", "America/Punta_Arenas")
+    rows = list(
+        csv.DictReader(
+            io.StringIO(barrio(capsys, "export", "members", "--barrio", "barrio-centro-rancagua"))
+        )
+    )
+    assert {row["fecha_ingreso"] for row in rows} == {"2026-06-18 19:00"}
+
+
+def test_attendance_is_dated_in_the_barrio_clock(cli_env, capsys):
+    slug = _barrio_austral(capsys)
+    _seed_people(os.environ["DATABASE_URL"], slug)
+    rows = list(
+        csv.DictReader(io.StringIO(barrio(capsys, "export", "attendance", "--barrio", slug)))
+    )
+    assert [(row["socio"], row["fecha_local"], row["respuesta"]) for row in rows] == [
+        ("Ana", "2026-06-18 19:00", "asistire")
+    ]

@@ -134,13 +134,13 @@ async def test_who_left_is_not_in_attendance_nor_in_the_export(
         return {row["nombre"]: row["estado"] for row in rows}
 
     assert await export() == {
-        "Beto": "active",
-        "Carmen": "active",
-        "Lucía": "pending",
-        "Rosa": "active",
+        "Beto": "activo",
+        "Carmen": "activo",
+        "Lucía": "pendiente",
+        "Rosa": "activo",
     }
     everyone = await export("--all")
-    assert everyone["Ana"] == "left" and len(everyone) == 5
+    assert everyone["Ana"] == "retirado" and len(everyone) == 5
 
 
 async def test_coordinators_hear_who_left_and_the_leaver_does_not(runtime, phone):

@@ -112,7 +112,7 @@ def test_the_admin_sets_a_barrio_zone_and_its_reminders(cli_env, capsys):
     out = barrio_cli(
         capsys, "barrios", "set", slug, "--timezone", "America/Punta_Arenas", "--reminders", "48,3"
     )
-    assert "time zone America/Punta_Arenas; meetings reminded 48 h, 3 h before" in out
+    assert "zona horaria America/Punta_Arenas; las reuniones se recuerdan 48 h, 3 h antes" in out
     listing = barrio_cli(capsys, "barrios", "list")
     assert "America/Punta_Arenas\t48h,3h" in listing
     for wrong in (["--timezone", "Chile/Magallanes_Sur"], ["--reminders", "500"], []):
@@ -120,7 +120,7 @@ def test_the_admin_sets_a_barrio_zone_and_its_reminders(cli_env, capsys):
             barrio_cli(capsys, "barrios", "set", slug, *wrong)
         assert stopped.value.code == 2
     assert "America/Punta_Arenas\t48h,3h" in barrio_cli(capsys, "barrios", "list")
-    assert "never" in barrio_cli(capsys, "barrios", "set", slug, "--reminders", "none")
+    assert "no se recuerdan" in barrio_cli(capsys, "barrios", "set", slug, "--reminders", "none")
 
 
 async def test_a_coordinator_of_two_zones_types_each_meeting_in_its_barrios_zone(
@@ -180,4 +180,4 @@ def test_a_zone_change_is_refused_while_meetings_are_ahead(cli_env, capsys):
             "America/Punta_Arenas",
         )  # fmt: skip
     assert stopped.value.code == 2
-    assert "has 1 meetings ahead" in capsys.readouterr().err
+    assert "tiene reuniones por delante (1)" in capsys.readouterr().err
