@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -500,19 +500,33 @@ async def store_webhook(
         return result.scalar() is not None
 
 
+# Built once, with bind parameters: they run for every webhook, and building a statement
+# (and its cache key) costs more CPU than SQLite takes to run it.
+_MARK_HANDLED = (
+    update(InboundUpdate)
+    .where(
+        InboundUpdate.channel == CHANNEL,
+        InboundUpdate.platform_id == bindparam("sid"),
+        InboundUpdate.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("now"), payload=None)
+    .execution_options(synchronize_session=False)
+)
+_WROTE_NOW = (
+    update(ChannelIdentity)
+    .where(
+        ChannelIdentity.channel == CHANNEL,
+        ChannelIdentity.external_id == bindparam("sender"),
+    )
+    .values(last_inbound_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def mark_handled(session: AsyncSession, sid: str, now: datetime) -> bool:
     """Claim a stored webhook in the turn's transaction; False if it was handled already.
     What the person sent is not kept once the turn is done."""
-    result = await session.execute(
-        update(InboundUpdate)
-        .where(
-            InboundUpdate.channel == CHANNEL,
-            InboundUpdate.platform_id == sid,
-            InboundUpdate.processed_at.is_(None),
-        )
-        .values(processed_at=now, payload=None)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_MARK_HANDLED, {"sid": sid, "now": now})
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -892,14 +906,7 @@ class WhatsAppTransport:
             if not await mark_handled(session, sid, now):
                 return False
             # Their 24-hour window opens now: free text may reach them until it closes.
-            await session.execute(
-                update(ChannelIdentity)
-                .where(
-                    ChannelIdentity.channel == CHANNEL,
-                    ChannelIdentity.external_id == inbound.sender_id,
-                )
-                .values(last_inbound_at=now)
-            )
+            await session.execute(_WROTE_NOW, {"sender": inbound.sender_id, "now": now})
             return True
 
         if inbound.kind == InboundKind.TEXT and fold(inbound.text) in STOP_WORDS:
