@@ -16,7 +16,6 @@ from handlers.common import (
     active_memberships,
     coordinated_barrios,
     main_menu,
-    require_active,
     take_text,
 )
 from handlers.core import InboundKind, Option, Turn, parse_id
@@ -27,6 +26,7 @@ from models import (
     Barrio,
     Delivery,
     DeliveryStatus,
+    MembershipStatus,
     Priority,
     SecurityAlert,
     queries,
@@ -36,8 +36,15 @@ FLOW = "alr"
 
 
 async def begin(turn: Turn, _args: str = "") -> None:
-    member = require_active(turn)
-    if member is None:
+    member = turn.member
+    if member is None or not active_memberships(member):
+        # Whoever asks for an alert may be in danger now: the numbers first, whatever their
+        # standing; only the message to the barrio waits for an approved membership.
+        waiting = member is not None and any(
+            m.status == MembershipStatus.PENDING for m in member.memberships
+        )
+        why = texts.ALERT_AFTER_APPROVAL if waiting else texts.ALERT_MEMBERS_ONLY
+        turn.say(f"{texts.ALERT_EMERGENCY_FIRST}\n\n{why}", main_menu(member))
         return
     turn.finish()
     since = turn.now - timedelta(hours=1)

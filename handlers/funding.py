@@ -4,6 +4,7 @@ whole region; `/convocatorias` shows a member the calls open to them, with the d
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 
@@ -72,6 +73,21 @@ def _me(turn: Turn) -> int | None:
     return turn.member.id if turn.member else None
 
 
+def web_address(typed: str) -> str | None:
+    """A link as people type it: "www.sercotec.cl" gets its https://; None for anything
+    that is not a web address (spaces, no dot in the host, too long)."""
+    url = typed.strip()
+    if not url.casefold().startswith(("https://", "http://")):
+        url = f"https://{url}"
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # "http://[sercotec" and the like
+        return None
+    if len(url) > MAX_URL or any(c.isspace() for c in url) or "." not in host.strip("."):
+        return None
+    return url
+
+
 async def on_input(turn: Turn) -> None:
     step = turn.step
     if step == "name":
@@ -79,12 +95,8 @@ async def on_input(turn: Turn) -> None:
     elif step == "description":
         await take_text(turn, "description", "link", prompt, max_length=500)
     elif step == "link":
-        url = turn.inbound.text.strip()
-        if (
-            not url.startswith(("https://", "http://"))
-            or len(url) > MAX_URL
-            or any(c.isspace() for c in url)
-        ):
+        url = web_address(turn.inbound.text)
+        if url is None:
             turn.say(texts.CALL_BAD_LINK)
             return
         turn.goto("audience", url=url)

@@ -272,6 +272,12 @@ ALERT_KINDS = {
 }
 EMERGENCY_NUMBERS = "📞 Carabineros 133 · Bomberos 132 · SAMU 131 · PDI 134"
 ALERT_WHICH_BARRIO = "¿En qué barrio pasa?"
+ALERT_EMERGENCY_FIRST = "🚨 Si hay peligro ahora, llama:\n" + EMERGENCY_NUMBERS
+ALERT_AFTER_APPROVAL = (
+    "Avisar a todo el barrio por aquí se abre cuando aprueben tu ingreso. ⏳ "
+    "Mientras, llama a esos números."
+)
+ALERT_MEMBERS_ONLY = "Avisar a todo el barrio por aquí es para socios inscritos en un barrio."
 ALERT_ASK_KIND = (
     "¿Qué está pasando? Si hay peligro ahora, llama primero al 133.\n" + EMERGENCY_NUMBERS
 )
@@ -475,7 +481,7 @@ CALL_ASK_NAME = "¿Cómo se llama la convocatoria? (ej: «Fondo Barrios Comercia
 CALL_ASK_DESCRIPTION = "Descríbela en pocas líneas: qué financia y para quién."
 CALL_ASK_LINK = "Pega el enlace con las bases (https://…), o sigue sin enlace."
 CALL_NO_LINK = "Sin enlace"
-CALL_BAD_LINK = "Ese enlace no me sirve: debe empezar con https:// y no tener espacios."
+CALL_BAD_LINK = "Ese enlace no me sirve: escríbelo sin espacios, por ejemplo www.sercotec.cl"
 CALL_ASK_AUDIENCE = "¿A quién va dirigida?"
 CALL_ALL_REGION = "Toda la región de {region}"
 CALL_ASK_OPENS = "¿Desde qué día se puede postular? (ej: «hoy», «1/12», «1 de diciembre»)"

@@ -207,3 +207,19 @@ async def test_a_coordinator_who_raises_an_alert_can_close_it(runtime, phone):
     closed = text_of(await carmen.tap("Falsa alarma"))
     assert "avisé a los 3 socios" in closed, closed
     await ana.wait_for("Falsa alarma")
+
+
+async def test_anyone_asking_for_an_alert_gets_the_emergency_numbers_at_once(runtime, phone):
+    barrio = await make_barrio(runtime, "Barrio Feria", "Rengo")  # asks for approval
+    lucia = phone(6100, "Lucía")
+    await register(lucia, barrio, business="Bazar Lucía")  # still pending
+    stranger = phone(6101, "Pedro")
+    before = await snapshot(runtime)
+    for who, why in ((lucia, "cuando aprueben tu ingreso"), (stranger, "socios inscritos")):
+        [answer] = await who.say("/alerta")
+        assert "Carabineros 133" in answer["text"] and "Bomberos 132" in answer["text"]
+        assert "SAMU 131" in answer["text"] and "PDI 134" in answer["text"]
+        assert why in answer["text"]
+    after = await snapshot(runtime)
+    assert after["security_alerts"] == before["security_alerts"] == []
+    assert after["deliveries"] == before["deliveries"]

@@ -78,3 +78,26 @@ async def test_bad_link_and_dates_change_nothing(runtime, phone):
     assert after["funding_calls"] == before["funding_calls"] == []
     assert after["deliveries"] == before["deliveries"]
     assert "solo para la coordinación" in text_of(await ana.say("/convocatoria"))
+
+
+async def test_a_link_typed_without_https_gets_it(runtime, phone):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await carmen.say("/convocatoria")
+    await carmen.say("Fondo Barrios Comerciales 2027")
+    await carmen.say("Financia mejoras de fachadas y seguridad para negocios del barrio.")
+    await carmen.say("www.sercotec.cl/barrios")
+    await carmen.tap("Barrio Estación")
+    await carmen.say("hoy")
+    assert "https://www.sercotec.cl/barrios" in text_of(await carmen.say("15/12"))
+    await carmen.tap("Publicar")
+    notice = await ana.wait_for("Nueva convocatoria")
+    assert "https://www.sercotec.cl/barrios" in notice["text"]
+
+
+def test_web_addresses_as_people_type_them():
+    from handlers.funding import web_address
+
+    assert web_address(" www.sercotec.cl ") == "https://www.sercotec.cl"
+    assert web_address("HTTP://sercotec.cl/x") == "HTTP://sercotec.cl/x"
+    for wrong in ("sercotec punto cl", "sercotec", "http://[sercotec", "", "https://", "a." * 300):
+        assert web_address(wrong) is None, wrong
