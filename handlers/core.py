@@ -220,8 +220,13 @@ def has_letters(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
+# Ids are 32-bit integers: a larger one in a forged payload would be a database error
+# (PostgreSQL checks the range), not a row that does not exist.
+MAX_ID = 2**31 - 1
+
+
 def parse_id(text: str) -> int | None:
     """A database id from a payload; anything else (forged, huge, unicode digits) is None."""
-    if 0 < len(text) <= 12 and text.isascii() and text.isdigit():
+    if 0 < len(text) <= 12 and text.isascii() and text.isdigit() and int(text) <= MAX_ID:
         return int(text)
     return None

@@ -223,3 +223,13 @@ async def test_anyone_asking_for_an_alert_gets_the_emergency_numbers_at_once(run
     after = await snapshot(runtime)
     assert after["security_alerts"] == before["security_alerts"] == []
     assert after["deliveries"] == before["deliveries"]
+
+
+async def test_a_forged_button_with_an_id_out_of_range_is_stale_not_an_error(runtime, phone):
+    barrio, carmen, _ = await _barrio_with_people(runtime, phone)
+    sent = await carmen.say("/miembros")
+    before = await snapshot(runtime)
+    for data in ("anu:rcp:999999999999", "apr:ok:999999999999", "rsv:yes:999999999999"):
+        answer = text_of(await carmen.tap_data(sent[-1]["message_id"], data, forge=True))
+        assert "algo falló" not in answer, data
+    assert await snapshot(runtime) == before

@@ -76,3 +76,4 @@ def test_text_helpers():
     assert clean_line("a\n\tb\x00  c") == "a b c"
     assert parse_id("42") == 42
     assert parse_id("²") is None and parse_id("1" * 13) is None and parse_id("") is None
+    assert parse_id(str(2**31 - 1)) == 2**31 - 1 and parse_id("999999999999") is None
