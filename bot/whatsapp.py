@@ -319,7 +319,8 @@ class WhatsAppSender:
         the channel and tries that row again (RetryLater); the rest of its broadcast waits
         the cap's window, and its coordinator is told, once. The outbox passes the row's
         kind, not the row: it is the one it marked `sending` to that number."""
-        if self.sessions is None or self.clock is None:
+        # A notice to one person holds up no broadcast: it keeps the outbox's hourly retry.
+        if self.sessions is None or self.clock is None or kind == "notice":
             return
         now = self.clock()
         sending = (
@@ -327,11 +328,7 @@ class WhatsAppSender:
             & (Delivery.recipient == recipient)
             & (Delivery.status == DeliveryStatus.SENDING)
         )
-        of_kind = (
-            Delivery.broadcast.is_(None)
-            if kind == "notice"
-            else Delivery.broadcast.like(f"{kind}:%")
-        )
+        of_kind = Delivery.broadcast.like(f"{kind}:%")
         try:
             async with self.sessions() as session, session.begin():
                 row = (
@@ -687,9 +684,9 @@ async def _held_by_cap_callback(
     if not claimed:
         return False
     if row.broadcast is None:
-        local = await broadcasts.zone_of(session, None, zone)
+        # A notice to one person: no barrio's zone to look up.
         await broadcasts.hold_pending(
-            session, Delivery.id == row.id, until, local, reason=HELD_BY_CAP
+            session, Delivery.id == row.id, until, zone, reason=HELD_BY_CAP
         )
         return False
     # Its outcome was written with its window's, so what is `sending` now went after it; so
@@ -938,8 +935,9 @@ class WhatsAppTransport:
             if document.personal
             else (files.CONTENT_FOR, texts.WHATSAPP_FILE_VALID["week"])
         )
+        if base is None:  # the web app is not serving yet
+            return texts.WHATSAPP_FILE_FAILED.format(name=document.filename)
         try:
-            assert base is not None, "no address to serve files from"
             async with self.sessions() as session, session.begin():
                 owner = (
                     await session.scalar(

@@ -24,9 +24,11 @@ class BroadcastReports:
         self.zone = zone
 
     async def __call__(self, session: AsyncSession, broadcast: str, counts: dict[str, int]) -> None:
-        kind, _, key = broadcast.partition(":")
-        if kind == "announcement" and key.isdigit():
-            await announcements.report_done(session, int(key), counts, self.clock(), self.zone)
+        announcement_id = _announcement_id(broadcast)
+        if announcement_id is not None:
+            await announcements.report_done(
+                session, announcement_id, counts, self.clock(), self.zone
+            )
 
 
 def _announcement_id(broadcast: str | None) -> int | None:

@@ -163,10 +163,15 @@ async def redeem(turn: Turn, code: str) -> None:
         turn.conversation.data = {WRONG_CODES: wrong}
         say_menu(turn, texts.LINK_TOO_MANY.format(minutes=_minutes(CODE_VALID_FOR)))
         return
-    link = await turn.session.scalar(
-        select(LinkCode).where(LinkCode.code == code, LinkCode.expires_at > turn.now)
+    # A code of the wrong length is wrong without asking the database.
+    link = (
+        await turn.session.scalar(
+            select(LinkCode).where(LinkCode.code == code, LinkCode.expires_at > turn.now)
+        )
+        if len(code) == CODE_DIGITS
+        else None
     )
-    if link is None or len(code) != CODE_DIGITS:
+    if link is None:
         turn.conversation.data = {WRONG_CODES: [*wrong, turn.now.isoformat()]}
         say_menu(turn, texts.LINK_BAD_CODE)
         return

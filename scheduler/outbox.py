@@ -4,8 +4,8 @@ Guarantee (also in the README): every queued message is sent at most once, and i
 the person is unreachable or the platform keeps failing.
 
 - Each channel is claimed and paced on its own: one claim loop per channel, with its own
-  windows, its own rows set aside and its pacer's window size. A channel held back — WhatsApp's
-  daily cap pauses it for an hour, or its pacer is just slower — holds back nothing of another:
+  windows, its own rows set aside and its pacer's window size. A channel held back — a 429
+  pauses it, or its pacer is just slower — holds back nothing of another:
   a Telegram security alert never waits behind a WhatsApp slot. Priority order holds within a
   channel.
 - A row is `sending` only while its request may be on its way. The dispatcher picks a small
@@ -660,17 +660,14 @@ class OutboxDispatcher:
 
     async def _pause(self, seconds: float) -> bool:
         """Wait `seconds`; False if the dispatcher is stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), seconds)
+        if seconds > 0 and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), seconds)
         return not self._stopping
 
     async def _until(self, at: float) -> bool:
         """Wait until `at` (event loop clock); False if the dispatcher is stopping."""
-        delay = at - asyncio.get_running_loop().time()
-        if delay > 0 and not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), delay)
-        return not self._stopping
+        return await self._pause(at - asyncio.get_running_loop().time())
 
     async def _mark(self, batch: list[_Slot]) -> dict[int, Delivery]:
         """Mark `batch` `sending`, just before its requests; returns the rows this dispatcher

@@ -29,7 +29,7 @@ from tests.support import ShiftedClock
 ZONE = ZoneInfo("America/Santiago")
 WAIT_S = 20
 # Twilio's daily cap (63018) answers with an hour's pause (bot/whatsapp.py).
-DAILY_CAP_PAUSE_S = 3600.0
+HOUR_S = 3600.0
 
 
 class _Recording:
@@ -61,8 +61,9 @@ class _Recording:
             raise AssertionError(f"{self.channel}: {len(self.sent)} of {count} arrived") from None
 
 
-class _DailyCapReached(_Recording):
-    """WhatsApp once the day's messages are used up: every send is refused for an hour."""
+class _PausedForAnHour(_Recording):
+    """WhatsApp answering every send with a 429 that says to wait an hour: the whole
+    channel pauses (its daily cap holds only the one row, `whole_channel=False`)."""
 
     async def send(
         self,
@@ -73,7 +74,7 @@ class _DailyCapReached(_Recording):
         kind: str | None = None,
     ) -> str:
         await super().send(recipient, text, options, photo, kind)
-        raise RetryLater(DAILY_CAP_PAUSE_S)
+        raise RetryLater(HOUR_S)
 
 
 class _NeverAnswers(_Recording):
@@ -138,7 +139,7 @@ async def _running(dispatcher: OutboxDispatcher):
         await asyncio.wait_for(task, WAIT_S)
 
 
-async def test_a_telegram_alert_goes_out_while_whatsapp_waits_out_its_daily_cap(clean_database):
+async def test_a_telegram_alert_goes_out_while_whatsapp_waits_out_an_hours_pause(clean_database):
     engine = db.create_engine(clean_database)
     clock = ShiftedClock()
     sessions = db.session_factory(engine, clock)
@@ -146,7 +147,7 @@ async def test_a_telegram_alert_goes_out_while_whatsapp_waits_out_its_daily_cap(
         # WhatsApp's copies of the alert were queued first: they lead the queue.
         await _queue(sessions, _whatsapp(3), clock=clock)
         await _queue(sessions, _telegram(81_000, 5), clock=clock)
-        telegram, whatsapp = _Recording("telegram"), _DailyCapReached("whatsapp")
+        telegram, whatsapp = _Recording("telegram"), _PausedForAnHour("whatsapp")
         dispatcher = OutboxDispatcher(
             sessions,
             [whatsapp, telegram],
