@@ -57,7 +57,9 @@ async def _seed_barrio(runtime: Runtime, size: int) -> int:
         )
         first_id = FIRST_USER
         await session.execute(
-            insert(Member),
+            # render_nulls: without it the ORM's bulk insert leaves out a None column, and the
+            # default quiet hours (22:00–08:00) would hold every message sent at night.
+            insert(Member).execution_options(render_nulls=True),
             [
                 {
                     "id": first_id + i,

@@ -98,7 +98,11 @@ async def _seed(engine: Any) -> tuple[list[int], list[int]]:
         ]
         member_ids = list(
             await session.scalars(
-                insert(Member).returning(Member.id, sort_by_parameter_order=True),
+                # render_nulls: without it the ORM's bulk insert leaves out a None column, and the
+                # default quiet hours (22:00–08:00) would hold every message sent at night.
+                insert(Member)
+                .execution_options(render_nulls=True)
+                .returning(Member.id, sort_by_parameter_order=True),
                 [
                     {
                         "name": f"Socia {u}",

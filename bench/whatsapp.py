@@ -424,7 +424,9 @@ async def _seed_recipients(runtime: Runtime, size: int) -> int:
         )
         ids = range(FIRST_MEMBER, FIRST_MEMBER + size)
         await session.execute(
-            insert(Member),
+            # render_nulls: without it the ORM's bulk insert leaves out a None column, and the
+            # default quiet hours (22:00–08:00) would hold every message sent at night.
+            insert(Member).execution_options(render_nulls=True),
             [
                 {
                     "id": member_id,
