@@ -432,16 +432,27 @@ async def _list_barrios(_args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _print_barrios(session: AsyncSession) -> None:
+    coordinators = await queries.coordinator_counts(session)
     for barrio in await queries.all_barrios(session):
         members = await queries.active_member_count(session, barrio.id)
+        coordination = _coordination(coordinators.get(barrio.id, 0))
         joining = "con aprobación" if barrio.requires_approval else "abierto"
         zone = barrio.timezone or "BARRIO_TIMEZONE"
         offsets = reminders.reminder_minutes(barrio)
         reminded = ",".join(f"{m / 60:g}h" for m in offsets) or "sin recordatorios"
         print(
             f"{barrio.slug}\t{barrio.name}\t{barrio.comuna}\t{barrio.region}\t"
-            f"{barrio.invite_code}\t{joining}\t{members} socios\t{zone}\t{reminded}"
+            f"{barrio.invite_code}\t{joining}\t{members} socios\t{coordination}\t{zone}\t"
+            f"{reminded}"
         )
+
+
+def _coordination(coordinators: int) -> str:
+    """A barrio without coordinators is marked plainly: its requests reach only the
+    administrators, if any (ADMIN_TELEGRAM_IDS, ADMIN_WHATSAPP_NUMBERS)."""
+    if coordinators == 0:
+        return "sin coordinación"
+    return "1 coordinador(a)" if coordinators == 1 else f"{coordinators} coordinadores"
 
 
 async def _configure_barrio(args: argparse.Namespace, settings: Settings) -> None:
@@ -580,8 +591,16 @@ async def _add_coordinator(args: argparse.Namespace, settings: Settings) -> None
 
     async def promote(session: AsyncSession) -> str:
         barrio = await admin.require_barrio(session, args.barrio)
-        member = await admin.make_coordinator(session, barrio, channel, external_id)
-        return f"{member.name} ahora coordina {barrio.name}"
+        promotion = await admin.make_coordinator(
+            session, barrio, channel, external_id, default_zone=settings.zone
+        )
+        done = f"{promotion.member.name} ahora coordina {barrio.name}"
+        # Queued in this transaction: the running bot's outbox sends them.
+        if promotion.forwarded == 1:
+            done += "; le llega la solicitud que esperaba respuesta"
+        elif promotion.forwarded:
+            done += f"; le llegan las {promotion.forwarded} solicitudes que esperaban respuesta"
+        return done
 
     print(await _in_database(settings, promote))
 

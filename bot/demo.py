@@ -13,6 +13,7 @@ leaves 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +73,9 @@ DEMO_NEIGHBOURS = (
 
 
 ANSWER_WAIT_S = 10
+# While the prompt waits, how often the terminal looks for messages that reached someone
+# meanwhile: the Telegram emulator wakes it sooner; WhatsApp's has no wake-up to wait on.
+LATE_LOOK_S = 0.2
 # The demo's WhatsApp sender: far above a real one's pace, so replies never wait on it (the
 # emulator enforces no rate of its own here).
 DEMO_WHATSAPP_RATE_PER_S = 50.0
@@ -115,6 +119,10 @@ def demo_settings(settings: Settings, telegram_url: str, twilio_url: str) -> Set
             "twilio_whatsapp_from": SANDBOX_SENDER,
             "twilio_api_base_url": twilio_url,
             "whatsapp_rate_per_s": DEMO_WHATSAPP_RATE_PER_S,
+            # Carmen is also the demo's administrator: a request to any of the barrios that
+            # have no coordinator yet reaches her, as it would reach a real deployment's team.
+            "admin_telegram_ids": (str(CARMEN.user_id),),
+            "admin_whatsapp_numbers": (),
             # The web app (Twilio's webhook) on a free port of this machine only.
             "host": "127.0.0.1",
             "port": 0,
@@ -124,7 +132,9 @@ def demo_settings(settings: Settings, telegram_url: str, twilio_url: str) -> Set
 
 
 async def seed(session: AsyncSession, now: datetime) -> Barrio:
-    """The demo barrios, Carmen as coordinator of Rancagua and a few of her neighbours."""
+    """The demo barrios, Carmen as coordinator of Rancagua and a few of her neighbours (the
+    other eleven have no coordinator: their requests go to Carmen as the demo's
+    administrator, see `demo_settings`)."""
     existing = await session.scalar(select(Barrio).order_by(Barrio.id).limit(1))
     if existing is not None:
         return existing
@@ -215,6 +225,9 @@ class Terminal:
         self.members = members
         self.persona = ANA
         self.shown = {p.key: 0 for p in PERSONAS.values()}
+        # Set while the prompt waits for a line: only then are late messages printed, so that
+        # they never cut into the answer to what was just typed.
+        self.idle = asyncio.Event()
 
     def intro(self) -> None:
         join = whatsapp.JOIN_TEXT.format(code=self.invite_code)
@@ -247,14 +260,29 @@ class Terminal:
             await self.send_as(ROSA, "ayuda")
         self.shown = {p.key: len(self.messages(p)) for p in PERSONAS.values()}
         self.intro()
+        watcher = asyncio.create_task(self.show_late())
+        try:
+            await self.read_lines()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def read_lines(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            self.prompt()
+            self.idle.set()
             try:
-                line = await loop.run_in_executor(None, input, f"{self.persona.name}> ")
-            except EOFError:
+                # In a thread, so that the event loop (the bot, the emulators, `show_late`)
+                # runs while the person thinks; piped input works the same way.
+                typed = await loop.run_in_executor(None, sys.stdin.readline)
+            finally:
+                self.idle.clear()
+            if not typed:  # end of input
                 print()
                 return
-            line = line.strip()
+            line = typed.strip()
             if line in (":salir", ":exit", ":quit"):
                 return
             if line.startswith(":") and line[1:] in PERSONAS:
@@ -268,6 +296,26 @@ class Terminal:
     async def send(self, line: str) -> None:
         await self.send_as(self.persona, line)
         await self.show_new()
+
+    def prompt(self) -> None:
+        print(f"{self.persona.name}> ", end="", flush=True)
+
+    def unseen(self) -> bool:
+        return any(len(self.messages(p)) > self.shown[p.key] for p in PERSONAS.values())
+
+    async def show_late(self) -> None:
+        """What reaches anyone while the prompt waits (an announcement's final report, a
+        notice from another persona) is printed as it arrives, the prompt again below it:
+        otherwise it would show only after the next line, as if it answered that."""
+        while True:
+            await self.idle.wait()
+            with contextlib.suppress(TimeoutError):
+                await self.emulator.wait_for(
+                    lambda: self.idle.is_set() and self.unseen(), LATE_LOOK_S, "a late message"
+                )
+            if self.idle.is_set() and self.unseen():
+                await self.show_new()
+                self.prompt()
 
     async def registered(self, persona: Persona) -> bool:
         async with self.runtime.sessions() as session:

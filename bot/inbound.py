@@ -35,7 +35,7 @@ from telegram.error import RetryAfter, TelegramError
 
 from handlers import texts
 from handlers.outbox import Recipient, enqueue
-from models import InboundUpdate
+from models import InboundUpdate, Priority
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ async def unprocessed(
             texts.MISSED_MESSAGE,
             now=now,
             zone=ZoneInfo("UTC"),
-            urgent=True,
+            priority=Priority.PERSONAL,
         )
         return replay
 

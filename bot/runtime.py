@@ -36,7 +36,7 @@ from bot.telegram import (
 )
 from bot.web import MalformedUpdate, create_web_app
 from bot.whatsapp import WhatsAppSender, WhatsAppTransport
-from handlers import digest, registration, reminders, series
+from handlers import admin, digest, registration, reminders, series
 from handlers.broadcasts import BroadcastReports
 from handlers.dialogue import Dialogue
 from models import ReminderKind, db
@@ -153,6 +153,11 @@ class Runtime:
             if application is not None
             else self.settings.telegram_bot_username or ""
         )
+        channels = [sender.channel for sender in senders]
+        # An administrator on a channel this deployment does not run could never be reached.
+        admins = [a for a in self.settings.admins if a[0] in channels]
+        if not admins:
+            await self._warn_if_unanswered()
         self.dialogue = Dialogue(
             self.sessions,
             bot_username,
@@ -161,7 +166,8 @@ class Runtime:
             alerts_per_hour=self.settings.alerts_per_hour,
             on_enqueued=self.dispatcher.wake,
             on_planned=self.reminders.wake,
-            channels=[sender.channel for sender in senders],
+            channels=channels,
+            admins=admins,
         )
         if application is not None:
             self.transport = TelegramTransport(self.dialogue, pacers["telegram"])
@@ -224,6 +230,19 @@ class Runtime:
         self.scheduler.start()
         channels = [c for c in ("telegram", "whatsapp") if c in pacers]
         log.info("Barrio Conecta is running (%s) as @%s", ", ".join(channels), bot_username)
+
+    async def _warn_if_unanswered(self) -> None:
+        async with self.sessions() as session:
+            unanswered = await admin.barrios_nobody_answers(session)
+        if unanswered:
+            # Ids only: a barrio's name says where its people are.
+            log.warning(
+                "%d barrios need approval and have no coordinator, and no administrator is "
+                "configured (ADMIN_TELEGRAM_IDS, ADMIN_WHATSAPP_NUMBERS): they take no join "
+                "requests until one of them is set; barrio ids %s",
+                len(unanswered),
+                ",".join(map(str, unanswered)),
+            )
 
     async def _telegram_photo(self, file_id: str) -> bytes:
         """An announcement's photo, which Telegram holds, for a WhatsApp member."""

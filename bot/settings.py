@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
@@ -21,6 +22,10 @@ TELEGRAM_API_BASE_URL = "https://api.telegram.org"
 # secret would let anyone post updates.
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+# A WhatsApp number as identities store it (E.164), the same rule as `coordinators add --phone`.
+WHATSAPP_NUMBER = re.compile(r"\+[1-9]\d{6,14}")
+# Telegram user ids are positive and fit in 52 bits.
+MAX_TELEGRAM_ID = 2**52
 
 
 class SettingsError(Exception):
@@ -66,6 +71,10 @@ class Settings(BaseSettings):
     alerts_per_hour: int = Field(default=3, ge=1, le=100)
     # Finished outbox rows (who got what) are personal data: kept this long, then deleted.
     delivery_retention_days: int = Field(default=30, ge=1, le=3650)
+    # The deployment's administrators (comma-separated): they get what no coordinator can
+    # answer, such as a join request to a barrio without one. They need not be members.
+    admin_telegram_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    admin_whatsapp_numbers: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("database_url")
     @classmethod
@@ -107,6 +116,37 @@ class Settings(BaseSettings):
         if not WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
             raise ValueError("use 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
         return secret
+
+    @field_validator("admin_telegram_ids", mode="before")
+    @classmethod
+    def _telegram_ids(cls, given: object) -> tuple[str, ...]:
+        ids = _listed(given)
+        for user_id in ids:
+            if not (user_id.isascii() and user_id.isdigit() and 0 < int(user_id) < MAX_TELEGRAM_ID):
+                raise ValueError(
+                    f"{user_id[:20]!r} is not a Telegram user id: use numbers such as "
+                    "123456789,987654321"
+                )
+        return tuple(dict.fromkeys(str(int(user_id)) for user_id in ids))
+
+    @field_validator("admin_whatsapp_numbers", mode="before")
+    @classmethod
+    def _whatsapp_numbers(cls, given: object) -> tuple[str, ...]:
+        numbers = [n.removeprefix("whatsapp:").replace(" ", "") for n in _listed(given)]
+        for number in numbers:
+            if not WHATSAPP_NUMBER.fullmatch(number):
+                raise ValueError(
+                    f"{number[:20]!r} is not a WhatsApp number: use +56912345678,+56987654321"
+                )
+        return tuple(dict.fromkeys(numbers))
+
+    @property
+    def admins(self) -> tuple[tuple[str, str], ...]:
+        """The administrators' addresses, as (channel, external id) like identities."""
+        return (
+            *(("telegram", user_id) for user_id in self.admin_telegram_ids),
+            *(("whatsapp", number) for number in self.admin_whatsapp_numbers),
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -156,6 +196,19 @@ class Settings(BaseSettings):
     def token(self) -> str | None:
         token = self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
         return token.strip() or None
+
+
+def _listed(given: object) -> list[str]:
+    """The items of a comma-separated setting (or of a list given in code), blanks dropped."""
+    if given is None:
+        return []
+    if isinstance(given, str):
+        items: Iterable[object] = given.split(",")
+    elif isinstance(given, Iterable):
+        items = given
+    else:
+        raise ValueError("a comma-separated list")
+    return [text for item in items if (text := str(item).strip())]
 
 
 def _http_url(url: str) -> str:

@@ -194,8 +194,11 @@ def _longest_prefix(text: str, limit: int) -> int:
     return len(text)
 
 
-async def send(bot: Bot, chat_id: int | str, text: str, options: Sequence[Option]) -> Message:
+async def send(
+    bot: Bot, chat_id: int | str, text: str, options: Sequence[Option], *, silent: bool = False
+) -> Message:
     """Send a text, split to Telegram's length limit; the buttons ride on the last piece.
+    `silent`: the person's phone shows it without a sound.
 
     If a piece after the first fails, the error is raised as `PartlySent`: resending the whole
     text would repeat the pieces already delivered.
@@ -204,7 +207,9 @@ async def send(bot: Bot, chat_id: int | str, text: str, options: Sequence[Option
     for number, piece in enumerate(pieces, 1):
         markup = keyboard(options) if number == len(pieces) else None
         try:
-            message = await bot.send_message(chat_id, piece, reply_markup=markup)
+            message = await bot.send_message(
+                chat_id, piece, reply_markup=markup, disable_notification=silent
+            )
         except TelegramError as error:
             if number == 1:
                 raise
@@ -533,18 +538,24 @@ class TelegramSender:
         options: Sequence[Option],
         photo: str | None = None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         try:
             if photo is None:
-                message = await send(self.bot, int(recipient), text, options)
+                message = await send(self.bot, int(recipient), text, options, silent=silent)
             elif utf16_length(text) <= MessageLimit.CAPTION_LENGTH:
                 message = await self.bot.send_photo(
-                    int(recipient), photo, caption=text, reply_markup=keyboard(options)
+                    int(recipient),
+                    photo,
+                    caption=text,
+                    reply_markup=keyboard(options),
+                    disable_notification=silent,
                 )
             else:
-                await self.bot.send_photo(int(recipient), photo)
+                await self.bot.send_photo(int(recipient), photo, disable_notification=silent)
                 try:
-                    message = await send(self.bot, int(recipient), text, options)
+                    message = await send(self.bot, int(recipient), text, options, silent=silent)
                 except TelegramError as error:
                     raise PartlySent(f"photo sent, text failed: {reason(error)}") from error
         except PartlySent as error:

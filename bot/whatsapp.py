@@ -38,7 +38,15 @@ from bot.inbound import REPLAY_WITHIN
 from handlers import broadcasts, texts
 from handlers.core import Document, Inbound, InboundKind, Option, Reply, fold
 from handlers.dialogue import COMMANDS, SANTIAGO, Dialogue
-from models import ChannelIdentity, Delivery, DeliveryStatus, InboundUpdate, Priority, queries
+from models import (
+    ChannelIdentity,
+    Conversation,
+    Delivery,
+    DeliveryStatus,
+    InboundUpdate,
+    Priority,
+    queries,
+)
 from scheduler.outbox import (
     Pacer,
     RetryLater,
@@ -227,7 +235,10 @@ class WhatsAppSender:
         kind: str | None = None,
         *,
         first_number: int = 1,
+        silent: bool = False,
     ) -> str:
+        # `silent` is not for WhatsApp, which has no silent messages: a personal notice in the
+        # person's quiet hours goes now all the same (see the README's quiet hours).
         if kind is not None and not await self._in_window(recipient):
             return await self._send_template(recipient, text, options, kind)
         media = await self._photo_url(photo) if photo else None
@@ -271,6 +282,14 @@ class WhatsAppSender:
                     ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == recipient
                 )
             )
+            if last is None:
+                # No member (an administrator): their conversation is stamped at each of
+                # their turns (handlers/dialogue.py), no later than they last wrote.
+                last = await session.scalar(
+                    select(Conversation.updated_at).where(
+                        Conversation.channel == CHANNEL, Conversation.external_id == recipient
+                    )
+                )
         return last is not None and self.clock() - last < WINDOW - WINDOW_MARGIN
 
     async def _send_template(

@@ -6,13 +6,14 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from handlers import reminders
+from handlers import approvals, reminders
 from handlers.common import category_label
 from handlers.core import fold
 from handlers.reminder_settings import parse_hours
@@ -28,10 +29,12 @@ from models import (
     Rsvp,
     queries,
 )
+from models.entities import SESSION_CLOCK
 
 # No 0/O, 1/I/L: codes are read off posters and typed by hand.
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 INVITE_LENGTH = 8
+SANTIAGO = ZoneInfo("America/Santiago")
 
 
 class AdminError(Exception):
@@ -109,13 +112,28 @@ async def require_barrio(session: AsyncSession, slug: str) -> Barrio:
     return barrio
 
 
+class Promotion(NamedTuple):
+    member: Member
+    # Join requests that were waiting and now go to this, the barrio's first coordinator.
+    forwarded: int
+
+
 async def make_coordinator(
-    session: AsyncSession, barrio: Barrio, channel: str, external_id: str
-) -> Member:
+    session: AsyncSession,
+    barrio: Barrio,
+    channel: str,
+    external_id: str,
+    *,
+    default_zone: ZoneInfo = SANTIAGO,
+) -> Promotion:
+    """Makes that registered person an active coordinator of the barrio. The barrio's first
+    coordinator also gets the requests still waiting, which went to nobody, or to the
+    administrators, until now (`default_zone`: BARRIO_TIMEZONE, for their quiet hours)."""
     member = await queries.member_by_identity(session, channel, external_id)
     if member is None:
         where = "el id de Telegram" if channel == "telegram" else "el número de WhatsApp"
         raise AdminError(f"nadie se ha registrado en el bot con {where} {external_id}")
+    first = not await queries.coordinators_of(session, barrio.id)
     membership = next((m for m in member.memberships if m.barrio_id == barrio.id), None)
     if membership is None:
         membership = Membership(member=member, barrio=barrio)
@@ -123,7 +141,30 @@ async def make_coordinator(
     membership.role = Role.COORDINATOR
     membership.status = MembershipStatus.ACTIVE
     await session.flush()
-    return member
+    if not first:
+        return Promotion(member, 0)
+    coordinator = await queries.member_with_identities(session, member.id)
+    assert coordinator is not None
+    forwarded = await approvals.forward_pending(
+        session,
+        barrio,
+        coordinator,
+        # The clock the session stamps rows with: the command's, or the runtime's in a test.
+        now=session.info[SESSION_CLOCK](),
+        zone=reminders.barrio_zone(barrio, default_zone),
+    )
+    return Promotion(member, forwarded)
+
+
+async def barrios_nobody_answers(session: AsyncSession) -> list[int]:
+    """Ids of the barrios that need approval and have no active coordinator: without an
+    administrator, nobody could answer a request to join them."""
+    coordinated = await queries.coordinator_counts(session)
+    return [
+        b.id
+        for b in await queries.all_barrios(session)
+        if b.requires_approval and b.id not in coordinated
+    ]
 
 
 async def set_timezone(

@@ -33,6 +33,9 @@ from models import (
 )
 
 FLOW = "alr"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+CHOICE_STEPS = frozenset({"barrio", "kind", "location"})
 
 
 async def begin(turn: Turn, _args: str = "") -> None:
@@ -231,7 +234,7 @@ async def _close(turn: Turn, action: str, arg: str) -> None:
     told = [r for r in everyone if r.member_id in reached_ids]
     when = alert.created_at.astimezone(turn.zone).strftime("%H:%M")
     text = texts.ALERT_CLOSED[status.value].format(
-        kind=texts.ALERT_KINDS[alert.kind.value].split(" ", 1)[-1].lower(),
+        alert=texts.ALERT_NAMED[alert.kind.value],
         barrio=barrio.name,
         when=when,
     )

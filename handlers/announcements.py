@@ -20,6 +20,9 @@ from handlers.when import describe_when
 from models import Announcement, Barrio, Delivery, DeliveryStatus, Priority, queries
 
 FLOW = "anu"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+CHOICE_STEPS = frozenset({"barrio"})
 MAX_TEXT = 3500  # leaves room for the header within Telegram's 4096
 # Twilio tells a WhatsApp message's fate in a status callback seconds after accepting it; a
 # failure then (the daily cap, the 24-hour window) must not be reported as sent. The report
@@ -251,8 +254,7 @@ async def report_done(
         now=now,
         zone=zone,
         options=options,
-        priority=Priority.NOTICE,
-        urgent=True,
+        priority=Priority.PERSONAL,
     )
 
 
@@ -396,7 +398,6 @@ async def report_held(
         texts.ANNOUNCE_HELD.format(waiting=waiting, when=describe_when(until, zone, now)),
         now=now,
         zone=zone,
-        priority=Priority.NOTICE,
-        urgent=True,
+        priority=Priority.PERSONAL,
     )
     return queued > 0

@@ -1,22 +1,54 @@
-"""Coordinators approve or reject join requests, and list their barrio's members (`/miembros`)."""
+"""Coordinators approve or reject join requests, and list their barrio's members (`/miembros`).
+
+A join request goes to the barrio's coordinators, or, while it has none, to the deployment's
+administrators; a barrio that neither could answer takes no requests (`join_route`).
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import texts
-from handlers.common import category_label, coordinated_barrios, main_menu, require_coordinator
+from handlers.common import (
+    ASK_ANOTHER_BARRIO,
+    category_label,
+    coordinated_barrios,
+    main_menu,
+    read_text,
+    require_coordinator,
+)
 from handlers.core import Option, Turn, parse_id
-from models import Barrio, Member, Membership, MembershipStatus, queries
+from handlers.outbox import enqueue, recipients_at, recipients_of
+from handlers.removal import removal_option
+from models import Barrio, Member, Membership, MembershipStatus, Priority, Role, queries
 
+FLOW = "apr"
 MAX_LISTED = 40
 MAX_PENDING_SHOWN = 10
+# A join request's buttons (`apr:<action>:<membership id>`), and the reason buttons that
+# `no` offers (`apr:rj:<membership id>:<reason>`).
+ACTIONS = ("ok", "no", "rj", "tx", "keep")
+# Reasons besides `texts.REJECTION_REASONS`: none given, or typed (the note).
+NO_REASON = "none"
+TYPED_REASON = "other"
+MAX_NOTE = 200
 
 
-def join_request(member: Member, barrio: Barrio, membership_id: int) -> tuple[str, list[Option]]:
-    """The question a coordinator gets about one pending member, with its two buttons."""
-    text = texts.JOIN_REQUEST.format(
+def join_request(
+    member: Member, barrio: Barrio, membership_id: int, *, for_admins: bool = False
+) -> tuple[str, list[Option]]:
+    """The question a coordinator (or, in a barrio without one, an administrator) gets about
+    one pending member, with its two buttons."""
+    template = texts.JOIN_REQUEST_NO_COORDINATION if for_admins else texts.JOIN_REQUEST
+    text = template.format(
         barrio=barrio.name,
+        comuna=barrio.comuna,
         name=member.name,
         business=member.business_name,
         category=category_label(member.business_category),
@@ -27,31 +59,137 @@ def join_request(member: Member, barrio: Barrio, membership_id: int) -> tuple[st
     ]
 
 
-async def on_button(turn: Turn, action: str, arg: str) -> bool:
-    """`apr:ok:<membership id>` / `apr:no:<membership id>` from a join request."""
-    membership_id = parse_id(arg)
-    if action not in ("ok", "no") or membership_id is None:
+class JoinRoute(enum.Enum):
+    """Who answers a request to join a barrio."""
+
+    OPEN = "open"  # nobody needs to: the barrio takes everyone
+    COORDINATION = "coordination"
+    ADMINISTRATORS = "administrators"  # it has no coordinator yet
+    NOBODY = "nobody"  # it needs an approval nobody could give: it takes no requests
+
+
+async def join_route(
+    session: AsyncSession, barrio: Barrio, admins: Sequence[tuple[str, str]]
+) -> JoinRoute:
+    if not barrio.requires_approval:
+        return JoinRoute.OPEN
+    if await queries.coordinators_of(session, barrio.id):
+        return JoinRoute.COORDINATION
+    return JoinRoute.ADMINISTRATORS if admins else JoinRoute.NOBODY
+
+
+async def ask_to_join(
+    session: AsyncSession,
+    membership: Membership,
+    member: Member,
+    barrio: Barrio,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    admins: Sequence[tuple[str, str]],
+) -> int:
+    """Queue the join request to the barrio's coordinators, or to the administrators while it
+    has none; returns how many messages that is (none: nobody could answer it)."""
+    coordinators = await queries.coordinators_of(session, barrio.id)
+    text, buttons = join_request(member, barrio, membership.id, for_admins=not coordinators)
+    recipients = (
+        [r for coordinator in coordinators for r in recipients_of(coordinator)]
+        if coordinators
+        else await recipients_at(session, admins)
+    )
+    return await enqueue(
+        session,
+        recipients,
+        text,
+        now=now,
+        zone=zone,
+        options=buttons,
+        priority=Priority.PERSONAL,
+        about_member_id=member.id,
+        barrio_id=barrio.id,
+    )
+
+
+async def forward_pending(
+    session: AsyncSession, barrio: Barrio, coordinator: Member, *, now: datetime, zone: ZoneInfo
+) -> int:
+    """A barrio's first coordinator gets the requests still waiting (they reached nobody, or
+    the administrators, before): a line saying why, then each request; returns how many
+    requests."""
+    pending = await queries.memberships_in(session, barrio.id, MembershipStatus.PENDING)
+    if not pending:
+        return 0
+    recipients = recipients_of(coordinator)
+    shown = pending[:MAX_PENDING_SHOWN]
+    header = texts.PENDING_FORWARDED.format(barrio=barrio.name, count=len(pending))
+    if len(pending) > len(shown):
+        header += texts.PENDING_FORWARDED_MORE.format(shown=len(shown))
+    # The applicants wait on these: personal notices, which quiet hours do not hold.
+    await enqueue(
+        session,
+        recipients,
+        header,
+        now=now,
+        zone=zone,
+        priority=Priority.PERSONAL,
+        barrio_id=barrio.id,
+    )
+    for request in shown:
+        text, buttons = join_request(request.member, barrio, request.id)
+        await enqueue(
+            session,
+            recipients,
+            text,
+            now=now,
+            zone=zone,
+            options=buttons,
+            priority=Priority.PERSONAL,
+            about_member_id=request.member_id,
+            barrio_id=barrio.id,
+        )
+    return len(pending)
+
+
+async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) -> bool:
+    """A join request's `apr:ok:<membership id>` approves it; `apr:no:<id>` asks why before
+    rejecting, and `apr:rj:<id>:<reason>` rejects it with that reason (`none`, or `other`
+    with the `note` typed at the step `apr:tx:<id>` opens); `apr:keep:<id>` leaves it open."""
+    id_text, _, reason = arg.partition(":")
+    membership_id = parse_id(id_text)
+    if action not in ACTIONS or membership_id is None or not _valid_reason(action, reason, note):
         turn.say(texts.INVALID_BUTTON)
         return True
     membership = await queries.membership_for_decision(turn.session, membership_id)
     allowed = {b.id for b in coordinated_barrios(turn.member)}
     if membership is None:
-        turn.say(texts.REQUEST_GONE if allowed else texts.INVALID_BUTTON)
+        turn.say(texts.REQUEST_GONE if allowed or turn.is_admin else texts.INVALID_BUTTON)
         return True
-    if membership.barrio_id not in allowed:
+    # An administrator answers for any barrio (those without coordination ask them).
+    if membership.barrio_id not in allowed and not turn.is_admin:
         turn.say(texts.COORDINATORS_ONLY)
         return True
     if membership.status != MembershipStatus.PENDING:
         turn.say(texts.ALREADY_DECIDED.format(status=texts.STATUS_WORDS[membership.status]))
         return True
+    if action in ("no", "tx", "keep"):
+        await _before_deciding(turn, action, membership)
+        return True
+    if turn.flow == FLOW and turn.data.get("membership_id") == membership.id:
+        turn.finish()
     approved = action == "ok"
     status = MembershipStatus.ACTIVE if approved else MembershipStatus.REJECTED
+    reason_kept = None if approved or reason == NO_REASON else reason
     # Conditional, so two coordinators tapping at once cannot both decide.
     decided = await queries.updated(
         turn.session,
         update(Membership)
         .where(Membership.id == membership.id, Membership.status == MembershipStatus.PENDING)
-        .values(status=status, decided_at=turn.now)
+        .values(
+            status=status,
+            decided_at=turn.now,
+            rejection_reason=reason_kept,
+            rejection_note=note if reason_kept == TYPED_REASON else None,
+        )
         .execution_options(synchronize_session=False),
     )
     if not decided:
@@ -65,11 +203,130 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
             member, texts.APPROVED_FOR_MEMBER.format(barrio=barrio.name), barrio_id=barrio.id
         )
     else:
-        turn.say(texts.REJECTED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))
-        await turn.notify(
-            member, texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name), barrio_id=barrio.id
-        )
+        await _tell_rejection(turn, member, barrio, reason_kept, note)
     return True
+
+
+def _valid_reason(action: str, reason: str, note: str | None) -> bool:
+    if action != "rj":
+        return reason == "" and note is None
+    if reason == TYPED_REASON:
+        return note is not None
+    return note is None and (reason == NO_REASON or reason in texts.REJECTION_REASONS)
+
+
+async def _before_deciding(turn: Turn, action: str, membership: Membership) -> None:
+    """Rejecting asks why first (one tap on a reason rejects); the request stays open until
+    then, and `keep` shows it again as it was."""
+    member, barrio, membership_id = membership.member, membership.barrio, membership.id
+    if action != "no" and (turn.flow == FLOW or action == "tx"):
+        # Writing a reason is a step of its own; anything else under way is left alone.
+        turn.finish()
+    if action == "no":
+        reasons = [
+            Option(label, f"{FLOW}:rj:{membership_id}:{key}")
+            for key, label in texts.REJECTION_REASONS.items()
+        ]
+        turn.say(
+            texts.REJECT_ASK_REASON.format(name=member.name, barrio=barrio.name),
+            [
+                *reasons,
+                Option(texts.REJECT_WRITE_REASON, f"{FLOW}:tx:{membership_id}"),
+                Option(texts.REJECT_WITHOUT_REASON, f"{FLOW}:rj:{membership_id}:{NO_REASON}"),
+                Option(texts.REJECT_CALL_OFF, f"{FLOW}:keep:{membership_id}"),
+            ],
+        )
+    elif action == "tx":
+        turn.enter(FLOW, "reason", membership_id=membership_id)
+        _ask_note(turn, member, membership_id)
+    else:
+        request, buttons = join_request(member, barrio, membership_id)
+        turn.say(f"{texts.REQUEST_KEPT}\n\n{request}", buttons)
+
+
+def _ask_note(turn: Turn, member: Member, membership_id: int) -> None:
+    turn.say(
+        texts.REJECT_ASK_NOTE.format(limit=MAX_NOTE, name=member.name),
+        [Option(texts.REJECT_CALL_OFF, f"{FLOW}:keep:{membership_id}")],
+    )
+
+
+async def prompt(turn: Turn) -> None:
+    membership_id = turn.data.get("membership_id")
+    membership = (
+        await queries.membership_for_decision(turn.session, membership_id)
+        if turn.step == "reason" and isinstance(membership_id, int)
+        else None
+    )
+    if membership is None:
+        turn.finish()
+        turn.say(texts.REQUEST_GONE, main_menu(turn.member))
+    else:
+        _ask_note(turn, membership.member, membership.id)
+
+
+async def on_input(turn: Turn) -> None:
+    """The reason typed after "Escribir otro motivo": it rejects the request, as a reason
+    button would."""
+    membership_id = turn.data.get("membership_id")
+    note = read_text(turn, min_length=3, max_length=MAX_NOTE)
+    if note is None:
+        return
+    turn.finish()
+    await on_button(turn, "rj", f"{membership_id}:{TYPED_REASON}", note)
+
+
+async def _tell_rejection(
+    turn: Turn, member: Member, barrio: Barrio, reason: str | None, note: str | None
+) -> None:
+    """The coordinator hears what the applicant was told; the applicant, why, whom to talk
+    to (the contacts the barrio's coordinators share) and a way into another barrio."""
+    told = texts.REJECTED_NO_REASON_TOLD
+    if reason == TYPED_REASON:
+        told = texts.REJECTED_REASON_TOLD.format(reason=f"«{note}»")
+    elif reason is not None:
+        told = texts.REJECTED_REASON_TOLD.format(reason=texts.REJECTION_REASONS[reason])
+    own = next(
+        (
+            m
+            for m in (turn.member.memberships if turn.member is not None else [])
+            if m.barrio_id == barrio.id
+            and m.role == Role.COORDINATOR
+            and m.status == MembershipStatus.ACTIVE
+        ),
+        None,
+    )
+    hint = texts.REJECTED_CONTACT_HINT if own is not None and own.contact is None else ""
+    turn.say(
+        texts.REJECTED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name) + told + hint,
+        main_menu(turn.member),
+    )
+    contacts = await queries.barrio_contacts(turn.session, barrio.id)
+    await turn.notify(
+        member,
+        f"{rejection_text(barrio.name, reason, note, contacts)}\n\n{texts.REJECTION_WAY_OUT}",
+        [Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO)],
+        barrio_id=barrio.id,
+    )
+
+
+def rejection_text(
+    barrio: str, reason: str | None, note: str | None, contacts: Sequence[str]
+) -> str:
+    """What a person turned down by `barrio` is told: why, if the coordinator said, and the
+    coordination's contacts, if any was shared."""
+    lines = [texts.REJECTED_FOR_MEMBER.format(barrio=barrio)]
+    words = reason_words(reason, note)
+    if reason == TYPED_REASON and words:
+        lines.append(texts.REJECTION_NOTE_LINE.format(note=words))
+    elif words:
+        lines.append(texts.REJECTION_REASON_LINE.format(reason=words))
+    if contacts:
+        lines.append(texts.REJECTION_CONTACT)
+        lines += [texts.CONTACT_LINE.format(contact=contact) for contact in contacts]
+    else:
+        lines.append(texts.REJECTION_NO_CONTACT)
+    return "\n".join(lines)
 
 
 async def list_members(turn: Turn, _args: str) -> None:
@@ -86,7 +343,9 @@ async def list_members(turn: Turn, _args: str) -> None:
         ]
         if len(active) > MAX_LISTED:
             lines.append(texts.MEMBERS_MORE.format(count=len(active) - MAX_LISTED))
-        turn.say("\n".join(lines))
+        # Coordinators (this one included) are not removed from here.
+        removable = any(m.role == Role.MEMBER for m in active)
+        turn.say("\n".join(lines), [removal_option(barrio)] if removable else [])
 
         pending = await queries.memberships_in(turn.session, barrio.id, MembershipStatus.PENDING)
         if not pending:
@@ -95,3 +354,10 @@ async def list_members(turn: Turn, _args: str) -> None:
         turn.say(texts.PENDING_HEADER.format(count=len(pending), barrio=barrio.name))
         for request in pending[:MAX_PENDING_SHOWN]:
             turn.say(*join_request(request.member, barrio, request.id))
+
+
+def reason_words(reason: str | None, note: str | None) -> str | None:
+    """A rejection's reason as the applicant reads it; None if none was given."""
+    if reason == TYPED_REASON:
+        return note
+    return texts.REJECTION_REASON_WORDS.get(reason) if reason is not None else None

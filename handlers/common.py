@@ -28,7 +28,15 @@ def main_menu(member: Member | None) -> list[Option]:
         Option(texts.MENU_PROFILE, "menu:perfil"),
     ]
     if coordinated_barrios(member):
-        options.append(Option(texts.MENU_MEMBERS, "menu:miembros"))
+        # What coordinating is, as buttons: payloads are the commands' names (`menu:reunion`
+        # runs `/reunion`). With the member's four, nine lines: one screen on WhatsApp too.
+        options += [
+            Option(texts.MENU_MEMBERS, "menu:miembros"),
+            Option(texts.MENU_ANNOUNCE, "menu:anuncio"),
+            Option(texts.MENU_MEETING, "menu:reunion"),
+            Option(texts.MENU_ATTENDANCE, "menu:asistencia"),
+            Option(texts.MENU_CALL, "menu:convocatoria"),
+        ]
     options.append(Option(texts.MENU_HELP, "menu:ayuda"))
     return options
 
@@ -43,12 +51,42 @@ def require_member(turn: Turn) -> Member | None:
     return turn.member
 
 
+# The button that takes someone registered but in no barrio (turned down, or gone) to the
+# registration's barrio list (`handlers/registration.py` `ask_another_barrio`).
+ASK_ANOTHER_BARRIO = "reg:otro"
+
+
+def without_barrio(member: Member) -> bool:
+    """Registered, but neither in a barrio nor waiting for one: every request was turned
+    down, or they left."""
+    current = (MembershipStatus.ACTIVE, MembershipStatus.PENDING)
+    return not any(m.status in current for m in member.memberships)
+
+
 def require_active(turn: Turn) -> Member | None:
     member = require_member(turn)
-    if member is not None and not active_memberships(member):
+    if member is None or active_memberships(member):
+        return member
+    if not without_barrio(member):
         turn.say(texts.NOT_ACTIVE)
         return None
-    return member
+    rejected = [m.barrio.name for m in member.memberships if m.status == MembershipStatus.REJECTED]
+    if rejected:
+        turn.say(
+            texts.NOT_ACTIVE_REJECTED.format(barrios=and_list(rejected)),
+            [
+                Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO),
+                Option(texts.MENU_BARRIO, "menu:barrio"),
+            ],
+        )
+    else:
+        turn.say(texts.NOT_ACTIVE_NO_BARRIO, [Option(texts.ASK_A_BARRIO, ASK_ANOTHER_BARRIO)])
+    return None
+
+
+def and_list(names: list[str]) -> str:
+    """Names as Spanish joins them: "A", "A y B", "A, B y C"."""
+    return ", ".join(names[:-1]) + texts.AND + names[-1] if len(names) > 1 else "".join(names)
 
 
 def require_coordinator(turn: Turn) -> list[Barrio]:

@@ -7,6 +7,7 @@ A transport turns a Telegram update (or, later, a Twilio webhook) into an `Inbou
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,9 @@ class Turn:
     alerts_per_hour: int = 3
     # The channels this deployment runs ("telegram", "whatsapp"): what a person can link.
     channels: tuple[str, ...] = ("telegram",)
+    # The deployment's administrators on those channels, as (channel, external id): they
+    # answer what no coordinator can (ADMIN_TELEGRAM_IDS, ADMIN_WHATSAPP_NUMBERS).
+    admins: tuple[tuple[str, str], ...] = ()
     replies: list[Reply] = field(default_factory=list)
     enqueued: int = 0
     # Set when the turn planned reminders: the reminder loop looks again at once.
@@ -118,6 +122,11 @@ class Turn:
         self, text: str, options: Sequence[Option] = (), document: Document | None = None
     ) -> None:
         self.replies.append(Reply(text, tuple(options), document))
+
+    @property
+    def is_admin(self) -> bool:
+        """The sender is one of the deployment's administrators (member or not)."""
+        return (self.inbound.channel, self.inbound.sender_id) in self.admins
 
     # Conversation state -------------------------------------------------------------------
     @property
@@ -156,14 +165,16 @@ class Turn:
         text: str,
         options: Sequence[Option] = (),
         *,
-        priority: Priority = Priority.NOTICE,
+        priority: Priority = Priority.PERSONAL,
         urgent: bool = False,
         about: Member | None = None,
         barrio_id: int | None = None,
     ) -> None:
         """Queue a message to another person through the outbox, in this same transaction.
-        `about`: the person the text names, so erasing them deletes it too; `barrio_id`: the
-        barrio it is the business of, so leaving that barrio withdraws it while queued."""
+        By default a personal notice (what someone did just now: a request, its answer),
+        which quiet hours never hold. `about`: the person the text names, so erasing them
+        deletes it too; `barrio_id`: the barrio it is the business of, so leaving that barrio
+        withdraws it while queued."""
         self.enqueued += await enqueue(
             self.session,
             recipients_of(member),
@@ -230,3 +241,31 @@ def parse_id(text: str) -> int | None:
     if 0 < len(text) <= 12 and text.isascii() and text.isdigit() and int(text) <= MAX_ID:
         return int(text)
     return None
+
+
+# Fewer letters than this fit too many labels to mean one ("a", "si").
+MIN_LETTERS_TO_FIT = 3
+
+
+def fits_label(typed: str, label: str) -> bool:
+    """Whether every typed word starts a word of `label`, accents, case, emoji and punctuation
+    aside, a plural counting as its singular: "pan", "panaderias" and "pasteleria" all fit
+    "🥖 Panadería y pastelería"."""
+    label_words = _WORD.findall(fold(label))
+    typed_words = _WORD.findall(fold(typed))
+    return sum(map(len, typed_words)) >= MIN_LETTERS_TO_FIT and all(
+        any(word.startswith(stem) for word in label_words for stem in _singulars(typed_word))
+        for typed_word in typed_words
+    )
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _singulars(word: str) -> set[str]:
+    stems = {word}
+    if len(word) > 3 and word.endswith("s"):
+        stems.add(word[:-1])
+    if len(word) > 4 and word.endswith("es"):
+        stems.add(word[:-2])
+    return stems

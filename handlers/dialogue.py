@@ -1,8 +1,9 @@
 """The dialogue core: one inbound message in, replies out, state saved, in one transaction.
 
 Routing order: edited messages and group chats first, then buttons (a tap, or the number or
-label of an offered option typed as text), then commands, then the open flow's current step,
-and a short menu for anything else. A handler never sees a PTB object.
+label of an offered option typed as text, or a word or two that fits one), then commands, then
+the open flow's current step, a search where the menu offered is one, and a short menu for
+anything else. A handler never sees a PTB object.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from handlers import (
     quiet,
     registration,
     reminder_settings,
+    removal,
     texts,
 )
 from handlers.common import active_memberships, coordinated_barrios, main_menu, say_menu
-from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fold
+from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fits_label, fold
 from handlers.reminders import barrio_zone
 from models import Member, queries
 from scheduler.outbox import traceback_without_values
@@ -60,7 +62,8 @@ class Flow(Protocol):
 
 
 async def _help(turn: Turn, _args: str) -> None:
-    text = texts.HELP
+    # Registering is offered only to whom it would help: a member gets "Ya tienes tu registro".
+    text = texts.HELP.format(register=texts.HELP_REGISTER if turn.member is None else "")
     if len(turn.channels) > 1:
         text += texts.HELP_LINK
     if coordinated_barrios(turn.member):
@@ -133,6 +136,8 @@ FLOWS: dict[str, Flow] = {
     funding.FLOW: funding,
     reminder_settings.FLOW: reminder_settings,
     linking.FLOW: linking,
+    approvals.FLOW: approvals,
+    barrio_info.FLOW: barrio_info,
 }
 
 
@@ -156,11 +161,13 @@ BUTTONS: dict[str, ButtonHandler] = {
     meetings.FLOW: meetings.on_button,
     "rsv": meetings.on_rsvp,
     funding.FLOW: funding.on_button,
-    "apr": approvals.on_button,
+    approvals.FLOW: approvals.on_button,
+    removal.PREFIX: removal.on_button,
     "dir": directory.on_button,
     digest.FLOW: digest.on_button,
     reminder_settings.FLOW: reminder_settings.on_button,
     linking.FLOW: linking.on_button,
+    barrio_info.FLOW: barrio_info.on_button,
 }
 
 
@@ -195,11 +202,53 @@ async def _newer_notice(turn: Turn) -> list[list[str]] | None:
     typed = turn.inbound.text.strip()
     # Only a number is looked up: every message outside a dialogue passes here, and a query
     # for each would tax them all (labels typed answer our own replies, as before).
-    if turn.member is None or not (typed.isascii() and typed.isdigit() and len(typed) <= 3):
+    if not (typed.isascii() and typed.isdigit() and len(typed) <= 3):
         return None
     since = turn.conversation.updated_at if turn.conversation in turn.session else None
-    notice = await queries.newest_notice_with_options(turn.session, turn.member.id, since)
+    if turn.member is not None:
+        notice = await queries.newest_notice_with_options(turn.session, turn.member.id, since)
+    elif turn.is_admin:
+        # An administrator who is no member answers a join request by its number too.
+        address = (turn.inbound.channel, turn.inbound.sender_id)
+        notice = await queries.newest_notice_with_options(turn.session, None, since, address)
+    else:
+        return None
     return [[o["label"], o["payload"]] for o in notice] if notice else None
+
+
+def _options_fitting(turn: Turn) -> list[Option]:
+    """The options last offered that a typed word or two fits ("panaderia", "ferre"): where
+    options are the whole answer. Not at a step that reads text (a name, a description), nor
+    at a confirmation (sending, erasing takes the whole label), nor where the words are a
+    command ("reuniones") or a search on the menu offered (the directory's)."""
+    if turn.inbound.kind != InboundKind.TEXT:
+        return []
+    if turn.flow is None:
+        if _keyword(turn) is not None or _search_menu(turn) is not None:
+            return []
+        offered = turn.data.get(OFFERED) or _as_offered(main_menu(turn.member))
+    else:
+        flow = FLOWS.get(turn.flow)
+        if turn.step not in getattr(flow, "CHOICE_STEPS", ()):
+            return []
+        offered = turn.data.get(OFFERED) or []
+    typed = turn.inbound.text
+    return [Option(label, payload) for label, payload in offered if fits_label(typed, label)]
+
+
+# Menus whose typed words, when they are none of its options, are a search: the prefix of
+# their buttons' payloads, and the search.
+SEARCH_MENUS: dict[str, CommandHandler] = {"dir": directory.search}
+
+
+def _search_menu(turn: Turn) -> CommandHandler | None:
+    """The search that reads typed text outside any dialogue, when every option last offered
+    is one of its menu's (the directory's rubros, its "Ver todos")."""
+    if turn.inbound.kind != InboundKind.TEXT or turn.flow is not None:
+        return None
+    offered: list[list[str]] = turn.data.get(OFFERED) or []
+    prefixes = {payload.partition(":")[0] for _label, payload in offered}
+    return SEARCH_MENUS.get(prefixes.pop()) if len(prefixes) == 1 else None
 
 
 def _words(text: str) -> str:
@@ -230,6 +279,12 @@ async def route(turn: Turn) -> None:
     payload = (
         inbound.payload if inbound.kind == InboundKind.BUTTON else await _offered_payload(turn)
     )
+    if payload is None:
+        fitting = _options_fitting(turn)
+        if len(fitting) > 1:
+            turn.say(texts.WHICH_OPTION, fitting)
+            return
+        payload = fitting[0].payload if fitting else None
     keyword = _keyword(turn) if payload is None else None
     if payload is not None:
         await _on_payload(turn, payload)
@@ -245,6 +300,8 @@ async def route(turn: Turn) -> None:
         await FLOWS[turn.flow].on_input(turn)
     elif inbound.kind == InboundKind.MEDIA:
         say_menu(turn, texts.MEDIA_UNEXPECTED)
+    elif (search := _search_menu(turn)) is not None:
+        await search(turn, inbound.text)
     elif turn.member is None:
         turn.say(texts.WELCOME)
         say_menu(turn, texts.NOT_REGISTERED)
@@ -343,9 +400,11 @@ class Dialogue:
         on_enqueued: Callable[[], None] | None = None,
         on_planned: Callable[[], None] | None = None,
         channels: Sequence[str] = ("telegram",),
+        admins: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.sessions = sessions
         self.channels = tuple(channels)
+        self.admins = tuple(admins)
         self.on_planned = on_planned
         self.bot_username = bot_username
         self.clock = clock
@@ -432,11 +491,22 @@ class Dialogue:
                 default_zone=self.zone,
                 alerts_per_hour=self.alerts_per_hour,
                 channels=self.channels,
+                admins=self.admins,
             )
             await route(turn)
             if not turn.forget:
                 _remember_offered(turn)
-                keep = conversation.flow or conversation.data or turn.member is not None
+                keep = (
+                    conversation.flow
+                    or conversation.data
+                    or turn.member is not None
+                    # An administrator's next typed number must know what it answers.
+                    or turn.is_admin
+                )
+                if turn.is_admin and turn.member is None:
+                    # When an administrator who is no member last wrote: what WhatsApp's
+                    # 24-hour window is counted from (bot/whatsapp.py), as a member's identity.
+                    conversation.updated_at = turn.now
                 if keep and conversation not in session:
                     # A member always has a conversation row: their next turn is one query.
                     session.add(conversation)

@@ -2,7 +2,9 @@
 
 Only members active in a barrio the searcher is active in, and only what each agreed to show.
 Matching is accent-insensitive and done in SQL against `Member.search_text`, the same way on
-SQLite and PostgreSQL.
+SQLite and PostgreSQL. `/directorio` alone shows a small directory whole and offers a big one
+by rubro or page by page (the page rides in the button, so it outlives a restart); words typed
+at its menu are a search (dialogue.py `SEARCH_MENUS`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from collections.abc import Sequence
 
 from handlers import texts
 from handlers.common import active_memberships, category_label, category_options, require_active
-from handlers.core import Turn, clean_line, fold
+from handlers.core import MAX_ID, Option, Turn, clean_line, fold, parse_id
 from models import Member, queries
 from models.queries import DirectoryEntry
 
 MAX_RESULTS = 25
+# Up to this many listed, `/directorio` shows them all at once: a glance beats a question.
+SMALL_DIRECTORY = 10
+PAGE_SIZE = 10
 
 
 async def search(turn: Turn, args: str) -> None:
@@ -24,7 +29,7 @@ async def search(turn: Turn, args: str) -> None:
         return
     query = clean_line(args)[:60]
     if not query:
-        turn.say(texts.DIRECTORY_ASK, category_options("dir:cat"))
+        await _overview(turn, member)
         return
     wanted = fold(query)
     categories = [key for key, label in texts.BUSINESS_CATEGORIES.items() if wanted in fold(label)]
@@ -32,29 +37,80 @@ async def search(turn: Turn, args: str) -> None:
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
-    """`dir:cat:<rubro>`: the members of one rubro."""
-    if action != "cat" or arg not in texts.BUSINESS_CATEGORIES:
+    """`dir:cat:<rubro>`: the members of one rubro; `dir:all:<page>`: everyone, a page."""
+    page = parse_id(arg) if action == "all" else None
+    if page is None and (action != "cat" or arg not in texts.BUSINESS_CATEGORIES):
         turn.say(texts.INVALID_BUTTON)
         return True
     member = require_active(turn)
-    if member is not None:
+    if member is None:
+        return True
+    if page is not None:
+        await _say_page(turn, member, page)
+    else:
         found = await _visible_to(turn, member, categories=[arg])
         _say_results(turn, category_label(arg), *found)
     return True
 
 
+async def _overview(turn: Turn, member: Member) -> None:
+    total, listed = await _visible_to(turn, member, limit=SMALL_DIRECTORY)
+    if not total:
+        turn.say(texts.DIRECTORY_EMPTY)
+    elif total <= SMALL_DIRECTORY:
+        present = {entry.business_category for entry in listed}
+        rubros = [
+            Option(label, f"dir:cat:{key}")
+            for key, label in texts.BUSINESS_CATEGORIES.items()
+            if key in present
+        ]
+        lines = [texts.DIRECTORY_EVERYONE.format(count=total), *map(_entry, listed)]
+        turn.say("\n".join([*lines, "", texts.DIRECTORY_NARROW]), rubros)
+    else:
+        everyone = Option(texts.DIRECTORY_ALL.format(count=total), "dir:all:1")
+        turn.say(texts.DIRECTORY_ASK.format(count=total), [*category_options("dir:cat"), everyone])
+
+
+async def _say_page(turn: Turn, member: Member, page: int) -> None:
+    skipped = (page - 1) * PAGE_SIZE
+    # A forged page past any real one must not overflow the database's integers.
+    offset = min(skipped, MAX_ID)
+    total, listed = await _visible_to(turn, member, limit=PAGE_SIZE, offset=offset)
+    if not listed:
+        # The directory shrank since the button was sent (someone left or hid themselves).
+        turn.say(texts.DIRECTORY_PAGE_GONE)
+        await _overview(turn, member)
+        return
+    shown = skipped + len(listed)
+    header = texts.DIRECTORY_PAGE.format(first=skipped + 1, last=shown, count=total)
+    more = [Option(texts.DIRECTORY_NEXT, f"dir:all:{page + 1}")] if shown < total else []
+    turn.say("\n".join([header, *map(_entry, listed)]), more)
+
+
 async def _visible_to(
-    turn: Turn, member: Member, *, text: str | None = None, categories: Sequence[str] = ()
+    turn: Turn,
+    member: Member,
+    *,
+    text: str | None = None,
+    categories: Sequence[str] = (),
+    limit: int = MAX_RESULTS,
+    offset: int = 0,
 ) -> tuple[int, list[DirectoryEntry]]:
     barrio_ids = [m.barrio_id for m in active_memberships(member)]
     return await queries.directory_members(
-        turn.session, barrio_ids, member.id, text=text, categories=categories, limit=MAX_RESULTS
+        turn.session,
+        barrio_ids,
+        member.id,
+        text=text,
+        categories=categories,
+        limit=limit,
+        offset=offset,
     )
 
 
 def _say_results(turn: Turn, query: str, total: int, found: Sequence[DirectoryEntry]) -> None:
     if not found:
-        turn.say(texts.DIRECTORY_NONE.format(query=query))
+        turn.say(texts.DIRECTORY_NONE.format(query=query), category_options("dir:cat"))
         return
     lines = [texts.DIRECTORY_HEADER.format(count=total, query=query)]
     lines += [_entry(m) for m in found]

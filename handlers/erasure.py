@@ -13,19 +13,23 @@ The README's "Datos personales" section lists the same, table by table; keep the
 - `announcements`, `meetings`, `funding_calls` they wrote stay, as the barrio's content,
   without their author.
 - `inbound_updates`: payloads are emptied when each turn is handled, so nothing is left there.
+- A coordinator's contact for their barrio lives on their membership (deleted with it); the
+  rejection notices that quoted it, to other people, keep a dash in its place.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import texts
 from models import (
     ChannelIdentity,
     Conversation,
     Delivery,
     DeliveryStatus,
     Member,
+    Membership,
     SecurityAlert,
 )
 
@@ -42,6 +46,7 @@ async def erase_member(session: AsyncSession, member: Member) -> None:
         )
     ]
     await _anonymise_alerts(session, member.id)
+    await _forget_contacts(session, member.id)
     if addresses:
         await session.execute(
             delete(Delivery).where(tuple_(Delivery.channel, Delivery.recipient).in_(addresses))
@@ -75,3 +80,24 @@ async def _anonymise_alerts(session: AsyncSession, member_id: int) -> None:
         .where(SecurityAlert.id.in_(raised))
         .values(author_id=None, description="", latitude=None, longitude=None)
     )
+
+
+async def _forget_contacts(session: AsyncSession, member_id: int) -> None:
+    """The contacts they shared as a coordinator leave the notices sent to others."""
+    shared = (
+        await session.scalars(
+            select(Membership.contact).where(
+                Membership.member_id == member_id, Membership.contact.is_not(None)
+            )
+        )
+    ).all()
+    erased = texts.CONTACT_LINE.format(contact=texts.CONTACT_ERASED) + "\n"
+    for contact in shared:
+        # As the notices quote it, a whole line, so that a short one ("Ana") leaves the rest
+        # of anyone's messages alone.
+        quoted = texts.CONTACT_LINE.format(contact=contact) + "\n"
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.text.contains(quoted, autoescape=True))
+            .values(text=func.replace(Delivery.text, quoted, erased))
+        )

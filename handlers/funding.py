@@ -19,10 +19,13 @@ from handlers.common import (
 )
 from handlers.core import Option, Turn, clean_line, parse_id
 from handlers.outbox import barrio_recipients
-from handlers.when import MONTHS, WEEKDAYS, parse_when
+from handlers.when import MONTHS, WEEKDAYS, NoSuchDay, Past, read_day, why_not
 from models import Barrio, Delivery, DeliveryStatus, FundingCall, Priority
 
 FLOW = "cnv"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+CHOICE_STEPS = frozenset({"audience"})
 MAX_URL = 300
 SHOWN = 8
 
@@ -104,9 +107,8 @@ async def on_input(turn: Turn) -> None:
     elif step == "reclose":
         await _reclose(turn)
     elif step in ("opens", "closes"):
-        day = parse_day(turn.inbound.text, turn)
+        day = _typed_day(turn)
         if day is None:
-            turn.say(texts.CALL_BAD_DAY)
             return
         if step == "opens" and day - _today(turn) > timedelta(days=300):
             # "1/11" typed on 24/11 means the call that opened this month, not next year's:
@@ -114,8 +116,7 @@ async def on_input(turn: Turn) -> None:
             day = parse_day(turn.inbound.text, turn, now=turn.now - timedelta(days=365)) or day
         if step == "opens":
             turn.goto("closes", opens=day.isoformat())
-        elif day < max(date.fromisoformat(turn.data["opens"]), _today(turn)):
-            turn.say(texts.CALL_CLOSES_BEFORE)
+        elif not _closing_day_fits(turn, day, date.fromisoformat(turn.data["opens"])):
             return
         else:
             turn.goto("confirm", closes=day.isoformat())
@@ -126,10 +127,32 @@ async def on_input(turn: Turn) -> None:
 
 
 def parse_day(text: str, turn: Turn, now: datetime | None = None) -> date | None:
-    """A day as people write it ("hoy", "15/12", "15 de diciembre"), read by the meeting-date
-    parser with a placeholder hour."""
-    moment = parse_when(f"{clean_line(text)[:40]} 12:00", now or turn.now, turn.zone)
-    return moment.astimezone(turn.zone).date() if moment is not None else None
+    """A day as people write it ("hoy", "15/12", "15 de diciembre"): a call's days are whole
+    days (it closes at the end of its last one), so no hour is asked."""
+    day = read_day(clean_line(text)[:40], now or turn.now, turn.zone)
+    return day if isinstance(day, date) else None
+
+
+def _typed_day(turn: Turn) -> date | None:
+    """The day typed, or None once the person has been told what is wrong with it."""
+    day = read_day(clean_line(turn.inbound.text)[:40], turn.now, turn.zone)
+    if isinstance(day, NoSuchDay):
+        turn.say(f"{why_not(day, turn.zone, turn.now)} {texts.CALL_ANOTHER_DAY}")
+        return None
+    if day is None:
+        turn.say(texts.CALL_BAD_DAY)
+    return day
+
+
+def _closing_day_fits(turn: Turn, day: date, opens: date) -> bool:
+    """A closing day from today on and not before the opening day; else say why not."""
+    if day < _today(turn):
+        turn.say(f"{why_not(Past(day), turn.zone, turn.now)} {texts.CALL_CLOSES_AHEAD}")
+        return False
+    if day < opens:
+        turn.say(texts.CALL_CLOSES_BEFORE)
+        return False
+    return True
 
 
 def _today(turn: Turn) -> date:
@@ -324,16 +347,14 @@ async def _manage(turn: Turn, action: str, arg: str) -> None:
 
 
 async def _reclose(turn: Turn) -> None:
-    day = parse_day(turn.inbound.text, turn)
+    day = _typed_day(turn)
     if day is None:
-        turn.say(texts.CALL_BAD_DAY)
         return
     call = await _manageable(turn, turn.data.get("call_id"))
     if call is None:
         turn.finish()
         return
-    if day < max(call.opens_on, _today(turn)):
-        turn.say(texts.CALL_CLOSES_BEFORE)
+    if not _closing_day_fits(turn, day, call.opens_on):
         return
     turn.finish()
     call.closes_on = day

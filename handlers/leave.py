@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 
 from handlers import texts
 from handlers.common import main_menu, require_member
@@ -11,6 +11,9 @@ from handlers.erasure import erase_member
 from models import Membership, MembershipStatus, Role, queries
 
 FLOW = "baja"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+CHOICE_STEPS = frozenset({"choose"})
 
 
 async def begin(turn: Turn, _args: str = "") -> None:
@@ -84,11 +87,12 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         membership = _membership(turn, turn.data.get("membership_id"))
         # Active first, then pending, each a conditional UPDATE: what the row was when it
         # changed (an approval may land meanwhile) decides whether coordinators are told.
-        was_active = membership is not None and await _leave_if(
+        was_active = membership is not None and await end_membership(
             turn, membership, MembershipStatus.ACTIVE
         )
         left = was_active or (
-            membership is not None and await _leave_if(turn, membership, MembershipStatus.PENDING)
+            membership is not None
+            and await end_membership(turn, membership, MembershipStatus.PENDING)
         )
         if membership is None or not left:
             # Decided meanwhile (a coordinator rejected it): show what is left to leave.
@@ -107,21 +111,33 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     return False
 
 
-async def _leave_if(turn: Turn, membership: Membership, status: MembershipStatus) -> bool:
-    return await queries.updated(
+async def end_membership(
+    turn: Turn,
+    membership: Membership,
+    status: MembershipStatus,
+    *also: ColumnElement[bool],
+) -> bool:
+    """The membership, if it is still `status` (and `also` holds), is left now, and nothing
+    more of the barrio queued for the person (nor to its coordinators about them) goes out.
+    Leaving and being removed by a coordinator (handlers/removal.py) end the same way. A
+    conditional UPDATE: True if this call changed it."""
+    ended = await queries.updated(
         turn.session,
         update(Membership)
-        .where(Membership.id == membership.id, Membership.status == status)
-        .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now)
+        .where(Membership.id == membership.id, Membership.status == status, *also)
+        # A coordinator's contact for the barrio goes with the role.
+        .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now, contact=None)
         .execution_options(synchronize_session=False),
     )
+    if ended:
+        await queries.withdraw_queued(turn.session, membership.member_id, membership.barrio_id)
+    return ended
 
 
 async def _after_leaving(turn: Turn, membership: Membership, *, was_active: bool) -> None:
-    """Nothing more of the barrio reaches the person, and its coordinators know. Someone
-    whose request was still open is no news to them: the request just goes."""
+    """Its coordinators know. Someone whose request was still open is no news to them: the
+    request just went (`end_membership`)."""
     member, barrio = membership.member, membership.barrio
-    await queries.withdraw_queued(turn.session, member.id, barrio.id)
     if not was_active:
         return
     notice = texts.MEMBER_LEFT_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name)

@@ -219,8 +219,7 @@ async def redeem(turn: Turn, code: str) -> None:
         texts.LINK_DONE_ELSEWHERE.format(channel=channel_name(here)),
         now=turn.now,
         zone=turn.zone,
-        priority=Priority.NOTICE,
-        urgent=True,
+        priority=Priority.PERSONAL,
     )
     channels = [here, *(identity.channel for identity in others)]
     turn.say(

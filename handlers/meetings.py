@@ -5,7 +5,7 @@ shows who comes, and moving or cancelling a meeting tells everyone invited."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,15 @@ from handlers.ics import ics_filename, meeting_ics
 from handlers.outbox import Recipient, barrio_recipients, enqueue
 from handlers.recurrence import Rule, RuleProblem, describe_rule, occurrences, parse_rule
 from handlers.series import local_key
-from handlers.when import describe_when, parse_when
+from handlers.when import (
+    DayWithoutTime,
+    NoSuchDay,
+    Past,
+    describe_day,
+    describe_when,
+    read_when,
+    why_not,
+)
 from models import (
     Barrio,
     Delivery,
@@ -49,6 +57,9 @@ from models import (
 )
 
 FLOW = "reu"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+CHOICE_STEPS = frozenset({"barrio", "when_check", "move_check", "rule_check"})
 MEETING_LENGTH = timedelta(hours=2)
 RECENT = timedelta(days=30)
 SHOWN = 5
@@ -56,6 +67,8 @@ NUDGE_EVERY = timedelta(hours=1)
 # A rule must give a date within this, or it is refused as giving none.
 RULE_LOOKAHEAD = timedelta(days=366)
 ANSWERS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
+# The example hour offered when a day came without one, by the part of the day said with it.
+HOUR_EXAMPLES = {"am": "10:00", "day": "12:00", "night": "21:00"}
 
 
 # --- calling a meeting ------------------------------------------------------------------------
@@ -82,6 +95,11 @@ async def prompt(turn: Turn) -> None:
         turn.say(texts.MEETING_ASK_WHEN, [Option(texts.MEETING_REPEATS, f"{FLOW}:repeat")])
     elif step == "move":
         turn.say(texts.MEETING_ASK_WHEN)
+    elif step in ("when_hour", "move_hour"):
+        today = turn.now.astimezone(_flow_zone(turn)).date()
+        day = describe_day(date.fromisoformat(turn.data["hour_day"]), today)
+        example = HOUR_EXAMPLES.get(turn.data.get("hour_period") or "", "19:00")
+        turn.say(texts.MEETING_ASK_HOUR.format(day=day[0].upper() + day[1:], example=example))
     elif step == "rule":
         turn.say(texts.MEETING_ASK_RULE)
     elif step == "rule_check":
@@ -139,8 +157,8 @@ async def on_input(turn: Turn) -> None:
     step = turn.step
     if step == "title":
         await take_text(turn, "title", "when", prompt, max_length=80)
-    elif step in ("when", "move"):
-        await _read_when(turn, "when_check" if step == "when" else "move_check")
+    elif step in ("when", "move", "when_hour", "move_hour"):
+        await _read_when(turn)
     elif step == "rule":
         await _read_rule(turn)
     elif step == "place":
@@ -152,15 +170,33 @@ async def on_input(turn: Turn) -> None:
         await prompt(turn)
 
 
-async def _read_when(turn: Turn, next_step: str) -> None:
-    moment = parse_when(clean_line(turn.inbound.text)[:80], turn.now, _flow_zone(turn))
-    if moment is None:
-        turn.say(texts.MEETING_WHEN_UNCLEAR)
-    elif moment <= turn.now:
-        turn.say(texts.MEETING_WHEN_PAST)
-    else:
-        turn.goto(next_step, starts_at=moment.isoformat())
+async def _read_when(turn: Turn) -> None:
+    """The date of a new meeting ("when") or a moved one ("move"). A day typed without an
+    hour is kept while "¿A qué hora?" waits for it (step "when_hour" / "move_hour")."""
+    step = turn.step
+    assert step is not None
+    flow_step = step.removesuffix("_hour")
+    asking_hour = step != flow_step
+    zone = _flow_zone(turn)
+    reading = read_when(
+        clean_line(turn.inbound.text)[:80],
+        turn.now,
+        zone,
+        day=date.fromisoformat(turn.data["hour_day"]) if asking_hour else None,
+        period=turn.data.get("hour_period") if asking_hour else None,
+    )
+    if isinstance(reading, datetime):
+        turn.goto(f"{flow_step}_check", starts_at=reading.isoformat())
         await prompt(turn)
+    elif isinstance(reading, DayWithoutTime):
+        turn.goto(f"{flow_step}_hour", hour_day=reading.day.isoformat(), hour_period=reading.period)
+        await prompt(turn)
+    elif isinstance(reading, NoSuchDay):
+        turn.say(f"{why_not(reading, zone, turn.now)} {texts.MEETING_WHEN_ANOTHER_DAY}")
+    elif isinstance(reading, Past):
+        turn.say(f"{why_not(reading, zone, turn.now)} {texts.MEETING_WHEN_AHEAD}")
+    else:
+        turn.say(texts.MEETING_HOUR_UNCLEAR if asking_hour else texts.MEETING_WHEN_UNCLEAR)
 
 
 async def _read_rule(turn: Turn) -> None:
@@ -749,6 +785,11 @@ async def _moved(turn: Turn) -> None:
     ):
         turn.say(texts.MEETING_GONE, main_menu(turn.member))
         return
+    zone = zone_of(meeting, turn)
+    dates = {
+        "old": describe_when(meeting.starts_at, zone, turn.now),
+        "new": describe_when(starts_at, zone, turn.now),
+    }
     if not await _change_scheduled(turn, meeting, starts_at=starts_at):
         turn.say(texts.MEETING_GONE, main_menu(turn.member))
         return
@@ -762,7 +803,9 @@ async def _moved(turn: Turn) -> None:
     await turn.session.refresh(meeting)
     await reminders.plan_meeting(turn.session, meeting, turn.now)
     turn.planned = True
-    count = await _tell_invited(turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id))
+    count = await _tell_invited(
+        turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id), **dates
+    )
     turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
 
 
@@ -849,9 +892,11 @@ async def _nudge(turn: Turn, meeting: Meeting) -> None:
     turn.say(texts.MEETING_NUDGED.format(count=fired.queued))
 
 
-async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: list[Option]) -> int:
+async def _tell_invited(
+    turn: Turn, meeting: Meeting, template: str, options: list[Option], **words: str
+) -> int:
     """Tell those invited of a change; not those whose invitation is still queued (quiet
-    hours): it goes out with the change in it."""
+    hours): it goes out with the change in it. `words` fill the template besides the card."""
     invited = set((await turn.session.scalars(_invited(meeting))).all())
     invited -= await _not_heard_yet(turn, meeting)
     everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
@@ -859,7 +904,7 @@ async def _tell_invited(turn: Turn, meeting: Meeting, template: str, options: li
     turn.enqueued += await enqueue(
         turn.session,
         told,
-        template.format(card=card(meeting, turn)),
+        template.format(card=card(meeting, turn), **words),
         now=turn.now,
         zone=zone_of(meeting, turn),
         options=options,

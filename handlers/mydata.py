@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from handlers import registration, texts
+from handlers.approvals import reason_words
 from handlers.common import active_memberships, category_label, say_menu
 from handlers.core import Document, Turn
 from handlers.outbox import recipients_of
@@ -113,6 +114,8 @@ async def gather(turn: Turn, member: Member) -> dict[str, Any]:
                 "estado": texts.STATUS_WORDS[m.status.value],
                 "creada": when(m.created_at),
                 "decidida": when(m.decided_at),
+                "motivo_rechazo": reason_words(m.rejection_reason, m.rejection_note),
+                "contacto_para_vecinos": m.contact,
             }
             for m in sorted(member.memberships, key=lambda m: (m.created_at, m.id))
         ],

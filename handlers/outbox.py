@@ -1,7 +1,9 @@
 """Writing to the outbox: who gets what, when (quiet hours), in the caller's transaction.
 
 The dispatcher (`scheduler/outbox.py`) sends; this module only decides. Alerts ignore quiet
-hours; everything else to a member in their quiet hours waits until their morning.
+hours. A personal notice (`Priority.PERSONAL`: about something a person is doing right now)
+goes through them at once, silently where the channel allows it. Everything else to a member
+in their quiet hours waits until their morning.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
@@ -60,6 +62,26 @@ def quiet_until(
         end_day += timedelta(days=1)
     wake = datetime.combine(end_day, time(quiet_end // 60, quiet_end % 60), tzinfo=zone)
     return wake.astimezone(now.tzinfo)
+
+
+PERSONAL_PRIORITIES = (Priority.PERSONAL, Priority.PERSONAL_SILENT)
+
+
+def timing(
+    recipient: Recipient, now: datetime, zone: ZoneInfo, priority: Priority, *, urgent: bool
+) -> tuple[datetime, Priority]:
+    """When a message to `recipient` may go, and the priority its row keeps: a personal
+    notice inside their quiet hours goes now, marked to go silently."""
+    wake = quiet_until(now, zone, recipient.quiet_start, recipient.quiet_end)
+    if priority in PERSONAL_PRIORITIES:
+        return now, Priority.PERSONAL_SILENT if wake > now else Priority.PERSONAL
+    return (now if urgent else wake), priority
+
+
+def goes_silently(priority: int) -> bool:
+    """Whether a queued row goes without sound: a personal notice queued in its recipient's
+    quiet hours."""
+    return priority == Priority.PERSONAL_SILENT
 
 
 def reach_each_once(
@@ -127,6 +149,47 @@ async def recipients_among(
     )
 
 
+# A registered member's quiet hours by default (`Member`): a request to an administrator who
+# is no member can wait for their morning as well.
+DEFAULT_QUIET = (22 * 60, 8 * 60)
+
+
+async def recipients_at(
+    session: AsyncSession, addresses: Sequence[tuple[str, str]]
+) -> list[Recipient]:
+    """Where a message to these (channel, external id) addresses goes: a registered member's
+    address as theirs (their quiet hours, each person once), anyone else's as it is."""
+    if not addresses:
+        return []
+    rows = await session.execute(
+        select(
+            ChannelIdentity.channel,
+            ChannelIdentity.external_id,
+            Member.id,
+            Member.quiet_start,
+            Member.quiet_end,
+            ChannelIdentity.unreachable_at,
+            Member.broadcast_channel,
+        )
+        .join(Member, Member.id == ChannelIdentity.member_id)
+        .where(tuple_(ChannelIdentity.channel, ChannelIdentity.external_id).in_(addresses))
+    )
+    known = {
+        (channel, address): (
+            Recipient(member_id, channel, address, start, end, unreachable is not None),
+            preferred,
+        )
+        for channel, address, member_id, start, end, unreachable, preferred in rows
+    }
+    return reach_each_once(
+        known.get(
+            (channel, address),
+            (Recipient(None, channel, address, *DEFAULT_QUIET, unreachable=False), None),
+        )
+        for channel, address in dict.fromkeys(addresses)
+    )
+
+
 async def barrio_recipients(
     session: AsyncSession, barrio_ids: Sequence[int], *, exclude_member_id: int | None = None
 ) -> list[Recipient]:
@@ -167,14 +230,12 @@ async def enqueue(
     (leaving that barrio withdraws it while still queued). `template` and `params`: rendered
     again as it is sent (`handlers/reminders.py`); `expires_at`: a recipient whose quiet hours
     would hold it until then gets no row at all, and the dispatcher drops one still waiting
-    then, so the count returned can be less than the recipients."""
+    then, so the count returned can be less than the recipients. Quiet hours hold the rows
+    unless `urgent` (alerts: at once, with sound) or the priority is personal (see `timing`)."""
     buttons = [{"label": o.label, "payload": o.payload} for o in options]
-    timed = [
-        (r, now if urgent else quiet_until(now, zone, r.quiet_start, r.quiet_end))
-        for r in recipients
-    ]
+    timed = [(r, *timing(r, now, zone, priority, urgent=urgent)) for r in recipients]
     if expires_at is not None:
-        timed = [(r, not_before) for r, not_before in timed if not_before < expires_at]
+        timed = [each for each in timed if each[1] < expires_at]
     rows = [
         {
             "channel": r.channel,
@@ -186,7 +247,7 @@ async def enqueue(
             "broadcast": broadcast,
             "about_member_id": about_member_id,
             "barrio_id": barrio_id,
-            "priority": int(priority),
+            "priority": int(row_priority),
             "status": DeliveryStatus.UNREACHABLE if r.unreachable else DeliveryStatus.PENDING,
             "attempts": 0,
             "created_at": now,
@@ -195,7 +256,7 @@ async def enqueue(
             "params": params,
             "expires_at": expires_at,
         }
-        for r, not_before in timed
+        for r, not_before, row_priority in timed
     ]
     if rows:
         await session.execute(insert(Delivery), rows)

@@ -10,6 +10,9 @@ from handlers.core import InboundKind, Option, Turn, clean_line
 from models import Member
 
 FLOW = "prf"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this).
+CHOICE_STEPS = frozenset({"category"})
 TEXT_FIELDS = {
     "name": (texts.ASK_NEW_NAME, 60),
     "business": (texts.ASK_NEW_BUSINESS, 80),
@@ -49,27 +52,31 @@ def render(member: Member) -> str:
 
 
 def _options(member: Member) -> list[Option]:
-    options = [
+    """The same eight options in the same order whatever the profile holds, so a number
+    typed once ("5", the phone) means the same the next time; only the labels follow it."""
+    # Buttons carry the value to set, not "flip": an old button cannot undo a newer choice.
+    listed = member.show_in_directory
+    phone_shown = member.show_phone and bool(member.phone)
+    address_shown = member.show_address and bool(member.address)
+    return [
         Option(texts.EDIT_NAME, f"{FLOW}:edit:name"),
         Option(texts.EDIT_BUSINESS, f"{FLOW}:edit:business"),
         Option(texts.EDIT_CATEGORY, f"{FLOW}:edit:category"),
         Option(texts.EDIT_ADDRESS, f"{FLOW}:edit:address"),
         Option(texts.EDIT_PHONE, f"{FLOW}:edit:phone"),
+        Option(
+            texts.TOGGLE_DIRECTORY_OFF if listed else texts.TOGGLE_DIRECTORY_ON,
+            f"{FLOW}:show:listed:{int(not listed)}",
+        ),
+        Option(
+            texts.TOGGLE_PHONE_OFF if phone_shown else texts.TOGGLE_PHONE_ON,
+            f"{FLOW}:show:phone:{int(not phone_shown)}",
+        ),
+        Option(
+            texts.TOGGLE_ADDRESS_OFF if address_shown else texts.TOGGLE_ADDRESS_ON,
+            f"{FLOW}:show:address:{int(not address_shown)}",
+        ),
     ]
-    # Buttons carry the value to set, not "flip": an old button cannot undo a newer choice.
-    if member.show_in_directory:
-        options.append(Option(texts.TOGGLE_DIRECTORY_OFF, f"{FLOW}:show:listed:0"))
-        if member.phone:
-            shown = member.show_phone
-            label = texts.TOGGLE_PHONE_OFF if shown else texts.TOGGLE_PHONE_ON
-            options.append(Option(label, f"{FLOW}:show:phone:{int(not shown)}"))
-        if member.address:
-            shown = member.show_address
-            label = texts.TOGGLE_ADDRESS_OFF if shown else texts.TOGGLE_ADDRESS_ON
-            options.append(Option(label, f"{FLOW}:show:address:{int(not shown)}"))
-    else:
-        options.append(Option(texts.TOGGLE_DIRECTORY_ON, f"{FLOW}:show:listed:1"))
-    return options
 
 
 async def prompt(turn: Turn) -> None:
@@ -78,8 +85,13 @@ async def prompt(turn: Turn) -> None:
         turn.say(texts.ASK_CATEGORY, category_options(f"{FLOW}:cat"))
         return
     question, _limit = TEXT_FIELDS[step]
-    options = [Option(texts.CLEAR_VALUE, f"{FLOW}:clear")] if step in CLEARABLE else []
+    options = [Option(texts.CLEAR_VALUE, f"{FLOW}:clear")] if _has_value(turn, step) else []
     turn.say(question, options)
+
+
+def _has_value(turn: Turn, field: str) -> bool:
+    """Whether "🗑️ Quitar" has anything to remove."""
+    return field in CLEARABLE and turn.member is not None and bool(getattr(turn.member, field))
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
@@ -94,6 +106,13 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     field, _, value = arg.partition(":")
     if action == "show" and field in VISIBILITY and value in ("0", "1"):
         setattr(member, VISIBILITY[field], value == "1")
+        if value == "1" and field in CLEARABLE and not getattr(member, field):
+            # Nothing to show yet: ask for it, and it shows once written.
+            turn.finish()
+            turn.enter(FLOW, field)
+            turn.say(texts.SHOW_NEEDS_VALUE[field])
+            await prompt(turn)
+            return True
         _saved(turn, member)
         return True
     if turn.flow != FLOW:
@@ -102,8 +121,9 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         member.business_category = arg
         _saved(turn, member)
         return True
-    if action == "clear" and turn.step in CLEARABLE:
-        setattr(member, turn.step, None)
+    step = turn.step or ""
+    if action == "clear" and _has_value(turn, step):
+        setattr(member, step, None)
         _saved(turn, member)
         return True
     return False

@@ -7,20 +7,24 @@ in the conversation state and vanish with `/cancelar` or a "No acepto".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers import texts
-from handlers.approvals import join_request
+from handlers import barrio_info, texts
+from handlers.approvals import JoinRoute, ask_to_join, join_route, rejection_text
 from handlers.common import (
+    ASK_ANOTHER_BARRIO,
     category_options,
     main_menu,
     say_menu,
     take_text,
+    without_barrio,
 )
 from handlers.core import Option, Turn, fold, parse_id
+from handlers.reminders import barrio_zone
 from handlers.when import describe_when
 from models import (
     Barrio,
@@ -33,6 +37,9 @@ from models import (
 )
 
 FLOW = "reg"
+# Steps answered only by their options: a word typed there may be the start of one
+# (dialogue.py reads this).
+CHOICE_STEPS = frozenset({"category", "consent"})
 MAX_BARRIO_BUTTONS = 20
 
 
@@ -45,7 +52,7 @@ async def start(turn: Turn, args: str) -> None:
         return
     if turn.member is not None:
         if barrio is None:
-            say_menu(turn, texts.ALREADY_REGISTERED.format(name=turn.member.name))
+            await _already_registered(turn, turn.member)
         else:
             await join(turn, turn.member, barrio)
         return
@@ -54,14 +61,48 @@ async def start(turn: Turn, args: str) -> None:
         await begin(turn, None)
     else:
         turn.say(texts.WELCOME_BARRIO.format(barrio=barrio.name, comuna=barrio.comuna))
+        if await _route(turn, barrio) == JoinRoute.NOBODY:
+            # Said before the questions, not after: they register knowing no request goes.
+            turn.say(texts.REGISTER_WITHOUT_REQUEST.format(barrio=barrio.name))
         await begin(turn, barrio)
 
 
 async def register(turn: Turn, _args: str) -> None:
     if turn.member is not None:
-        say_menu(turn, texts.ALREADY_REGISTERED.format(name=turn.member.name))
+        await _already_registered(turn, turn.member)
         return
     await begin(turn, None)
+
+
+async def _already_registered(turn: Turn, member: Member) -> None:
+    if without_barrio(member):
+        # Turned down, or gone: what happened and a way into a barrio, not a dead end.
+        await barrio_info.show_standing(
+            turn, member, texts.NO_BARRIO_REGISTERED.format(name=member.name)
+        )
+    else:
+        say_menu(turn, texts.ALREADY_REGISTERED.format(name=member.name))
+
+
+async def ask_another_barrio(turn: Turn) -> None:
+    """Someone registered asks to join a barrio from the registration's list, without the
+    barrios that turned them down or have them already (step `join`)."""
+    member = turn.member
+    if member is None:
+        await begin(turn, None)
+        return
+    turn.finish()
+    turn.enter(FLOW, "join")
+    await prompt(turn)
+
+
+def _asked_already(member: Member | None) -> set[int]:
+    """The barrios a person is in, is waiting for, or was turned down by: not offered again
+    (one they left is: `join` says when they may ask again)."""
+    if member is None:
+        return set()
+    asked = (MembershipStatus.ACTIVE, MembershipStatus.PENDING, MembershipStatus.REJECTED)
+    return {m.barrio_id for m in member.memberships if m.status in asked}
 
 
 async def begin(turn: Turn, barrio: Barrio | None) -> None:
@@ -83,7 +124,7 @@ async def prompt(turn: Turn) -> None:
         turn.say(texts.ASK_BUSINESS.format(name=turn.data["name"]))
     elif step == "category":
         turn.say(texts.ASK_CATEGORY, category_options(f"{FLOW}:cat"))
-    elif step == "barrio":
+    elif step in ("barrio", "join"):
         await _ask_barrio(turn, "")
     elif step == "consent":
         barrio = await turn.session.get(Barrio, turn.data["barrio_id"])
@@ -103,7 +144,7 @@ async def on_input(turn: Turn) -> None:
         await take_text(turn, "name", "business", prompt, min_length=2, max_length=60)
     elif step == "business":
         await take_text(turn, "business", "category", prompt, min_length=2, max_length=80)
-    elif step == "barrio" and turn.inbound.text.strip():
+    elif step in ("barrio", "join") and turn.inbound.text.strip():
         await _ask_barrio(turn, turn.inbound.text)
     else:
         turn.say(texts.CHOOSE_FROM_OPTIONS)
@@ -111,15 +152,29 @@ async def on_input(turn: Turn) -> None:
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
+    if f"{FLOW}:{action}" == ASK_ANOTHER_BARRIO:
+        # From a rejection notice or /barrio: it works outside the dialogue.
+        await ask_another_barrio(turn)
+        return True
     if turn.flow != FLOW:
         return False
     if action == "cat" and turn.step == "category" and arg in texts.BUSINESS_CATEGORIES:
         await _after_category(turn, arg)
         return True
-    if action == "bar" and turn.step == "barrio" and (barrio_id := parse_id(arg)) is not None:
+    picking = turn.step in ("barrio", "join")
+    if action == "bar" and picking and (barrio_id := parse_id(arg)) is not None:
         barrio = await turn.session.get(Barrio, barrio_id)
         if barrio is None:
             return False
+        if await _route(turn, barrio) == JoinRoute.NOBODY:
+            # Offered before its coordinator left, or forged: the list as it is now.
+            turn.say(texts.BARRIO_NOT_TAKING_REQUESTS.format(barrio=barrio.name))
+            await prompt(turn)
+            return True
+        if turn.step == "join" and turn.member is not None:
+            turn.finish()
+            await join(turn, turn.member, barrio)
+            return True
         turn.goto("consent", barrio_id=barrio.id)
         await prompt(turn)
         return True
@@ -142,10 +197,17 @@ async def _after_category(turn: Turn, category: str) -> None:
 
 
 async def _ask_barrio(turn: Turn, query: str) -> None:
-    barrios = list(await queries.all_barrios(turn.session))
+    taken = _asked_already(turn.member)
+    barrios = await _answerable(
+        turn, [b for b in await queries.all_barrios(turn.session) if b.id not in taken]
+    )
     if not barrios:
+        joining = turn.step == "join"
         turn.finish()
-        turn.say(texts.NO_BARRIOS)
+        if joining:
+            turn.say(texts.NO_OTHER_BARRIO, main_menu(turn.member))
+        else:
+            turn.say(texts.NO_BARRIOS)
         return
     header = texts.ASK_BARRIO
     if query:
@@ -187,10 +249,21 @@ async def _create_member(turn: Turn, *, listed: bool) -> None:
     await turn.session.flush()
     turn.member = member
     turn.finish()
+    route = await _route(turn, barrio)
+    if route == JoinRoute.NOBODY:
+        # No request that nobody would see: the barrio's link asks again once someone can.
+        turn.say(
+            texts.REGISTERED_WITHOUT_BARRIO.format(name=member.name, barrio=barrio.name),
+            main_menu(member),
+        )
+        return
     status = await _add_membership(turn, member, barrio)
-    template = (
-        texts.REGISTERED_ACTIVE if status == MembershipStatus.ACTIVE else texts.REGISTERED_PENDING
-    )
+    if status == MembershipStatus.ACTIVE:
+        template = texts.REGISTERED_ACTIVE
+    elif route == JoinRoute.ADMINISTRATORS:
+        template = texts.REGISTERED_PENDING_TEAM
+    else:
+        template = texts.REGISTERED_PENDING
     turn.say(template.format(name=member.name, barrio=barrio.name), main_menu(member))
 
 
@@ -204,8 +277,14 @@ async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
         turn.say(texts.ALREADY_PENDING.format(barrio=barrio.name))
         return
     if existing is not None and existing.status == MembershipStatus.REJECTED:
-        # A coordinator said no; asking again through the link would just nag them.
-        turn.say(texts.REJECTED_FOR_MEMBER.format(barrio=barrio.name))
+        # A coordinator said no; asking again through the link would just nag them. Why,
+        # whom to talk to, and the way into another barrio instead.
+        contacts = await queries.barrio_contacts(turn.session, barrio.id)
+        reason, note = existing.rejection_reason, existing.rejection_note
+        turn.say(
+            f"{rejection_text(barrio.name, reason, note, contacts)}\n\n{texts.REJECTION_WAY_OUT}",
+            [Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO)],
+        )
         return
     if existing is not None and existing.status == MembershipStatus.LEFT:
         again = _may_ask_again(existing)
@@ -213,13 +292,22 @@ async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
             when = describe_when(again, turn.zone, turn.now)
             say_menu(turn, texts.REJOIN_WAIT.format(barrio=barrio.name, when=when))
             return
+    route = await _route(turn, barrio)
+    if route == JoinRoute.NOBODY:
+        say_menu(turn, texts.BARRIO_NOT_TAKING_REQUESTS.format(barrio=barrio.name))
+        return
     status = await _add_membership(turn, member, barrio, existing)
     if status is None:
         # Another turn (the link tapped twice at once) re-opened it first: answer as that
         # turn left it.
         await join(turn, member, barrio)
         return
-    template = texts.JOINED if status == MembershipStatus.ACTIVE else texts.JOIN_REQUESTED
+    if status == MembershipStatus.ACTIVE:
+        template = texts.JOINED
+    elif route == JoinRoute.ADMINISTRATORS:
+        template = texts.JOIN_REQUESTED_TEAM
+    else:
+        template = texts.JOIN_REQUESTED
     say_menu(turn, template.format(barrio=barrio.name))
 
 
@@ -271,9 +359,29 @@ async def _add_membership(
 async def _ask_coordinators(
     turn: Turn, membership: Membership, member: Member, barrio: Barrio
 ) -> None:
-    request, buttons = join_request(member, barrio, membership.id)
-    for coordinator in await queries.coordinators_of(turn.session, barrio.id):
-        await turn.notify(coordinator, request, buttons, about=member, barrio_id=barrio.id)
+    """The barrio's coordinators, or while it has none the administrators, get the request."""
+    turn.enqueued += await ask_to_join(
+        turn.session,
+        membership,
+        member,
+        barrio,
+        now=turn.now,
+        zone=barrio_zone(barrio, turn.default_zone),
+        admins=turn.admins,
+    )
+
+
+async def _route(turn: Turn, barrio: Barrio) -> JoinRoute:
+    return await join_route(turn.session, barrio, turn.admins)
+
+
+async def _answerable(turn: Turn, barrios: Sequence[Barrio]) -> list[Barrio]:
+    """The barrios someone could answer a request to: a barrio that needs approval and has
+    no coordinator, with no administrator either, is not offered."""
+    if turn.admins:
+        return list(barrios)
+    coordinated = await queries.coordinator_counts(turn.session)
+    return [b for b in barrios if not b.requires_approval or b.id in coordinated]
 
 
 ABANDONED_AFTER = timedelta(days=7)

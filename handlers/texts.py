@@ -24,22 +24,28 @@ MENU_BARRIO = "🏘️ Mi barrio"
 MENU_DIRECTORY = "🔎 Directorio"
 MENU_PROFILE = "👤 Mi perfil"
 MENU_MEMBERS = "👥 Socios y solicitudes"
+MENU_ANNOUNCE = "📣 Anuncio"
+MENU_MEETING = "📅 Reunión"
+MENU_ATTENDANCE = "🙋 Asistencia"
+MENU_CALL = "💰 Convocatoria"
 MENU_PROMPT = "¿Qué quieres hacer? Toca una opción."
+# `{register}` is HELP_REGISTER for someone not registered yet, and nothing for the others.
 HELP = (
     "Barrio Conecta une a los negocios de tu barrio comercial.\n\n"
-    "/registro — inscribirte en tu barrio\n"
+    "{register}"
     "/barrio — ver tu barrio y su coordinación\n"
     "/directorio — buscar negocios del barrio\n"
     "/perfil — ver o cambiar tus datos\n"
     "/reuniones — próximas reuniones y tu respuesta\n"
     "/convocatorias — fondos abiertos para tu barrio\n"
     "/alerta — avisar al barrio de un robo, incendio u otra emergencia\n"
-    "/silencio — horario en que no te llegan avisos (salvo alertas)\n"
+    "/silencio — horario en que anuncios y recordatorios esperan a la mañana\n"
     "/resumen — resumen de la semana, los lunes a las 9:00\n"
     "/misdatos — recibir un archivo con todo lo que guardamos de ti\n"
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
+HELP_REGISTER = "/registro — inscribirte en tu barrio\n"
 HELP_LINK = "\n/vincular — usar Telegram y WhatsApp con el mismo registro"
 HELP_COORDINATOR = (
     "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar\n/anuncio — enviar un anuncio\n"
@@ -52,6 +58,8 @@ WHATSAPP_ANSWER_WITH_NUMBER = "Responde con el número de tu opción."
 # On WhatsApp options are a numbered list, not buttons: these phrases read differently there
 # (bot/whatsapp.py `render` swaps them in any text, queued or replied).
 WHATSAPP_WORDING = {
+    # WhatsApp has no silent messages: there they come as any other.
+    "y, sin sonido, los avisos": "y los avisos",
     "Toca una opción.": "Elige una opción.",
     "Ese botón ya no sirve.": "Esa opción ya no sirve.",
     "Ese botón no es válido.": "Esa opción no es válida.",
@@ -76,6 +84,7 @@ TOO_LONG = "Es muy largo: escribe hasta {limit} letras, por favor."
 TOO_SHORT = "Es muy corto: escribe al menos {limit} letras, por favor."
 LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
 CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
+WHICH_OPTION = "¿Cuál de estas?"
 GROUP_GO_PRIVATE = "¡Hola! 👋 Para registrarte o ver tus datos, escríbeme por privado: {link}"
 ERROR_OURS = "Uy, algo falló de nuestro lado. Intenta de nuevo en un rato, por favor. 🙏"
 MISSED_MESSAGE = (
@@ -131,6 +140,32 @@ ALREADY_PENDING = (
 )
 JOIN_REQUESTED = "Listo: pedí tu ingreso a {barrio}. Te aviso cuando la coordinación responda. ⏳"
 JOINED = "¡Listo! Ya eres parte de {barrio}. 🎉"
+# A barrio without coordination in the bot: the deployment's team answers its requests…
+REGISTERED_PENDING_TEAM = (
+    "¡Gracias, {name}! Tu solicitud para unirte a {barrio} quedó enviada. Como el barrio aún "
+    "no tiene coordinación en el bot, la revisará el equipo de Barrio Conecta. Te aviso apenas "
+    "responda. ⏳"
+)
+JOIN_REQUESTED_TEAM = (
+    "Listo: pedí tu ingreso a {barrio}. Como aún no tiene coordinación en el bot, la revisará "
+    "el equipo de Barrio Conecta. Te aviso cuando responda. ⏳"
+)
+# …or, with no team configured either, nobody could: it takes no requests yet.
+BARRIO_NOT_TAKING_REQUESTS = (
+    "{barrio} todavía no tiene coordinación en el bot, así que aún no puede recibir "
+    "solicitudes. Pídele a tu coordinador(a) que se inscriba aquí; cuando lo haga, abre de "
+    "nuevo el enlace del barrio y pediré tu ingreso."
+)
+REGISTER_WITHOUT_REQUEST = (
+    "{barrio} todavía no tiene coordinación en el bot, así que aún no puede recibir "
+    "solicitudes. Igual puedes registrarte ahora: cuando tenga coordinación, abre de nuevo "
+    "este enlace y pediré tu ingreso."
+)
+REGISTERED_WITHOUT_BARRIO = (
+    "¡Listo, {name}! Quedó tu registro, pero aún no pude pedir tu ingreso a {barrio}: "
+    "todavía no tiene coordinación en el bot. Pídele a tu coordinador(a) que se inscriba aquí; "
+    "cuando lo haga, abre de nuevo el enlace del barrio."
+)
 NOT_REGISTERED = "Primero necesito inscribirte. Toca «Registrarme» 👇"
 NOT_ACTIVE = "Esto se abre cuando tu ingreso al barrio esté aprobado. ⏳"
 
@@ -143,10 +178,43 @@ JOIN_REQUEST = (
 APPROVED_FOR_COORDINATOR = "Aprobaste a {name}. Ya es parte de {barrio}. ✅"
 REJECTED_FOR_COORDINATOR = "Rechazaste la solicitud de {name} para {barrio}."
 APPROVED_FOR_MEMBER = "¡Buenas noticias! 🎉 Ya eres parte de {barrio}. Escribe /directorio para conocer a tus vecinos."
-REJECTED_FOR_MEMBER = (
-    "La coordinación de {barrio} no aprobó tu solicitud. Si crees que es un error, "
-    "conversa con tu coordinador(a)."
+# Rejecting takes one tap on a reason (or "Sin motivo"); until then the request stays open.
+REJECT_ASK_REASON = (
+    "¿Por qué no apruebas a {name} en {barrio}? Al elegir un motivo, la solicitud queda "
+    "rechazada y le aviso con ese motivo."
 )
+# Keys are stored (`Membership.rejection_reason`): the coordinator's button, and the words
+# the applicant reads after "Motivo:".
+REJECTION_REASONS = {
+    "no_business": "No tiene negocio en este barrio",
+    "missing_data": "Faltan datos del negocio",
+    "duplicate": "Ya tiene otro registro en el barrio",
+}
+REJECTION_REASON_WORDS = {
+    "no_business": "tu negocio no está en este barrio",
+    "missing_data": "faltan datos de tu negocio",
+    "duplicate": "ya hay otro registro tuyo en el barrio",
+}
+REJECT_WRITE_REASON = "✏️ Escribir otro motivo"
+REJECT_WITHOUT_REASON = "Sin motivo"
+REJECT_CALL_OFF = "↩️ No rechazar"
+REJECT_ASK_NOTE = (
+    "Escribe el motivo en pocas palabras (hasta {limit} letras). Se lo envío a {name} tal cual."
+)
+REQUEST_KEPT = "No rechacé nada: la solicitud sigue pendiente."
+REJECTED_REASON_TOLD = "\nMotivo que le conté: {reason}"
+REJECTED_NO_REASON_TOLD = "\nLe avisé sin motivo."
+REJECTED_CONTACT_HINT = (
+    "\n\n📞 Aún no dejas un contacto para vecinos. Con él, quien no fue aprobado puede "
+    "conversarlo contigo: agrégalo en /barrio."
+)
+REJECTED_FOR_MEMBER = "La coordinación de {barrio} no aprobó tu solicitud."
+REJECTION_REASON_LINE = "Motivo: {reason}."
+REJECTION_NOTE_LINE = "Motivo, en palabras de la coordinación: «{note}»"
+REJECTION_CONTACT = "Si quieres conversarlo, la coordinación dejó este contacto:"
+REJECTION_NO_CONTACT = "Si crees que es un error, conversa con la coordinación del barrio."
+REJECTION_WAY_OUT = "Si tu negocio está en otro barrio comercial, puedes pedir ingreso ahí 👇"
+ASK_OTHER_BARRIO = "🏘️ Pedir ingreso a otro barrio"
 ALREADY_DECIDED = "Esa solicitud ya estaba resuelta ({status})."
 REQUEST_GONE = "Esa solicitud ya no existe."
 STATUS_WORDS = {
@@ -161,29 +229,109 @@ MEMBERS_LINE = "• {name} — {business} ({category})"
 MEMBERS_MORE = "… y {count} más. Para la lista completa: barrio export members."
 PENDING_NONE = "No hay solicitudes pendientes en {barrio}."
 PENDING_HEADER = "⏳ Solicitudes por aprobar en {barrio}: {count}"
+# To an administrator, about a barrio without coordination in the bot.
+JOIN_REQUEST_NO_COORDINATION = (
+    "Nueva solicitud para {barrio} ({comuna}), que aún no tiene coordinación en el bot:\n"
+    "👤 {name}\n🏪 {business} ({category})\n¿La apruebas?"
+)
+# To a barrio's first coordinator, before the requests that were waiting.
+PENDING_FORWARDED = "🧭 Ahora coordinas {barrio}. Solicitudes que esperaban respuesta: {count}"
+PENDING_FORWARDED_MORE = "\nTe muestro las primeras {shown}; las demás, con /miembros."
+
+# --- removing a member (/miembros) -----------------------------------------------------------
+REMOVE_MEMBER = "🚪 Quitar a un socio"
+REMOVE_PICK = "¿A quién quieres quitar de {barrio}?"
+REMOVE_PICK_LINE = "{name} · {business}"
+PAGE_OF = " (página {page} de {pages})"
+PAGE_PREVIOUS = "◀️ Anteriores"
+PAGE_NEXT = "Más ▶️"
+REMOVE_CONFIRM = "¿Quitar a {name} de {barrio}? Dejará de recibir los avisos del barrio."
+YES_REMOVE = "Sí, quitar"
+REMOVE_KEPT = "Listo, no quité a nadie."
+REMOVE_NONE = "En {barrio} no hay socios que puedas quitar desde aquí."
+REMOVE_GONE = "Esa persona ya no está en el barrio."
+REMOVE_SELF = "Desde aquí no puedes quitarte a ti: para salir del barrio, usa /baja."
+REMOVE_NOT_ACTIVE = "{name} no está entre los socios de {barrio}."
+REMOVE_COORDINATOR = (
+    "{name} es parte de la coordinación: no se puede quitar desde aquí. "
+    "Eso lo ve el equipo de Barrio Conecta."
+)
+REMOVED_DONE = "Listo: {name} ya no es parte de {barrio}. Le avisé."
+REMOVED_FOR_MEMBER = (
+    "La coordinación de {barrio} te quitó del barrio: ya no recibirás sus avisos. "
+    "Si crees que es un error, conversa con tu coordinador(a)."
+)
+MEMBER_REMOVED_FOR_COORDINATORS = "{coordinator} quitó a {name} de {barrio}."
 
 # --- barrio --------------------------------------------------------------------------------
 BARRIO_CARD = (
     "🏘️ {name}\n📍 {comuna}, {region}\n👥 Socios activos: {count}\n"
-    "🧭 Coordinación: {coordinators}\nTu estado: {status}"
+    "🧭 Coordinación: {coordinators}\n{status}"
 )
 NO_COORDINATORS = "aún sin coordinador(a)"
 MEMBERSHIP_WORDS = {
-    "pending": "esperando aprobación ⏳",
-    "active": "socio activo ✅",
-    "coordinator": "coordinación 🧭",
+    "pending": "⏳ Tu ingreso espera aprobación",
+    "active": "✅ Participas en este barrio",
+    "coordinator": "🧭 Coordinas este barrio",
 }
 NO_BARRIO = "Aún no eres parte de un barrio."
+# Someone whose every request was turned down, or who left: what happened, and a way in.
+NO_BARRIO_REGISTERED = "Ya tienes tu registro, {name}, pero aún no eres parte de un barrio."
+BARRIO_LEFT_LINE = "🚪 Saliste de {barrio}."
+WAY_IN = "Puedes pedir ingreso a un barrio comercial 👇"
+ASK_A_BARRIO = "🏘️ Pedir ingreso a un barrio"
+NO_OTHER_BARRIO = (
+    "No hay otro barrio en Barrio Conecta al que puedas pedir ingreso. "
+    "Si tu barrio aún no está, cuéntale a Sercotec."
+)
+# Member-only commands for someone who is in no barrio (pending people read NOT_ACTIVE).
+NOT_ACTIVE_REJECTED = (
+    "Esto es para socios de un barrio, y la coordinación de {barrios} no aprobó tu solicitud. "
+    "En /barrio ves el motivo, y puedes pedir ingreso a otro barrio."
+)
+NOT_ACTIVE_NO_BARRIO = (
+    "Esto es para socios de un barrio, y ahora no eres parte de ninguno. "
+    "Puedes pedir ingreso a uno 👇"
+)
+AND = " y "
+# A coordinator's contact for the barrio's members and applicants (`/barrio`).
+CONTACT_LINE = "📞 {contact}"
+BARRIO_CONTACTS = "\n📞 Contacto de la coordinación: {contacts}"
+CONTACT_BUTTON = "📞 Contacto para vecinos"
+CONTACT_ASK = (
+    "📞 Tu contacto para vecinos de {barrio}: {current}\n"
+    "Lo ven los socios en /barrio, y quien pida entrar y no sea aprobado. "
+    "Escribe un teléfono o un texto corto (ej: «Carmen, 9 1234 5678, de lunes a viernes»)."
+)
+CONTACT_NONE = "aún no dejas uno"
+CONTACT_BAD = "Escribe un teléfono (ej: 9 1234 5678) o un texto corto con letras, por favor."
+CONTACT_SAVED = "Listo ✅ Tu contacto para vecinos de {barrio}: {contact}"
+CONTACT_CLEARED = "Listo: ya no muestro un contacto tuyo en {barrio}."
+# An erased coordinator's contact, where a message sent before still quoted it.
+CONTACT_ERASED = "—"
 
 # --- directory -----------------------------------------------------------------------------
 DIRECTORY_ASK = (
-    "¿Qué buscas? Elige un rubro, o escribe /directorio y un nombre (ej: /directorio pan)."
+    "En el directorio hay {count} negocios. ¿Qué buscas? Escribe un nombre, un negocio o un "
+    "rubro (ej: pan), o elige 👇"
 )
+DIRECTORY_EVERYONE = "📒 Negocios del directorio ({count}):"
+DIRECTORY_NARROW = "Para buscar, escribe un nombre, un negocio o un rubro, o elige uno 👇"
+DIRECTORY_EMPTY = (
+    "Todavía no hay negocios en el directorio de tu barrio. Cuando más socios se inscriban, "
+    "los vas a ver aquí."
+)
+DIRECTORY_ALL = "👥 Ver todos ({count})"
+DIRECTORY_PAGE = "👥 Negocios del directorio, del {first} al {last} de {count}:"
+DIRECTORY_NEXT = "➡️ Ver más"
+DIRECTORY_PAGE_GONE = "Esa página ya no existe: el directorio cambió. Así está ahora 👇"
 DIRECTORY_HEADER = "🔎 Resultados para «{query}»: {count}"
 DIRECTORY_LINE = "• {business} — {name} · {category}"
 DIRECTORY_PHONE = "\n   📞 {phone}"
 DIRECTORY_ADDRESS = "\n   📍 {address}"
-DIRECTORY_NONE = "No encontré negocios con «{query}» en tu barrio. Prueba con otra palabra."
+DIRECTORY_NONE = (
+    "No encontré negocios con «{query}» en tu barrio. Prueba con otra palabra o elige un rubro 👇"
+)
 DIRECTORY_MORE = "… y {count} más. Escribe algo más preciso."
 
 # --- profile -------------------------------------------------------------------------------
@@ -212,6 +360,11 @@ ASK_NEW_BUSINESS = "Escribe el nombre de tu negocio."
 ASK_NEW_ADDRESS = "Escribe la dirección de tu negocio (calle y número)."
 ASK_NEW_PHONE = "Escribe tu teléfono, por ejemplo 9 1234 5678."
 CLEAR_VALUE = "🗑️ Quitar"
+# "Mostrar teléfono" tapped before there is one: it is asked for, and shows once written.
+SHOW_NEEDS_VALUE = {
+    "phone": "Aún no has puesto tu teléfono. Escríbelo y lo muestro en el directorio.",
+    "address": "Aún no has puesto tu dirección. Escríbela y la muestro en el directorio.",
+}
 BAD_PHONE = "Ese teléfono no me sirve. Escríbelo así: 9 1234 5678 (9 dígitos)."
 PROFILE_SAVED = "Guardado ✅"
 
@@ -268,7 +421,17 @@ ALERT_KINDS = {
     "sospechoso": "👀 Persona sospechosa",
     "incendio": "🔥 Incendio",
     "accidente": "🚑 Accidente",
-    "otro": "❗ Otro",
+    "otro": "❗ Otra emergencia",
+}
+# The alert as named inside a sentence ("✅ Resuelta: la alerta de robo…"): "de otro" would
+# read as someone else's alert.
+ALERT_NAMED = {
+    "robo": "la alerta de robo",
+    "asalto": "la alerta de asalto",
+    "sospechoso": "la alerta por una persona sospechosa",
+    "incendio": "la alerta de incendio",
+    "accidente": "la alerta de accidente",
+    "otro": "la alerta (otra emergencia)",
 }
 EMERGENCY_NUMBERS = "📞 Carabineros 133 · Bomberos 132 · SAMU 131 · PDI 134"
 ALERT_WHICH_BARRIO = "¿En qué barrio pasa?"
@@ -301,14 +464,14 @@ ALERT_LIMIT = (
 ALERT_RESOLVE = "✅ Resuelta"
 ALERT_FALSE = "🟡 Falsa alarma"
 ALERT_CLOSED = {
-    "resolved": "✅ Resuelta: la alerta de {kind} en {barrio} ({when}) ya está controlada.",
-    "false_alarm": "🟡 Falsa alarma: la alerta de {kind} en {barrio} ({when}) no era real. Gracias por estar atentos.",
+    "resolved": "✅ Resuelta: {alert} en {barrio} ({when}) ya está controlada.",
+    "false_alarm": "🟡 Falsa alarma: {alert} en {barrio} ({when}) no era real. Gracias por estar alerta.",
 }
 ALERT_ALREADY_CLOSED = "Esa alerta ya estaba cerrada."
 ALERT_CLOSED_FOR_COORDINATOR = "Listo: avisé a los {count} socios que la recibieron."
 
 # --- quiet hours ---------------------------------------------------------------------------
-QUIET_NOW = "🌙 Horario de silencio: {current}.\nEn ese horario solo te llegan alertas de seguridad; lo demás espera a la mañana."
+QUIET_NOW = "🌙 Horario de silencio: {current}.\nEn ese horario solo te llegan las alertas de seguridad y, sin sonido, los avisos que no pueden esperar (una solicitud para unirse, su respuesta). Anuncios, reuniones y recordatorios esperan a la mañana."
 QUIET_OFF = "sin horario de silencio"
 QUIET_RANGE = "de {start} a {end}"
 QUIET_CHOICES = {
@@ -370,6 +533,19 @@ MEETING_ASK_TITLE = "¿Cómo se llama la reunión? (ej: «Reunión mensual de so
 MEETING_ASK_WHEN = "¿Cuándo es? Escribe el día y la hora, como «jueves 19:00», «28/11 18:30» o «mañana a las 7 de la tarde»."
 MEETING_WHEN_UNCLEAR = "No entendí la fecha 🤔. Prueba así: «jueves 19:00» o «28/11 18:30»."
 MEETING_WHEN_PAST = "Esa fecha ya pasó. Escribe un día y hora que vengan."
+# What is wrong with a date typed (handlers/when.py `why_not`), then what to type instead.
+WHEN_NO_SUCH_DAY = "El {day} de {month} no existe. {Month} tiene {days} días."
+WHEN_NO_SUCH_FEBRUARY_DAY = (
+    "El {day} de febrero no existe. Febrero tiene 28 días (29 en año bisiesto)."
+)
+WHEN_NO_LEAP_DAY = "El 29 de febrero no existe en {year}: ese año febrero tiene 28 días."
+WHEN_PAST = "Esa fecha ya pasó: {when}."
+MEETING_WHEN_ANOTHER_DAY = "Escribe otro día y hora, como «jueves 19:00» o «28/11 18:30»."
+MEETING_WHEN_AHEAD = "Escribe un día y hora que vengan."
+MEETING_ASK_HOUR = "{day}, anotado. ¿A qué hora? (por ejemplo {example})"
+MEETING_HOUR_UNCLEAR = (
+    "No entendí la hora 🤔. Escríbela así: «19:00», «7 de la tarde» o «a las 19»."
+)
 MEETING_WHEN_CHECK = "Entendí: {when}. ¿Está bien?"
 MEETING_WHEN_OK = "✅ Sí, está bien"
 MEETING_WHEN_AGAIN = "✏️ Cambiar fecha"
@@ -470,7 +646,8 @@ MEETING_CANCEL_CONFIRM = "¿Seguro que cancelas «{title}»? Aviso a todos los i
 MEETING_CANCEL_YES = "Sí, cancelar"
 MEETING_CANCELLED_NOTICE = "❌ Se canceló la reunión:\n\n{card}"
 MEETING_MOVED_NOTICE = (
-    "🕑 Cambió la fecha de la reunión:\n\n{card}\n\nSi cambia tu respuesta, usa /reuniones."
+    "🕑 Cambió la fecha de la reunión.\nAntes: {old}\nAhora: {new}\n\n{card}\n\n"
+    "¿Puedes en la nueva fecha? Responde aquí 👇"
 )
 MEETING_CANCELLED_DONE = "Reunión cancelada. Avisé a {count} invitados."
 MEETING_MOVED_DONE = "Fecha cambiada. Avisé a {count} invitados."
@@ -488,6 +665,8 @@ CALL_ASK_OPENS = "¿Desde qué día se puede postular? (ej: «hoy», «1/12», �
 CALL_ASK_CLOSES = "¿Hasta qué día? (ej: «15/12»)"
 CALL_BAD_DAY = "No entendí el día. Escríbelo así: «15/12» o «15 de diciembre»."
 CALL_CLOSES_BEFORE = "El cierre debe ser después de la apertura y no puede haber pasado."
+CALL_ANOTHER_DAY = "Escribe otro día, como «15/12»."
+CALL_CLOSES_AHEAD = "El cierre puede ser hoy o un día que venga."
 CALL_CARD = "💰 {name}\n{description}{link}\n🗓️ Postulación: del {opens} al {closes}"
 CALL_LINK = "\n🔗 {url}"
 CALL_CONFIRM = "Así se verá 👆 Llegará a {count} socios. ¿La publico?"
@@ -526,7 +705,7 @@ MYDATA_NOTES = {
     "perfil": "Tus datos: nombre, negocio, rubro, dirección y teléfono (si los diste), qué eliges mostrar en el directorio, tu horario de silencio y si recibes el resumen semanal. Se cambian con /perfil, /silencio y /resumen.",
     "consentimiento": "Cuándo aceptaste que guardemos tus datos.",
     "canales": "Por dónde te escribimos: el canal, tu número de usuario en él y si te llegan ahí los avisos del barrio (se elige con /vincular).",
-    "membresias": "Cada barrio en que te inscribiste, con tu rol y estado, también los que dejaste o no se aprobaron.",
+    "membresias": "Cada barrio en que te inscribiste, con tu rol y estado, también los que dejaste o no se aprobaron: el motivo que te dio la coordinación, si no te aprobó, y el contacto que dejaste para los vecinos, si coordinas.",
     "reuniones": "Tus respuestas a las invitaciones a reuniones.",
     "invitaciones": "Las reuniones a las que te invitaron: a quienes no responden se les recuerda la reunión.",
     "alertas": "Las alertas de seguridad que enviaste. Llegaron a todo el barrio con tu nombre.",
@@ -543,7 +722,7 @@ DELIVERY_STATUS_WORDS = {
     "unreachable": "no se pudo entregar",
     "ambiguous": "sin confirmar",
 }
-ROLE_WORDS = {"member": "socio", "coordinator": "coordinación"}
+ROLE_WORDS = {"member": "integrante", "coordinator": "coordinación"}
 ALERT_STATUS_WORDS = {"open": "abierta", "resolved": "resuelta", "false_alarm": "falsa alarma"}
 
 # --- too many messages (bot/telegram.py, intake limit) -------------------------------------

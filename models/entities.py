@@ -111,10 +111,18 @@ class DeliveryStatus(enum.StrEnum):
 
 
 class Priority(enum.IntEnum):
-    """Lower goes first."""
+    """Lower goes first. It also says how quiet hours treat a row (`handlers/outbox.py`)."""
 
     ALERT = 0
     MEETING_CHANGE = 10
+    # About something a person is doing right now (a join request, its answer, a channel
+    # linked, a coordinator's broadcast finished): someone waits on it, so quiet hours never
+    # hold it.
+    PERSONAL = 20
+    # A personal notice queued inside its recipient's quiet hours: it goes at once, without
+    # sound where the channel allows it. Stored as such, so a retry or a restart sends it alike.
+    PERSONAL_SILENT = 21
+    # A reminder, or anything else that can wait for the morning.
     NOTICE = 30
     BROADCAST = 50
 
@@ -305,6 +313,14 @@ class Membership(Timestamped, Base):
         _str_enum(MembershipStatus), default=MembershipStatus.PENDING
     )
     decided_at: Mapped[datetime | None]
+    # Why a coordinator turned the request down, as the applicant is told it: a key of
+    # `texts.REJECTION_REASONS`, or "other" with the coordinator's own words in the note;
+    # None: no reason given.
+    rejection_reason: Mapped[str | None] = mapped_column(String(20))
+    rejection_note: Mapped[str | None] = mapped_column(String(200))
+    # A coordinator's own choice of how the barrio's members and applicants may reach them
+    # (a phone or a short text); only while they coordinate the barrio.
+    contact: Mapped[str | None] = mapped_column(String(120))
 
     member: Mapped[Member] = relationship(back_populates="memberships")
     barrio: Mapped[Barrio] = relationship()

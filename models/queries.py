@@ -149,6 +149,19 @@ async def coordinators_of(session: AsyncSession, barrio_id: int) -> Sequence[Mem
     ).all()
 
 
+async def coordinator_counts(session: AsyncSession) -> dict[int, int]:
+    """Active coordinators per barrio id; a barrio without any is not in it."""
+    rows = await session.execute(
+        select(Membership.barrio_id, func.count())
+        .where(
+            Membership.role == Role.COORDINATOR,
+            Membership.status == MembershipStatus.ACTIVE,
+        )
+        .group_by(Membership.barrio_id)
+    )
+    return {barrio_id: count for barrio_id, count in rows.all()}
+
+
 async def active_member_count(session: AsyncSession, barrio_id: int) -> int:
     count = await session.scalar(_ACTIVE_MEMBER_COUNT, {"barrio_id": barrio_id})
     return int(count or 0)
@@ -186,9 +199,12 @@ async def directory_members(
     text: str | None = None,
     categories: Sequence[str] = (),
     limit: int,
+    offset: int = 0,
 ) -> tuple[int, list[DirectoryEntry]]:
     """Members who chose to be listed and are active in any of these barrios, matching the
-    folded `text` (name or business) or one of `categories`; returns (total, first `limit`).
+    folded `text` (name or business) or one of `categories`, or all of them without either;
+    returns (total, `limit` of them from `offset` on, in a stable order). Past the end the
+    total is 0 too: no row carries it.
 
     One statement: the total rides on every row as a window count, and only the shown
     columns are read (a hidden phone never leaves the database)."""
@@ -196,6 +212,7 @@ async def directory_members(
         "barrio_ids": list(barrio_ids),
         "exclude_member_id": exclude_member_id,
         "limit": limit,
+        "offset": offset,
     }
     if text:
         params["pattern"] = f"%{_escape_like(text)}%"
@@ -243,6 +260,7 @@ def _directory_query(*, by_text: bool, by_categories: bool) -> Select[Any]:
         .where(*conditions)
         .order_by(Member.business_name, Member.id)
         .limit(bindparam("limit"))
+        .offset(bindparam("offset", 0))
     )
 
 
@@ -261,6 +279,22 @@ async def barrio_summary(session: AsyncSession, barrio_id: int) -> tuple[int, li
     count = await active_member_count(session, barrio_id)
     names = await session.scalars(_COORDINATOR_NAMES, {"barrio_id": barrio_id})
     return count, list(names)
+
+
+async def barrio_contacts(session: AsyncSession, barrio_id: int) -> list[str]:
+    """The contacts the barrio's active coordinators chose to share with its members and
+    applicants, oldest coordinator first."""
+    contacts = await session.scalars(
+        select(Membership.contact)
+        .where(
+            Membership.barrio_id == barrio_id,
+            Membership.role == Role.COORDINATOR,
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.contact.is_not(None),
+        )
+        .order_by(Membership.id)
+    )
+    return [contact for contact in contacts if contact]
 
 
 async def membership_for_decision(session: AsyncSession, membership_id: int) -> Membership | None:
@@ -342,16 +376,22 @@ async def directory_entry_of(
 
 
 async def newest_notice_with_options(
-    session: AsyncSession, member_id: int, since: datetime | None
+    session: AsyncSession,
+    member_id: int | None,
+    since: datetime | None,
+    address: tuple[str, str] | None = None,
 ) -> list[dict[str, str]] | None:
     """The options of the newest message with options delivered to the member after `since`
-    (a join request to a coordinator, an invitation), or None."""
+    (a join request to a coordinator, an invitation), or None. Without a member, to the
+    (channel, address) given: an administrator who is no member."""
+    sent_to = (
+        Delivery.member_id == member_id
+        if address is None
+        else (Delivery.channel == address[0]) & (Delivery.recipient == address[1])
+    )
     query = (
         select(Delivery.options)
-        .where(
-            Delivery.member_id == member_id,
-            Delivery.status == DeliveryStatus.SENT,
-        )
+        .where(sent_to, Delivery.status == DeliveryStatus.SENT)
         .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
         .limit(NOTICES_LOOKED_AT)
     )

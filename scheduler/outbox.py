@@ -52,6 +52,7 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.core import Option, Rendered
+from handlers.outbox import goes_silently
 from models import Announcement, ChannelIdentity, Delivery, DeliveryStatus, Priority
 from models.queries import broadcast_counts
 
@@ -162,7 +163,8 @@ class Sender(Protocol):
     """A channel's way out. The reasons its exceptions carry are stored in `last_error` and
     logged, so they must name what went wrong, never the message text or the recipient.
     `kind` says what the message is ("announcement", "alert"…, see `message_kind`), for a
-    channel that must send some kinds another way (WhatsApp's templates)."""
+    channel that must send some kinds another way (WhatsApp's templates); `silent`: without
+    sound, where the channel can (a personal notice in the recipient's quiet hours)."""
 
     channel: str
 
@@ -173,6 +175,8 @@ class Sender(Protocol):
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str: ...
 
 
@@ -753,6 +757,7 @@ class OutboxDispatcher:
                     options,
                     delivery.photo,
                     kind=message_kind(delivery.broadcast),
+                    silent=goes_silently(delivery.priority),
                 )
             )
         except RetryLater as later:

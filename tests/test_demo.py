@@ -159,4 +159,4 @@ def test_rosa_joins_on_whatsapp_from_the_poster_text_and_gets_carmens_announceme
     # The next start, on the same data: a new Twilio emulator, Rosa still a member.
     again = _demo(tmp_path, lambda _intro: [":rosa", "BARRIO"])
     assert "y 7 socios de ejemplo" in again
-    assert "🏘️ Barrio Comercial Rancagua" in again and "Tu estado: socio activo" in again
+    assert "🏘️ Barrio Comercial Rancagua" in again and "✅ Participas en este barrio" in again

@@ -27,6 +27,8 @@ ADDRESS = "Pasaje Wiracocha 4321"
 PHONE_TYPED = "9 8765 4329"
 ALERT_TEXT = "Zumbido raro tras la cortina metálica"
 LATITUDE, LONGITUDE = -34.177771, -70.744449
+CONTACT = "Pregunte por Zoraida al 2 2345 6789"  # what she shares as a coordinator
+REASON = "Ya vende chalas Quispe en la feria"  # why another barrio turned her down
 TRACES = [
     NAME,
     "Quispeñuñoa",
@@ -41,6 +43,9 @@ TRACES = [
     "cortina metálica",
     str(LATITUDE)[:8],
     str(LONGITUDE)[:8],
+    CONTACT,
+    "2 2345 6789",
+    REASON,
 ]
 
 
@@ -95,6 +100,27 @@ async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, cap
     await zoraida.tap("Enviar alerta")
     await beto.wait_for(ALERT_TEXT)
     copy = await carmen.wait_for(ALERT_TEXT)
+
+    # She coordinates another barrio, shares a contact there and turns Beto down (the notice
+    # he gets quotes her contact); a third barrio turns her down, in Carmen's own words.
+    norte = await make_barrio(runtime, "Barrio Norte", "Machalí")
+    await make_coordinator(runtime, zoraida, norte)
+    await zoraida.say("/barrio")
+    await zoraida.tap("Contacto para vecinos")
+    await zoraida.say(CONTACT)
+    await beto.say(f"/start {norte.invite_code}")
+    await zoraida.wait_for("Nueva solicitud")
+    await zoraida.tap("Rechazar")
+    await zoraida.tap("Sin motivo")
+    assert CONTACT in (await beto.wait_for("no aprobó"))["text"]
+    sur = await make_barrio(runtime, "Barrio Sur", "Graneros")
+    await make_coordinator(runtime, carmen, sur)
+    await zoraida.say(f"/start {sur.invite_code}")
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Escribir otro motivo")
+    await carmen.say(REASON)
+    await zoraida.wait_for(REASON)
     await zoraida.say("/misdatos")
 
     # Every trace is there to be found before (so the search below can find it after).

@@ -94,6 +94,8 @@ class _Sink:
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         return "1"
 
@@ -168,6 +170,8 @@ class _Recording(_Sink):
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         self.sent.append(recipient)
         return str(len(self.sent))

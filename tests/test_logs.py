@@ -139,6 +139,8 @@ class _CrashingSender:
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         raise UnicodeError(f"cannot encode {text!r} for {recipient}")
 

@@ -93,7 +93,7 @@ async def test_dates_people_type_wrong(runtime, phone):
     await carmen.say("Reunión de emergencia")
     before = await snapshot(runtime)
     assert "No entendí la fecha" in text_of(await carmen.say("cuando se pueda"))
-    assert "No entendí la fecha" in text_of(await carmen.say("31/02 19:00"))
+    assert "El 31 de febrero no existe" in text_of(await carmen.say("31/02 19:00"))
     assert "ya pasó" in text_of(await carmen.say("hoy 10:00"))
     assert await snapshot(runtime) == before
     assert "Entendí: mañana miércoles 25 de noviembre a las 19:00" in text_of(

@@ -73,6 +73,10 @@ async def test_directory_counts_every_match_and_lists_the_first_ones(runtime, ph
 
 async def test_pending_member_cannot_browse_directory(runtime, phone):
     barrio = await make_barrio(runtime)
+    # Someone who can answer the request: a barrio nobody could answer takes none.
+    carmen = phone(9004, "Carmen")
+    await register(carmen, barrio)
+    await make_coordinator(runtime, carmen, barrio)
     ana = phone(9005, "Ana")
     await register(ana, barrio)
     assert "aprobado" in text_of(await ana.say("/directorio pan"))
@@ -225,6 +229,7 @@ async def test_registered_people_are_not_registered_twice(runtime, phone):
     assert "ya está enviada" in text_of(await ana.say(f"/start {barrio.invite_code}"))
     await carmen.wait_for("Nueva solicitud")
     await carmen.tap("Rechazar")
+    await carmen.tap("Sin motivo")
     await ana.wait_for("no aprobó")
     async with runtime.sessions() as session:
         requests_before = await session.scalar(select(func.count()).select_from(Delivery))

@@ -44,6 +44,10 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
     carmen = phone(7400000, "Carmen")
     await register(carmen, barrio, business="Librería Carmen")
     await make_coordinator(runtime, carmen, barrio)
+    # Someone must be able to answer Lejano's requests, or it takes none.
+    luis = phone(7400003, "Luis")
+    await register(luis, lejano, business="Ferretería Luis")
+    await make_coordinator(runtime, luis, lejano)
     ana = phone(ANA, "Ana")
     await register(ana, barrio, business="Almacén Ana")
     beto = phone(7400002, "Beto")
@@ -128,9 +132,9 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
 
     memberships = data["membresias"]
     assert [(m["barrio"], m["rol"], m["estado"]) for m in memberships] == [
-        ("Barrio Estación", "socio", "aprobada"),
-        ("Barrio Feria", "socio", "retirada"),
-        ("Barrio Lejano", "socio", "pendiente"),
+        ("Barrio Estación", "integrante", "aprobada"),
+        ("Barrio Feria", "integrante", "retirada"),
+        ("Barrio Lejano", "integrante", "pendiente"),
     ]
     for entry in memberships:
         assert started <= _local(entry["creada"])

@@ -293,6 +293,8 @@ class _ErasingSender:
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         self.sent.append(recipient)
         if recipient == self.erased:
@@ -337,6 +339,8 @@ class _CountingSender:
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         self.sent.append(recipient)
         return str(len(self.sent))

@@ -47,6 +47,8 @@ class _Recording:
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         self.sent.append(recipient)
         async with self._more:
@@ -72,6 +74,8 @@ class _PausedForAnHour(_Recording):
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         await super().send(recipient, text, options, photo, kind)
         raise RetryLater(HOUR_S)
@@ -87,6 +91,8 @@ class _NeverAnswers(_Recording):
         options: Sequence[Option],
         photo: str | None,
         kind: str | None = None,
+        *,
+        silent: bool = False,
     ) -> str:
         await super().send(recipient, text, options, photo, kind)
         await asyncio.Event().wait()

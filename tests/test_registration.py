@@ -114,7 +114,8 @@ async def test_rejected_member_is_told(runtime, phone):
     juan = phone(7008, "Juan")
     await register(juan, barrio)
     request = await carmen.wait_for("Nueva solicitud")
-    assert "Rechazaste" in text_of(await carmen.tap("Rechazar"))
+    assert "¿Por qué no apruebas a Juan" in text_of(await carmen.tap("Rechazar"))
+    assert "Rechazaste" in text_of(await carmen.tap("Sin motivo"))
     await juan.wait_for("no aprobó tu solicitud")
     approve = buttons(request)[0]["callback_data"]
     # The keyboard is gone after the tap; a second, late tap (two phones, one coordinator):
