@@ -22,7 +22,7 @@ from handlers.common import (
     require_coordinator,
     take_text,
 )
-from handlers.core import Document, Option, Turn, clean_line, parse_id
+from handlers.core import Document, Option, Rendered, Turn, clean_line, parse_id
 from handlers.ics import ics_filename, meeting_ics
 from handlers.outbox import Recipient, barrio_recipients, enqueue
 from handlers.recurrence import Rule, RuleProblem, describe_rule, occurrences, parse_rule
@@ -287,6 +287,66 @@ def meeting_card(meeting: Meeting, zone: ZoneInfo, now: datetime) -> str:
     )
 
 
+# An invitation or a change notice is worded again as it is sent (`reminders.render`): held
+# by quiet hours overnight, "mañana" must still be true when it arrives. `news` in its params
+# says which words; `old` is the date a moved meeting had.
+INVITE = "invite"
+SERIES_INVITE = "series_invite"
+MOVED = "moved"
+CANCELLED = "cancelled"
+
+
+def news_words(
+    meeting: Meeting, zone: ZoneInfo, now: datetime, params: dict[str, Any]
+) -> Rendered | None:
+    """A meeting's invitation or change notice as of `now`; None if it must not go any more
+    (what it invites to was cancelled or has started)."""
+    news = params.get("news")
+    card_words = meeting_card(meeting, zone, now)
+    if news == CANCELLED:
+        return Rendered(texts.MEETING_CANCELLED_NOTICE.format(card=card_words), [])
+    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
+        return None
+    if news == MOVED:
+        text = texts.MEETING_MOVED_NOTICE.format(
+            card=card_words,
+            old=describe_when(datetime.fromisoformat(params["old"]), zone, now),
+            new=describe_when(meeting.starts_at, zone, now),
+        )
+    elif news == SERIES_INVITE:
+        text = texts.MEETING_SERIES_INVITE.format(rule=params["rule"], card=card_words)
+    else:
+        text = texts.MEETING_INVITE.format(card=card_words)
+    return Rendered(text, rsvp_options(meeting.id))
+
+
+async def _enqueue_news(
+    turn: Turn,
+    meeting: Meeting,
+    recipients: Sequence[Recipient],
+    *,
+    priority: Priority,
+    broadcast: str | None = None,
+    **params: Any,
+) -> int:
+    params["meeting"] = meeting.id
+    words = news_words(meeting, zone_of(meeting, turn), turn.now, params)
+    assert words is not None, "news of a meeting that is neither ahead nor cancelled"
+    return await enqueue(
+        turn.session,
+        recipients,
+        words.text,
+        now=turn.now,
+        zone=zone_of(meeting, turn),
+        options=words.options,
+        priority=priority,
+        broadcast=broadcast,
+        barrio_id=meeting.barrio_id,
+        template=reminders.MEETING_NEWS_TEMPLATE,
+        params=params,
+    )
+
+
 def rsvp_options(meeting_id: int) -> list[Option]:
     return [
         Option(texts.RSVP_YES, f"rsv:y:{meeting_id}"),
@@ -345,16 +405,13 @@ async def _send(turn: Turn) -> None:
     turn.session.add(meeting)
     await turn.session.flush()
     recipients = await barrio_recipients(turn.session, [barrio.id], exclude_member_id=member.id)
-    turn.enqueued += await enqueue(
-        turn.session,
+    turn.enqueued += await _enqueue_news(
+        turn,
+        meeting,
         recipients,
-        texts.MEETING_INVITE.format(card=card(meeting, turn)),
-        now=turn.now,
-        zone=zone_of(meeting, turn),
-        options=rsvp_options(meeting.id),
         priority=Priority.BROADCAST,
         broadcast=_broadcast(meeting),
-        barrio_id=barrio.id,
+        news=INVITE,
     )
     await record_invited(turn.session, meeting, recipients, turn.now)
     await reminders.plan_meeting(turn.session, meeting, turn.now)
@@ -386,16 +443,14 @@ async def _send_series(turn: Turn, barrio: Barrio, rule: Rule) -> None:
     recipients = await barrio_recipients(turn.session, [barrio.id], exclude_member_id=member.id)
     # One invitation for the series, answering its first date; each later date is reminded
     # with its own buttons (`handlers/reminders.py`).
-    turn.enqueued += await enqueue(
-        turn.session,
+    turn.enqueued += await _enqueue_news(
+        turn,
+        first,
         recipients,
-        texts.MEETING_SERIES_INVITE.format(rule=describe_rule(rule), card=card(first, turn)),
-        now=turn.now,
-        zone=zone_of(first, turn),
-        options=rsvp_options(first.id),
         priority=Priority.BROADCAST,
         broadcast=_series_broadcast(first.series_id),
-        barrio_id=barrio.id,
+        news=SERIES_INVITE,
+        rule=describe_rule(rule),
     )
     turn.planned = True
     turn.say(
@@ -701,7 +756,7 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
         # Told first: whose invitation is still queued is not told, and then their invitation
         # (quiet hours, a backlog) is withdrawn, not followed by a cancellation for a meeting
         # they never heard of.
-        count = await _tell_invited(turn, meeting, texts.MEETING_CANCELLED_NOTICE, [])
+        count = await _tell_invited(turn, meeting, news=CANCELLED)
         await turn.session.execute(
             delete(Delivery).where(
                 Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING
@@ -785,27 +840,16 @@ async def _moved(turn: Turn) -> None:
     ):
         turn.say(texts.MEETING_GONE, main_menu(turn.member))
         return
-    zone = zone_of(meeting, turn)
-    dates = {
-        "old": describe_when(meeting.starts_at, zone, turn.now),
-        "new": describe_when(starts_at, zone, turn.now),
-    }
+    old = meeting.starts_at
     if not await _change_scheduled(turn, meeting, starts_at=starts_at):
         turn.say(texts.MEETING_GONE, main_menu(turn.member))
         return
-    # Invitations still waiting go out with the new date; only those already invited need
-    # to hear about the change.
-    await turn.session.execute(
-        update(Delivery)
-        .where(Delivery.broadcast == _broadcast(meeting), Delivery.status == DeliveryStatus.PENDING)
-        .values(text=texts.MEETING_INVITE.format(card=card(meeting, turn)))
-    )
+    # Invitations still waiting are worded as they go, with the new date: only those already
+    # invited need to hear about the change.
     await turn.session.refresh(meeting)
     await reminders.plan_meeting(turn.session, meeting, turn.now)
     turn.planned = True
-    count = await _tell_invited(
-        turn, meeting, texts.MEETING_MOVED_NOTICE, rsvp_options(meeting.id), **dates
-    )
+    count = await _tell_invited(turn, meeting, news=MOVED, old=old.isoformat())
     turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
 
 
@@ -892,23 +936,14 @@ async def _nudge(turn: Turn, meeting: Meeting) -> None:
     turn.say(texts.MEETING_NUDGED.format(count=fired.queued))
 
 
-async def _tell_invited(
-    turn: Turn, meeting: Meeting, template: str, options: list[Option], **words: str
-) -> int:
-    """Tell those invited of a change; not those whose invitation is still queued (quiet
-    hours): it goes out with the change in it. `words` fill the template besides the card."""
+async def _tell_invited(turn: Turn, meeting: Meeting, **news: str) -> int:
+    """Tell those invited of a change (`news`, see `news_words`); not those whose invitation
+    is still queued (quiet hours): it goes out with the change in it."""
     invited = set((await turn.session.scalars(_invited(meeting))).all())
     invited -= await _not_heard_yet(turn, meeting)
     everyone = await barrio_recipients(turn.session, [meeting.barrio_id])
     told = [r for r in everyone if r.member_id in invited]
-    turn.enqueued += await enqueue(
-        turn.session,
-        told,
-        template.format(card=card(meeting, turn), **words),
-        now=turn.now,
-        zone=zone_of(meeting, turn),
-        options=options,
-        priority=Priority.MEETING_CHANGE,
-        barrio_id=meeting.barrio_id,
+    turn.enqueued += await _enqueue_news(
+        turn, meeting, told, priority=Priority.MEETING_CHANGE, **news
     )
     return len({r.member_id for r in told})

@@ -55,6 +55,8 @@ CALL_REMINDER_DAYS = (7, 1)
 CALL_REMINDER_AT = time(10, 0)
 MEETING_TEMPLATE = "meeting_reminder"
 CALL_TEMPLATE = "call_reminder"
+# A meeting's invitation or change notice (`handlers/meetings.news_words`).
+MEETING_NEWS_TEMPLATE = "meeting_news"
 
 
 def barrio_zone(barrio: Barrio, default: ZoneInfo) -> ZoneInfo:
@@ -453,8 +455,11 @@ async def render(
     """Words for templated deliveries about to be sent; None for one that must not go (its
     meeting started, was cancelled or declined; its call closed or was withdrawn)."""
     out: dict[int, Rendered | None] = {}
+    from handlers.meetings import SERIES_INVITE, news_words
+
+    about_meetings = (MEETING_TEMPLATE, MEETING_NEWS_TEMPLATE)
     meeting_ids = {
-        int(d.params["meeting"]) for d in deliveries if d.template == MEETING_TEMPLATE and d.params
+        int(d.params["meeting"]) for d in deliveries if d.template in about_meetings and d.params
     }
     meetings = {
         m.id: m
@@ -475,6 +480,7 @@ async def render(
             )
         )
         answers = {(m, p): a for m, p, a in rows.all()}
+    series_next: dict[int | None, Meeting | None] = {}
     for delivery in deliveries:
         params = delivery.params or {}
         if delivery.template == MEETING_TEMPLATE:
@@ -491,6 +497,18 @@ async def render(
             zone = barrio_zone(meeting.barrio, default)
             text, options = meeting_reminder_words(meeting, zone, now, answered=answer is not None)
             out[delivery.id] = Rendered(text, options)
+        elif delivery.template == MEETING_NEWS_TEMPLATE:
+            meeting = meetings.get(int(params.get("meeting", 0)))
+            if meeting is not None and params.get("news") == SERIES_INVITE:
+                # A series' invitation answers its first date still ahead, whichever it is now.
+                if meeting.series_id not in series_next:
+                    series_next[meeting.series_id] = await _next_date(session, meeting, now)
+                meeting = series_next[meeting.series_id]
+            out[delivery.id] = (
+                news_words(meeting, barrio_zone(meeting.barrio, default), now, params)
+                if meeting is not None
+                else None
+            )
         elif delivery.template == CALL_TEMPLATE:
             call = await session.get(FundingCall, int(params.get("call", 0)))
             zone = ZoneInfo(str(params.get("zone") or default))
@@ -500,6 +518,23 @@ async def render(
                 continue
             out[delivery.id] = Rendered(call_reminder_words(call, today), [])
     return out
+
+
+async def _next_date(session: AsyncSession, meeting: Meeting, now: datetime) -> Meeting | None:
+    """`meeting` if it is still ahead, else the next date of its series that is."""
+    if meeting.status == MeetingStatus.SCHEDULED and meeting.starts_at > now:
+        return meeting
+    return await session.scalar(
+        select(Meeting)
+        .where(
+            Meeting.series_id == meeting.series_id,
+            Meeting.status == MeetingStatus.SCHEDULED,
+            Meeting.starts_at > now,
+        )
+        .order_by(Meeting.starts_at)
+        .limit(1)
+        .options(selectinload(Meeting.barrio))
+    )
 
 
 Firer = Callable[[AsyncSession, Reminder, datetime, ZoneInfo], Awaitable[Fired]]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
+from handlers.reminders import MEETING_TEMPLATE
 from models import Delivery, DeliveryStatus, Reminder, ReminderKind, ReminderStatus
 from tests.support import WAIT_S, Phone, buttons, text_of
 from tests.test_broadcasts import _barrio_with_people
@@ -166,7 +167,7 @@ async def test_a_reminder_held_by_quiet_hours_says_today_when_it_arrives(runtime
     due = THURSDAY_19 - timedelta(hours=20)
     await settle_reminders(runtime, clock, due + timedelta(seconds=5))
     async with runtime.sessions() as session:
-        held = await session.scalar(select(Delivery).where(Delivery.template.is_not(None)))
+        held = await session.scalar(select(Delivery).where(Delivery.template == MEETING_TEMPLATE))
     assert held is not None and held.status == DeliveryStatus.PENDING
     assert "mañana jueves" in held.text  # as it would read if sent now
     morning = datetime(2026, 11, 26, 11, 0, 5, tzinfo=UTC)  # 08:00 on the day
@@ -224,7 +225,7 @@ async def test_a_queued_reminder_past_its_meeting_is_expired_not_sent(runtime, p
     async with runtime.sessions() as session:
         statuses = (
             await session.scalars(
-                select(Delivery.status).where(Delivery.template.is_not(None)).distinct()
+                select(Delivery.status).where(Delivery.template == MEETING_TEMPLATE).distinct()
             )
         ).all()
     assert statuses == [DeliveryStatus.EXPIRED]
@@ -446,3 +447,64 @@ async def test_a_failing_planner_is_logged_and_reminders_still_fire(runtime, pho
     assert any("reminder planning failed" in r.getMessage() for r in caplog.records)
     await settle_reminders(runtime, clock, DAY_BEFORE + timedelta(seconds=5))
     assert "mañana jueves" in (await ana.wait_for("Recordatorio de reunión"))["text"]
+
+
+# --- invitations and change notices held overnight ------------------------------------------
+WEDNESDAY_2330 = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # miércoles 25, 23:30 in Santiago
+THURSDAY_0800 = datetime(2026, 11, 26, 11, 0, 5, tzinfo=UTC)
+
+
+async def test_an_invitation_held_by_quiet_hours_says_today_when_it_arrives(runtime, phone, clock):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    clock.advance(WEDNESDAY_2330 - clock())
+    check = await _call_meeting(carmen)  # "jueves 19:00": tomorrow, as Carmen types it
+    assert "mañana jueves 26 de noviembre a las 19:00" in check
+    await carmen.tap("Enviar invitación")
+    await outbox_idle(runtime, clock)
+    assert not any("Te invitan" in t for t in ana.texts())  # Ana's quiet hours hold it
+
+    clock.advance(THURSDAY_0800 - clock())
+    runtime.dispatcher.wake()
+    invite = await ana.wait_for("Te invitan a una reunión")
+    assert "hoy jueves 26 de noviembre a las 19:00" in invite["text"]
+    assert "mañana" not in invite["text"]
+    assert "Anotado: Asistiré" in text_of(await ana.tap("Asistiré"))
+
+
+async def test_a_date_change_held_overnight_is_worded_as_it_arrives(runtime, phone, clock):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await _call_meeting(carmen, "viernes 19:00")  # Friday 27 November
+    await carmen.tap("Enviar invitación")
+    await ana.wait_for("Te invitan")
+    clock.advance(WEDNESDAY_2330 - clock())
+    await carmen.say("/asistencia")
+    await carmen.tap("Cambiar fecha")
+    await carmen.say("jueves 19:00")
+    await carmen.tap("Sí, está bien")
+    await outbox_idle(runtime, clock)
+    assert not any("Cambió la fecha" in t for t in ana.texts())
+
+    clock.advance(THURSDAY_0800 - clock())
+    runtime.dispatcher.wake()
+    moved = await ana.wait_for("Cambió la fecha")
+    assert "Antes: mañana viernes 27 de noviembre a las 19:00" in moved["text"]
+    assert "Ahora: hoy jueves 26 de noviembre a las 19:00" in moved["text"]
+    assert "Anotado: No podré" in text_of(await ana.tap("No podré"))
+
+
+async def test_an_invitation_to_a_meeting_cancelled_while_held_never_arrives(runtime, phone, clock):
+    _, carmen, (ana, _, rosa) = await _barrio_with_people(runtime, phone)
+    await rosa.say("/silencio")
+    await rosa.tap("Sin silencio")
+    clock.advance(WEDNESDAY_2330 - clock())
+    await _call_meeting(carmen)
+    await carmen.tap("Enviar invitación")
+    await rosa.wait_for("Te invitan")
+    await carmen.say("/asistencia")
+    await carmen.tap("Cancelar reunión")
+    assert "Avisé a 1 invitados" in text_of(await carmen.tap("Sí, cancelar"))
+    clock.advance(THURSDAY_0800 - clock())
+    runtime.dispatcher.wake()
+    await outbox_idle(runtime, clock)
+    assert not any("Te invitan" in t or "Se canceló" in t for t in ana.texts())
+    assert "Se canceló la reunión" in (await rosa.wait_for("Se canceló"))["text"]
