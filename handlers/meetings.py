@@ -650,7 +650,10 @@ async def attendance(turn: Turn, _args: str = "") -> None:
         ).all()
         meetings = [*ahead, *past][:SHOWN]
         if not meetings:
-            turn.say(texts.ATTENDANCE_NONE.format(barrio=barrio.name))
+            turn.say(
+                texts.ATTENDANCE_NONE.format(barrio=barrio.name),
+                [Option(texts.ATTENDANCE_CALL_ONE, "menu:reunion")],
+            )
         for meeting in meetings:
             turn.say(await attendance_card(turn, meeting), _manage_options(meeting, turn))
 

@@ -135,9 +135,7 @@ INVITE_UNKNOWN = (
 )
 ALREADY_REGISTERED = "Ya tienes tu registro, {name}. Usa /perfil para ver o cambiar tus datos."
 ALREADY_IN_BARRIO = "Ya eres parte de {barrio}."
-ALREADY_PENDING = (
-    "Tu solicitud para {barrio} ya está enviada; espera la respuesta de la coordinación."
-)
+ALREADY_PENDING = "Tu solicitud para {barrio} ya está enviada. Te aviso apenas respondan. ⏳"
 JOIN_REQUESTED = "Listo: pedí tu ingreso a {barrio}. Te aviso cuando la coordinación responda. ⏳"
 JOINED = "¡Listo! Ya eres parte de {barrio}. 🎉"
 # A barrio without coordination in the bot: the deployment's team answers its requests…
@@ -598,6 +596,7 @@ MEETINGS_NONE = "No hay reuniones próximas en tus barrios."
 MEETINGS_YOUR_ANSWER = "\nTu respuesta: {answer}"
 MEETINGS_NO_ANSWER = "\nAún no respondes."
 ATTENDANCE_NONE = "No hay reuniones próximas ni de los últimos 30 días en {barrio}."
+ATTENDANCE_CALL_ONE = "📅 Convocar una reunión"
 ATTENDANCE = "{card}\n\n✅ Asistirán ({yes}): {yes_names}\n🤔 Tal vez ({maybe}): {maybe_names}\n❌ No podrán ({no}): {no_names}\n⏳ Sin responder ({pending}): {pending_names}"
 ATTENDANCE_UNREACHED = "\n📭 No les llegó la invitación ({count}): {names}"
 MEETING_NUDGE = "🔔 Recordar a quienes no han respondido"

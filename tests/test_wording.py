@@ -204,6 +204,9 @@ async def test_a_coordinators_menu_has_what_coordinating_is_and_each_button_does
     assert "¿Cómo se llama la reunión?" in text_of(await carmen.tap("Reunión"))
     await carmen.say("/cancelar")
     assert "No hay reuniones próximas" in text_of(await carmen.tap("Asistencia"))
+    # Not a dead end: the way to call one is right there.
+    assert "¿Cómo se llama la reunión?" in text_of(await carmen.tap("Convocar una reunión"))
+    await carmen.say("/cancelar")
     await carmen.say("/ayuda")
     assert "¿Cómo se llama la convocatoria?" in text_of(await carmen.tap("Convocatoria"))
     await carmen.say("/cancelar")
