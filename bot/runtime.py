@@ -156,6 +156,14 @@ class Runtime:
         channels = [sender.channel for sender in senders]
         # An administrator on a channel this deployment does not run could never be reached.
         admins = [a for a in self.settings.admins if a[0] in channels]
+        unreachable = len(self.settings.admins) - len(admins)
+        if unreachable:
+            log.warning(
+                "%d administrators are on a channel this deployment does not run; "
+                "they get nothing (channels: %s)",
+                unreachable,
+                ", ".join(channels),
+            )
         if not admins:
             await self._warn_if_unanswered()
         self.dialogue = Dialogue(
@@ -314,6 +322,9 @@ class Runtime:
             port=self.settings.port,
             log_level="warning",
             lifespan="off",
+            # Named, not left to "auto": without it uvicorn quietly falls back to h11, which
+            # parses every webhook in Python (pinned in pyproject.toml).
+            http="httptools",
             # A stuck client must not hold up the orderly stop for ever.
             timeout_graceful_shutdown=5,
         )

@@ -140,6 +140,8 @@ async def make_coordinator(
         session.add(membership)
     membership.role = Role.COORDINATOR
     membership.status = MembershipStatus.ACTIVE
+    # A rejection's reason is about a rejection: an active membership has none.
+    membership.rejection_reason = membership.rejection_note = None
     await session.flush()
     if not first:
         return Promotion(member, 0)
@@ -242,19 +244,20 @@ MEMBERSHIP_WORDS = {
     MembershipStatus.PENDING: "pendiente",
     MembershipStatus.REJECTED: "rechazado",
     MembershipStatus.LEFT: "retirado",
+    MembershipStatus.REMOVED: "quitado",
 }
 # Dates a spreadsheet reads as dates, in the barrio's own clock.
 LOCAL_TIME = "%Y-%m-%d %H:%M"
 
 
-# Who is in the barrio, or asking to be; who left or was turned away is history, not a member.
+# Who is in the barrio, or asking to be; who left, was turned away or taken out is history.
 CURRENT = (MembershipStatus.ACTIVE, MembershipStatus.PENDING)
 
 
 async def member_rows(
     session: AsyncSession, barrio: Barrio, zone: ZoneInfo, *, everyone: bool = False
 ) -> Sequence[tuple[str, ...]]:
-    """Active and pending members; `everyone` adds those who left or were rejected.
+    """Active and pending members; `everyone` adds those who left, were rejected or removed.
 
     Times are in the barrio's zone (`zone` when it has none of its own).
     """

@@ -33,8 +33,7 @@ from models import (
 )
 
 FLOW = "alr"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
 CHOICE_STEPS = frozenset({"barrio", "kind", "location"})
 
 

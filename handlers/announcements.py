@@ -20,8 +20,7 @@ from handlers.when import describe_when
 from models import Announcement, Barrio, Delivery, DeliveryStatus, Priority, queries
 
 FLOW = "anu"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
 CHOICE_STEPS = frozenset({"barrio"})
 MAX_TEXT = 3500  # leaves room for the header within Telegram's 4096
 # Twilio tells a WhatsApp message's fate in a status callback seconds after accepting it; a

@@ -1,12 +1,16 @@
 """Coordinators approve or reject join requests, and list their barrio's members (`/miembros`).
 
 A join request goes to the barrio's coordinators, or, while it has none, to the deployment's
-administrators; a barrio that neither could answer takes no requests (`join_route`).
+administrators; a barrio that neither could answer takes no requests (`join_route`). The
+requests waiting follow: to a barrio's first coordinator (`forward_pending`), back to the
+administrators when its last one goes (`hand_over_pending`), and they are in an
+administrator's `/miembros`.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,7 +28,7 @@ from handlers.common import (
     require_coordinator,
 )
 from handlers.core import Option, Turn, parse_id
-from handlers.outbox import enqueue, recipients_at, recipients_of
+from handlers.outbox import Recipient, enqueue, recipients_at, recipients_of
 from handlers.removal import removal_option
 from models import Barrio, Member, Membership, MembershipStatus, Priority, Role, queries
 
@@ -33,7 +37,7 @@ MAX_LISTED = 40
 MAX_PENDING_SHOWN = 10
 # A join request's buttons (`apr:<action>:<membership id>`), and the reason buttons that
 # `no` offers (`apr:rj:<membership id>:<reason>`).
-ACTIONS = ("ok", "no", "rj", "tx", "keep")
+ACTIONS = ("ok", "no", "rj", "tx", "rjt", "keep")
 # Reasons besides `texts.REJECTION_REASONS`: none given, or typed (the note).
 NO_REASON = "none"
 TYPED_REASON = "other"
@@ -119,13 +123,55 @@ async def forward_pending(
     pending = await queries.memberships_in(session, barrio.id, MembershipStatus.PENDING)
     if not pending:
         return 0
-    recipients = recipients_of(coordinator)
-    shown = pending[:MAX_PENDING_SHOWN]
     header = texts.PENDING_FORWARDED.format(barrio=barrio.name, count=len(pending))
+    await _queue_pending(
+        session, recipients_of(coordinator), header, barrio, pending, now=now, zone=zone
+    )
+    return len(pending)
+
+
+async def hand_over_pending(
+    session: AsyncSession,
+    barrio: Barrio,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    admins: Sequence[tuple[str, str]],
+) -> int:
+    """A barrio whose last coordinator just went: the requests still waiting there go to the
+    administrators, in their wording (as `ask_to_join` sends new ones), a line first saying
+    why. Nothing while a coordinator is left, or without administrators; returns how many
+    messages that is."""
+    if not admins or await queries.coordinators_of(session, barrio.id):
+        return 0
+    pending = await queries.memberships_in(session, barrio.id, MembershipStatus.PENDING)
+    if not pending:
+        return 0
+    header = texts.PENDING_ORPHANED.format(barrio=barrio.name, count=len(pending))
+    recipients = await recipients_at(session, admins)
+    return await _queue_pending(
+        session, recipients, header, barrio, pending, now=now, zone=zone, for_admins=True
+    )
+
+
+async def _queue_pending(
+    session: AsyncSession,
+    recipients: Sequence[Recipient],
+    header: str,
+    barrio: Barrio,
+    pending: Sequence[Membership],
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    for_admins: bool = False,
+) -> int:
+    """`header`, then the first requests of `pending`, each with its buttons (the rest wait
+    in /miembros); returns how many messages that is."""
+    shown = pending[:MAX_PENDING_SHOWN]
     if len(pending) > len(shown):
         header += texts.PENDING_FORWARDED_MORE.format(shown=len(shown))
     # The applicants wait on these: personal notices, which quiet hours do not hold.
-    await enqueue(
+    queued = await enqueue(
         session,
         recipients,
         header,
@@ -135,8 +181,8 @@ async def forward_pending(
         barrio_id=barrio.id,
     )
     for request in shown:
-        text, buttons = join_request(request.member, barrio, request.id)
-        await enqueue(
+        text, buttons = join_request(request.member, barrio, request.id, for_admins=for_admins)
+        queued += await enqueue(
             session,
             recipients,
             text,
@@ -147,7 +193,7 @@ async def forward_pending(
             about_member_id=request.member_id,
             barrio_id=barrio.id,
         )
-    return len(pending)
+    return queued
 
 
 async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) -> bool:
@@ -174,7 +220,14 @@ async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) 
     if action in ("no", "tx", "keep"):
         await _before_deciding(turn, action, membership)
         return True
-    if turn.flow == FLOW and turn.data.get("membership_id") == membership.id:
+    if action == "rjt":
+        # "Sí, rechazar" under a typed reason: the reason is the one typed for this request.
+        note = _typed_note(turn, membership.id)
+        if note is None:
+            turn.say(texts.STALE_BUTTON, main_menu(turn.member))
+            return True
+        reason = TYPED_REASON
+    if turn.flow == FLOW:
         turn.finish()
     approved = action == "ok"
     status = MembershipStatus.ACTIVE if approved else MembershipStatus.REJECTED
@@ -219,8 +272,10 @@ async def _before_deciding(turn: Turn, action: str, membership: Membership) -> N
     """Rejecting asks why first (one tap on a reason rejects); the request stays open until
     then, and `keep` shows it again as it was."""
     member, barrio, membership_id = membership.member, membership.barrio, membership.id
-    if action != "no" and (turn.flow == FLOW or action == "tx"):
-        # Writing a reason is a step of its own; anything else under way is left alone.
+    if turn.flow == FLOW or action == "tx":
+        # Writing a reason is a step of its own, about one request: a tap about any request
+        # ends the one under way, so a reason is never taken for somebody else's. Anything
+        # else under way is left alone.
         turn.finish()
     if action == "no":
         reasons = [
@@ -255,25 +310,62 @@ async def prompt(turn: Turn) -> None:
     membership_id = turn.data.get("membership_id")
     membership = (
         await queries.membership_for_decision(turn.session, membership_id)
-        if turn.step == "reason" and isinstance(membership_id, int)
+        if isinstance(membership_id, int)
         else None
     )
-    if membership is None:
+    note = turn.data.get("note")
+    if membership is None or membership.status != MembershipStatus.PENDING:
         turn.finish()
         turn.say(texts.REQUEST_GONE, main_menu(turn.member))
+    elif turn.step == "confirm" and isinstance(note, str):
+        _confirm_note(turn, membership, note)
     else:
         _ask_note(turn, membership.member, membership.id)
 
 
 async def on_input(turn: Turn) -> None:
-    """The reason typed after "Escribir otro motivo": it rejects the request, as a reason
-    button would."""
+    """The reason typed after "Escribir otro motivo": shown back with the applicant's name
+    before it rejects anyone, since the coordinator may have typed it some turns later."""
     membership_id = turn.data.get("membership_id")
+    membership = (
+        await queries.membership_for_decision(turn.session, membership_id)
+        if isinstance(membership_id, int)
+        else None
+    )
+    if membership is None or membership.status != MembershipStatus.PENDING:
+        turn.finish()
+        turn.say(texts.REQUEST_GONE, main_menu(turn.member))
+        return
     note = read_text(turn, min_length=3, max_length=MAX_NOTE)
     if note is None:
         return
-    turn.finish()
-    await on_button(turn, "rj", f"{membership_id}:{TYPED_REASON}", note)
+    turn.goto("confirm", note=note)
+    _confirm_note(turn, membership, note)
+
+
+def _confirm_note(turn: Turn, membership: Membership, note: str) -> None:
+    turn.say(
+        texts.REJECT_CONFIRM_NOTE.format(
+            name=membership.member.name, barrio=membership.barrio.name, note=note
+        ),
+        [
+            Option(texts.REJECT_CONFIRM_YES, f"{FLOW}:rjt:{membership.id}"),
+            Option(texts.REJECT_REWRITE, f"{FLOW}:tx:{membership.id}"),
+            Option(texts.REJECT_CALL_OFF, f"{FLOW}:keep:{membership.id}"),
+        ],
+    )
+
+
+def _typed_note(turn: Turn, membership_id: int) -> str | None:
+    """The reason typed for this request and waiting for its "Sí, rechazar"; else None."""
+    note = turn.data.get("note")
+    if (
+        turn.flow != FLOW
+        or turn.step != "confirm"
+        or turn.data.get("membership_id") != membership_id
+    ):
+        return None
+    return note if isinstance(note, str) else None
 
 
 async def _tell_rejection(
@@ -302,34 +394,49 @@ async def _tell_rejection(
         main_menu(turn.member),
     )
     contacts = await queries.barrio_contacts(turn.session, barrio.id)
+    # An administrator answering for a barrio without coordination: the applicant was told
+    # the Barrio Conecta team would review it, and hears it from the team.
+    by_team = own is None
+    words = rejection_text(barrio.name, reason, note, contacts, by_team=by_team)
     await turn.notify(
         member,
-        f"{rejection_text(barrio.name, reason, note, contacts)}\n\n{texts.REJECTION_WAY_OUT}",
+        f"{words}\n\n{texts.REJECTION_WAY_OUT}",
         [Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO)],
         barrio_id=barrio.id,
     )
 
 
 def rejection_text(
-    barrio: str, reason: str | None, note: str | None, contacts: Sequence[str]
+    barrio: str,
+    reason: str | None,
+    note: str | None,
+    contacts: Sequence[str],
+    *,
+    by_team: bool = False,
 ) -> str:
     """What a person turned down by `barrio` is told: why, if the coordinator said, and the
-    coordination's contacts, if any was shared."""
-    lines = [texts.REJECTED_FOR_MEMBER.format(barrio=barrio)]
+    coordination's contacts, if any was shared; `by_team`: the deployment's administrators
+    decided, for a barrio without coordination."""
+    first = texts.REJECTED_BY_TEAM if by_team else texts.REJECTED_FOR_MEMBER
+    lines = [first.format(barrio=barrio)]
     words = reason_words(reason, note)
     if reason == TYPED_REASON and words:
-        lines.append(texts.REJECTION_NOTE_LINE.format(note=words))
+        line = texts.REJECTION_TEAM_NOTE_LINE if by_team else texts.REJECTION_NOTE_LINE
+        lines.append(line.format(note=words))
     elif words:
         lines.append(texts.REJECTION_REASON_LINE.format(reason=words))
     if contacts:
         lines.append(texts.REJECTION_CONTACT)
         lines += [texts.CONTACT_LINE.format(contact=contact) for contact in contacts]
     else:
-        lines.append(texts.REJECTION_NO_CONTACT)
+        lines.append(texts.REJECTION_TEAM_NO_CONTACT if by_team else texts.REJECTION_NO_CONTACT)
     return "\n".join(lines)
 
 
 async def list_members(turn: Turn, _args: str) -> None:
+    if turn.is_admin and not coordinated_barrios(turn.member):
+        await list_uncoordinated(turn, say_none=True)
+        return
     for barrio in require_coordinator(turn):
         active = await queries.memberships_in(turn.session, barrio.id, MembershipStatus.ACTIVE)
         lines = [texts.MEMBERS_HEADER.format(barrio=barrio.name, count=len(active))]
@@ -354,6 +461,27 @@ async def list_members(turn: Turn, _args: str) -> None:
         turn.say(texts.PENDING_HEADER.format(count=len(pending), barrio=barrio.name))
         for request in pending[:MAX_PENDING_SHOWN]:
             turn.say(*join_request(request.member, barrio, request.id))
+    if turn.is_admin:
+        await list_uncoordinated(turn, say_none=False)
+
+
+async def list_uncoordinated(turn: Turn, *, say_none: bool) -> None:
+    """An administrator's /miembros: the requests waiting in barrios without coordination,
+    which only administrators can answer, a header per barrio; the first ones only."""
+    pending = await queries.pending_without_coordination(turn.session)
+    if not pending:
+        if say_none:
+            turn.say(texts.ADMIN_PENDING_NONE, main_menu(turn.member))
+        return
+    counts = Counter(request.barrio_id for request in pending)
+    shown = pending[:MAX_PENDING_SHOWN]
+    for index, request in enumerate(shown):
+        barrio = request.barrio
+        if index == 0 or shown[index - 1].barrio_id != barrio.id:
+            turn.say(texts.PENDING_HEADER.format(count=counts[barrio.id], barrio=barrio.name))
+        turn.say(*join_request(request.member, barrio, request.id, for_admins=True))
+    if len(pending) > len(shown):
+        turn.say(texts.ADMIN_PENDING_MORE.format(shown=len(shown), count=len(pending)))
 
 
 def reason_words(reason: str | None, note: str | None) -> str | None:

@@ -14,6 +14,8 @@ from handlers.common import (
     without_barrio,
 )
 from handlers.core import InboundKind, Option, Turn, clean_line, has_letters, parse_id
+from handlers.erasure import forget_contact
+from handlers.removal import removal_text
 from models import Member, Membership, MembershipStatus, Role, queries
 
 FLOW = "brr"
@@ -70,8 +72,8 @@ async def _say_card(turn: Turn, membership: Membership, card: str) -> None:
 
 
 async def show_standing(turn: Turn, member: Member, header: str) -> None:
-    """Someone in no barrio: which barrios said no, why and whom to talk to there, the ones
-    they left, and the way into another (never back to this same answer)."""
+    """Someone in no barrio: which barrios said no or took them out, why and whom to talk to
+    there, the ones they left, and the way into another (never back to this same answer)."""
     assert without_barrio(member)
     blocks = [header]
     rejected = False
@@ -81,7 +83,15 @@ async def show_standing(turn: Turn, member: Member, header: str) -> None:
             rejected = True
             contacts = await queries.barrio_contacts(turn.session, barrio.id)
             reason, note = membership.rejection_reason, membership.rejection_note
-            blocks.append(f"❌ {rejection_text(barrio.name, reason, note, contacts)}")
+            # With no coordination there, the Barrio Conecta team is who said no.
+            by_team = not await queries.coordinators_of(turn.session, barrio.id)
+            words = rejection_text(barrio.name, reason, note, contacts, by_team=by_team)
+            blocks.append(f"❌ {words}")
+        elif membership.status == MembershipStatus.REMOVED:
+            # Its link will not ask again either: the way out is another barrio, as above.
+            rejected = True
+            contacts = await queries.barrio_contacts(turn.session, barrio.id)
+            blocks.append(f"🚫 {removal_text(barrio.name, contacts)}")
         elif membership.status == MembershipStatus.LEFT:
             blocks.append(texts.BARRIO_LEFT_LINE.format(barrio=barrio.name))
     blocks.append(texts.REJECTION_WAY_OUT if rejected else texts.WAY_IN)
@@ -179,6 +189,7 @@ def _read_contact(turn: Turn) -> str | None:
 
 
 async def _save_contact(turn: Turn, membership: Membership, contact: str | None) -> None:
+    before = membership.contact
     # Conditional: only while they still coordinate the barrio (they may have left meanwhile).
     saved = await queries.updated(
         turn.session,
@@ -195,6 +206,8 @@ async def _save_contact(turn: Turn, membership: Membership, contact: str | None)
         turn.say(texts.COORDINATORS_ONLY, main_menu(turn.member))
         return
     await turn.session.refresh(membership, ["contact"])
+    if before is not None and before != contact:
+        await forget_contact(turn.session, before)
     barrio = membership.barrio.name
     if contact is None:
         turn.say(texts.CONTACT_CLEARED.format(barrio=barrio), main_menu(turn.member))

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import announcements
 from handlers.core import parse_id
-from handlers.outbox import quiet_until
+from handlers.outbox import PERSONAL_PRIORITIES, quiet_until
 from models import Delivery, DeliveryStatus, Member
 
 
@@ -63,8 +63,17 @@ async def hold_pending(
 ) -> None:
     """The pending `rows` due before `until` wait until then, or, for a member whose quiet
     hours `until` falls in, until those end (the outbox sends a row once it is due, and
-    nothing later keeps it out of their night); `reason` is kept as their last error."""
+    nothing later keeps it out of their night), except personal notices, which quiet hours
+    never hold (`handlers/outbox.timing`); `reason` is kept as their last error."""
     sooner = rows & (Delivery.status == DeliveryStatus.PENDING) & (Delivery.not_before < until)
+    personal = Delivery.priority.in_([int(p) for p in PERSONAL_PRIORITIES])
+    await session.execute(
+        update(Delivery)
+        .where(sooner, personal)
+        .values(not_before=until, last_error=reason[:255])
+        .execution_options(synchronize_session=False)
+    )
+    sooner = sooner & ~personal
     hours = (
         await session.execute(
             select(Member.quiet_start, Member.quiet_end)

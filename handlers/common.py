@@ -22,11 +22,11 @@ def coordinated_barrios(member: Member | None) -> list[Barrio]:
 def main_menu(member: Member | None) -> list[Option]:
     if member is None:
         return [Option(texts.MENU_REGISTER, "menu:registro"), Option(texts.MENU_HELP, "menu:ayuda")]
-    options = [
-        Option(texts.MENU_BARRIO, "menu:barrio"),
-        Option(texts.MENU_DIRECTORY, "menu:directorio"),
-        Option(texts.MENU_PROFILE, "menu:perfil"),
-    ]
+    options = [Option(texts.MENU_BARRIO, "menu:barrio")]
+    if active_memberships(member):
+        # Waiting for approval, the directory would only answer "when you are approved".
+        options.append(Option(texts.MENU_DIRECTORY, "menu:directorio"))
+    options.append(Option(texts.MENU_PROFILE, "menu:perfil"))
     if coordinated_barrios(member):
         # What coordinating is, as buttons: payloads are the commands' names (`menu:reunion`
         # runs `/reunion`). With the member's four, nine lines: one screen on WhatsApp too.
@@ -68,7 +68,7 @@ def require_active(turn: Turn) -> Member | None:
     if member is None or active_memberships(member):
         return member
     if not without_barrio(member):
-        turn.say(texts.NOT_ACTIVE)
+        turn.say(texts.NOT_ACTIVE, main_menu(member))
         return None
     rejected = [m.barrio.name for m in member.memberships if m.status == MembershipStatus.REJECTED]
     if rejected:

@@ -237,7 +237,8 @@ MAX_ID = 2**31 - 1
 
 
 def parse_id(text: str) -> int | None:
-    """A database id from a payload; anything else (forged, huge, unicode digits) is None."""
+    """A database id (or an index) from a payload; anything else (forged, huge, unicode
+    digits) is None."""
     if 0 < len(text) <= 12 and text.isascii() and text.isdigit() and int(text) <= MAX_ID:
         return int(text)
     return None

@@ -61,9 +61,21 @@ class Flow(Protocol):
     async def on_input(self, turn: Turn) -> None: ...
 
 
+# What a greeting ("hola", "buenas tardes") is answered as.
+GREETING = "hola"
+
+
+async def _greet(turn: Turn, _args: str) -> None:
+    if turn.member is None:
+        say_menu(turn, f"{texts.WELCOME}\n{texts.GREETING_NEWCOMER}")
+    else:
+        say_menu(turn, texts.GREETING_MEMBER.format(name=turn.member.name))
+
+
 async def _help(turn: Turn, _args: str) -> None:
-    # Registering is offered only to whom it would help: a member gets "Ya tienes tu registro".
-    text = texts.HELP.format(register=texts.HELP_REGISTER if turn.member is None else "")
+    # To someone not registered, what they can do now: register, or call for help. The rest
+    # would only answer "Primero necesito inscribirte".
+    text = texts.HELP_NEWCOMER if turn.member is None else texts.HELP
     if len(turn.channels) > 1:
         text += texts.HELP_LINK
     if coordinated_barrios(turn.member):
@@ -81,6 +93,7 @@ COMMANDS: dict[str, CommandHandler] = {
     "start": registration.start,
     "registro": registration.register,
     "ayuda": _help,
+    GREETING: _greet,
     "cancelar": _cancel,
     "perfil": profile.show,
     "barrio": barrio_info.show,
@@ -216,6 +229,12 @@ async def _newer_notice(turn: Turn) -> list[list[str]] | None:
     return [[o["label"], o["payload"]] for o in notice] if notice else None
 
 
+# Outside a dialogue, the buttons a word may pick: going somewhere (the menu, a rubro) or an
+# answer one can change (a meeting's). Never a decision on someone (approve, reject, remove)
+# or a confirmation: "quitar" typed must not remove a member.
+FITTING_OUTSIDE_FLOWS = ("menu:", "dir:", "rsv:")
+
+
 def _options_fitting(turn: Turn) -> list[Option]:
     """The options last offered that a typed word or two fits ("panaderia", "ferre"): where
     options are the whole answer. Not at a step that reads text (a name, a description), nor
@@ -226,7 +245,11 @@ def _options_fitting(turn: Turn) -> list[Option]:
     if turn.flow is None:
         if _keyword(turn) is not None or _search_menu(turn) is not None:
             return []
-        offered = turn.data.get(OFFERED) or _as_offered(main_menu(turn.member))
+        offered = [
+            [label, payload]
+            for label, payload in turn.data.get(OFFERED) or _as_offered(main_menu(turn.member))
+            if payload.startswith(FITTING_OUTSIDE_FLOWS)
+        ]
     else:
         flow = FLOWS.get(turn.flow)
         if turn.step not in getattr(flow, "CHOICE_STEPS", ()):
@@ -318,7 +341,7 @@ ESCAPE_WORDS = {
     "vincular": "vincular",
 }
 _PUNCTUATION = "¡!¿?.,;: "
-# A greeting outside a dialogue gets the help and the menu, not "no te entendí".
+# A greeting outside a dialogue gets a greeting and the menu, not "no te entendí".
 GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})
 
 
@@ -336,7 +359,7 @@ def _keyword(turn: Turn) -> tuple[str, str] | None:
     if inbound.kind != InboundKind.TEXT or turn.flow is not None:
         return None
     if _words(inbound.text).strip(_PUNCTUATION) in GREETINGS:
-        return "ayuda", ""
+        return GREETING, ""
     head, _, rest = inbound.text.strip().partition(" ")
     name = _words(head.removeprefix("/"))
     return (name, rest.strip()) if name in COMMANDS and name != "start" else None

@@ -39,6 +39,8 @@ async def search(turn: Turn, args: str) -> None:
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
     """`dir:cat:<rubro>`: the members of one rubro; `dir:all:<page>`: everyone, a page."""
     page = parse_id(arg) if action == "all" else None
+    if page == 0:  # pages count from 1: a forged 0 would be a negative OFFSET
+        page = None
     if page is None and (action != "cat" or arg not in texts.BUSINESS_CATEGORIES):
         turn.say(texts.INVALID_BUTTON)
         return True

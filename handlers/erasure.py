@@ -3,8 +3,8 @@
 The README's "Datos personales" section lists the same, table by table; keep the two together.
 
 - `members`, `channel_identities`, `memberships`, `rsvps`: the rows are deleted (CASCADE).
-- `conversations`: the person's own rows are deleted. Nobody else's conversation names them:
-  options offered to a coordinator say "Aprobar", not the person's name.
+- `conversations`: the person's own rows are deleted. In anyone else's, the options last
+  offered that name them (a coordinator's removal list) go; a join request's say "Aprobar".
 - `deliveries`: messages to them or about them are deleted (CASCADE, and by address for those
   sent before they registered); copies of an alert they raised keep only who got them (so
   closing the alert still tells those people), not its words, and unsent copies are dropped.
@@ -14,15 +14,17 @@ The README's "Datos personales" section lists the same, table by table; keep the
   without their author.
 - `inbound_updates`: payloads are emptied when each turn is handled, so nothing is left there.
 - A coordinator's contact for their barrio lives on their membership (deleted with it); the
-  rejection notices that quoted it, to other people, keep a dash in its place.
+  rejection notices that quoted it, to other people, keep a dash in its place, as soon as
+  they stop sharing it (`forget_contact`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import Text, cast, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import texts
+from handlers.core import OFFERED
 from models import (
     ChannelIdentity,
     Conversation,
@@ -47,6 +49,7 @@ async def erase_member(session: AsyncSession, member: Member) -> None:
     ]
     await _anonymise_alerts(session, member.id)
     await _forget_contacts(session, member.id)
+    await _forget_offered(session, member.id)
     if addresses:
         await session.execute(
             delete(Delivery).where(tuple_(Delivery.channel, Delivery.recipient).in_(addresses))
@@ -91,13 +94,45 @@ async def _forget_contacts(session: AsyncSession, member_id: int) -> None:
             )
         )
     ).all()
-    erased = texts.CONTACT_LINE.format(contact=texts.CONTACT_ERASED) + "\n"
     for contact in shared:
-        # As the notices quote it, a whole line, so that a short one ("Ana") leaves the rest
-        # of anyone's messages alone.
-        quoted = texts.CONTACT_LINE.format(contact=contact) + "\n"
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.text.contains(quoted, autoescape=True))
-            .values(text=func.replace(Delivery.text, quoted, erased))
+        if contact is not None:
+            await forget_contact(session, contact)
+
+
+async def forget_contact(session: AsyncSession, contact: str) -> None:
+    """A contact a coordinator no longer shares (changed, removed, no longer coordinating,
+    erased) leaves the notices that quoted it to others: kept for weeks, they would hold it
+    past its owner's erasure."""
+    erased = texts.CONTACT_LINE.format(contact=texts.CONTACT_ERASED) + "\n"
+    # As the notices quote it, a whole line, so that a short one ("Ana") leaves the rest of
+    # anyone's messages alone.
+    quoted = texts.CONTACT_LINE.format(contact=contact) + "\n"
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.text.contains(quoted, autoescape=True))
+        .values(text=func.replace(Delivery.text, quoted, erased))
+    )
+
+
+async def _forget_offered(session: AsyncSession, member_id: int) -> None:
+    """Buttons naming them kept in other people's conversations, so that a typed number
+    works (`handlers/dialogue.py`): a coordinator's removal list ("Beto · Bazar Beto")."""
+    from handlers.removal import PICK, pick_payload  # removal ends memberships through here
+
+    naming = {
+        pick_payload(membership_id)
+        for membership_id in await session.scalars(
+            select(Membership.id).where(Membership.member_id == member_id)
         )
+    }
+    if not naming:
+        return
+    holding = await session.scalars(
+        select(Conversation).where(cast(Conversation.data, Text).contains(PICK, autoescape=True))
+    )
+    for conversation in holding:
+        offered = conversation.data.get(OFFERED) or []
+        kept = [option for option in offered if option[1] not in naming]
+        if len(kept) != len(offered):
+            conversation.data = {**conversation.data, OFFERED: kept}
+    await session.flush()

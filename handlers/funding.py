@@ -23,8 +23,7 @@ from handlers.when import MONTHS, WEEKDAYS, NoSuchDay, Past, read_day, why_not
 from models import Barrio, Delivery, DeliveryStatus, FundingCall, Priority
 
 FLOW = "cnv"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
 CHOICE_STEPS = frozenset({"audience"})
 MAX_URL = 300
 SHOWN = 8

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import ColumnElement, update
 
 from handlers import texts
-from handlers.common import main_menu, require_member
+from handlers.common import coordinated_barrios, main_menu, require_member
 from handlers.core import Option, Turn, parse_id
-from handlers.erasure import erase_member
-from models import Membership, MembershipStatus, Role, queries
+from handlers.erasure import erase_member, forget_contact
+from handlers.reminders import barrio_zone
+from models import Barrio, Membership, MembershipStatus, Role, queries
 
 FLOW = "baja"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this). Confirmations are left out: they take the whole label.
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
 CHOICE_STEPS = frozenset({"choose"})
 
 
@@ -116,22 +118,47 @@ async def end_membership(
     membership: Membership,
     status: MembershipStatus,
     *also: ColumnElement[bool],
+    ending: MembershipStatus = MembershipStatus.LEFT,
 ) -> bool:
-    """The membership, if it is still `status` (and `also` holds), is left now, and nothing
-    more of the barrio queued for the person (nor to its coordinators about them) goes out.
-    Leaving and being removed by a coordinator (handlers/removal.py) end the same way. A
-    conditional UPDATE: True if this call changed it."""
+    """The membership, if it is still `status` (and `also` holds), ends now as `ending`, and
+    nothing more of the barrio queued for the person (nor to its coordinators about them)
+    goes out. Leaving and being removed by a coordinator (handlers/removal.py, REMOVED) end
+    the same way; the barrio's last coordinator leaving hands its waiting requests to the
+    administrators. A conditional UPDATE: True if this call changed it."""
     ended = await queries.updated(
         turn.session,
         update(Membership)
         .where(Membership.id == membership.id, Membership.status == status, *also)
         # A coordinator's contact for the barrio goes with the role.
-        .values(status=MembershipStatus.LEFT, role=Role.MEMBER, decided_at=turn.now, contact=None)
+        .values(status=ending, role=Role.MEMBER, decided_at=turn.now, contact=None)
         .execution_options(synchronize_session=False),
     )
     if ended:
         await queries.withdraw_queued(turn.session, membership.member_id, membership.barrio_id)
+        if membership.contact is not None:
+            # Not shared any more: out of the notices that quoted it, too.
+            await forget_contact(turn.session, membership.contact)
+        # The role as this turn loaded it: the UPDATE above has just made it "member".
+        if membership.role == Role.COORDINATOR:
+            await hand_over_requests(turn, [membership.barrio])
     return ended
+
+
+async def hand_over_requests(turn: Turn, barrios: Sequence[Barrio]) -> None:
+    """Each of these barrios that has just lost its last coordinator (they left, stopped
+    coordinating or erased their data) sends the requests still waiting there to the
+    administrators, who answer for barrios without coordination (`approvals.join_route`)."""
+    # Not at the top: approvals imports removal, which imports this module.
+    from handlers.approvals import hand_over_pending
+
+    for barrio in barrios:
+        turn.enqueued += await hand_over_pending(
+            turn.session,
+            barrio,
+            now=turn.now,
+            zone=barrio_zone(barrio, turn.default_zone),
+            admins=turn.admins,
+        )
 
 
 async def _after_leaving(turn: Turn, membership: Membership, *, was_active: bool) -> None:
@@ -151,7 +178,9 @@ async def _erase(turn: Turn) -> None:
     member = turn.member
     assert member is not None
     barrios = len(member.memberships)
+    coordinated = coordinated_barrios(member)
     await erase_member(turn.session, member)
+    await hand_over_requests(turn, coordinated)
     if turn.conversation in turn.session:
         # Its row is gone already; nothing of it may be written back.
         turn.session.expunge(turn.conversation)

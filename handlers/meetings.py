@@ -57,9 +57,8 @@ from models import (
 )
 
 FLOW = "reu"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this). Confirmations are left out: they take the whole label.
-CHOICE_STEPS = frozenset({"barrio", "when_check", "move_check", "rule_check"})
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
+CHOICE_STEPS = frozenset({"barrio"})
 MEETING_LENGTH = timedelta(hours=2)
 RECENT = timedelta(days=30)
 SHOWN = 5
@@ -94,7 +93,7 @@ async def prompt(turn: Turn) -> None:
     elif step == "when":
         turn.say(texts.MEETING_ASK_WHEN, [Option(texts.MEETING_REPEATS, f"{FLOW}:repeat")])
     elif step == "move":
-        turn.say(texts.MEETING_ASK_WHEN)
+        turn.say(texts.MEETING_ASK_NEW_WHEN)
     elif step in ("when_hour", "move_hour"):
         today = turn.now.astimezone(_flow_zone(turn)).date()
         day = describe_day(date.fromisoformat(turn.data["hour_day"]), today)

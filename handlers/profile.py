@@ -10,8 +10,7 @@ from handlers.core import InboundKind, Option, Turn, clean_line
 from models import Member
 
 FLOW = "prf"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this).
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
 CHOICE_STEPS = frozenset({"category"})
 TEXT_FIELDS = {
     "name": (texts.ASK_NEW_NAME, 60),

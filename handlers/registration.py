@@ -25,6 +25,7 @@ from handlers.common import (
 )
 from handlers.core import Option, Turn, fold, parse_id
 from handlers.reminders import barrio_zone
+from handlers.removal import removal_text
 from handlers.when import describe_when
 from models import (
     Barrio,
@@ -37,8 +38,7 @@ from models import (
 )
 
 FLOW = "reg"
-# Steps answered only by their options: a word typed there may be the start of one
-# (dialogue.py reads this).
+# Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
 CHOICE_STEPS = frozenset({"category", "consent"})
 MAX_BARRIO_BUTTONS = 20
 
@@ -97,11 +97,16 @@ async def ask_another_barrio(turn: Turn) -> None:
 
 
 def _asked_already(member: Member | None) -> set[int]:
-    """The barrios a person is in, is waiting for, or was turned down by: not offered again
-    (one they left is: `join` says when they may ask again)."""
+    """The barrios a person is in, is waiting for, was turned down by or removed from: not
+    offered again (one they left is: `join` says when they may ask again)."""
     if member is None:
         return set()
-    asked = (MembershipStatus.ACTIVE, MembershipStatus.PENDING, MembershipStatus.REJECTED)
+    asked = (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.PENDING,
+        MembershipStatus.REJECTED,
+        MembershipStatus.REMOVED,
+    )
     return {m.barrio_id for m in member.memberships if m.status in asked}
 
 
@@ -155,6 +160,9 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     if f"{FLOW}:{action}" == ASK_ANOTHER_BARRIO:
         # From a rejection notice or /barrio: it works outside the dialogue.
         await ask_another_barrio(turn)
+        return True
+    if action in ("joinok", "joinno"):
+        await _confirm_join(turn, action, arg)
         return True
     if turn.flow != FLOW:
         return False
@@ -267,8 +275,10 @@ async def _create_member(turn: Turn, *, listed: bool) -> None:
     turn.say(template.format(name=member.name, barrio=barrio.name), main_menu(member))
 
 
-async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
-    """A registered member follows another barrio's invite link."""
+async def join(turn: Turn, member: Member, barrio: Barrio, *, confirmed: bool = False) -> None:
+    """A registered member asks to join another barrio (its invite link, or the list):
+    once `confirmed`, since its coordination and directory are more people seeing them
+    than their consent named."""
     existing = next((m for m in member.memberships if m.barrio_id == barrio.id), None)
     if existing is not None and existing.status == MembershipStatus.ACTIVE:
         say_menu(turn, texts.ALREADY_IN_BARRIO.format(barrio=barrio.name))
@@ -281,8 +291,19 @@ async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
         # whom to talk to, and the way into another barrio instead.
         contacts = await queries.barrio_contacts(turn.session, barrio.id)
         reason, note = existing.rejection_reason, existing.rejection_note
+        by_team = not await queries.coordinators_of(turn.session, barrio.id)
         turn.say(
-            f"{rejection_text(barrio.name, reason, note, contacts)}\n\n{texts.REJECTION_WAY_OUT}",
+            f"{rejection_text(barrio.name, reason, note, contacts, by_team=by_team)}\n\n"
+            f"{texts.REJECTION_WAY_OUT}",
+            [Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO)],
+        )
+        return
+    if existing is not None and existing.status == MembershipStatus.REMOVED:
+        # Its coordination took them out: asking again would undo that behind its back.
+        contacts = await queries.barrio_contacts(turn.session, barrio.id)
+        text = removal_text(barrio.name, contacts, asked_again=True)
+        turn.say(
+            f"{text}\n\n{texts.REJECTION_WAY_OUT}",
             [Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO)],
         )
         return
@@ -296,11 +317,20 @@ async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
     if route == JoinRoute.NOBODY:
         say_menu(turn, texts.BARRIO_NOT_TAKING_REQUESTS.format(barrio=barrio.name))
         return
+    if not confirmed:
+        turn.say(
+            texts.JOIN_CONFIRM.format(barrio=barrio.name, comuna=barrio.comuna),
+            [
+                Option(texts.JOIN_CONFIRM_YES, f"{FLOW}:joinok:{barrio.id}"),
+                Option(texts.JOIN_CONFIRM_NO, f"{FLOW}:joinno"),
+            ],
+        )
+        return
     status = await _add_membership(turn, member, barrio, existing)
     if status is None:
         # Another turn (the link tapped twice at once) re-opened it first: answer as that
         # turn left it.
-        await join(turn, member, barrio)
+        await join(turn, member, barrio, confirmed=True)
         return
     if status == MembershipStatus.ACTIVE:
         template = texts.JOINED
@@ -309,6 +339,22 @@ async def join(turn: Turn, member: Member, barrio: Barrio) -> None:
     else:
         template = texts.JOIN_REQUESTED
     say_menu(turn, template.format(barrio=barrio.name))
+
+
+async def _confirm_join(turn: Turn, action: str, arg: str) -> None:
+    """The answer to "¿Pido tu ingreso a …?": works outside the dialogue, and a stale one
+    (already in, or asked meanwhile) answers as `join` would."""
+    member = turn.member
+    barrio_id = parse_id(arg) if action == "joinok" else None
+    barrio = await turn.session.get(Barrio, barrio_id) if barrio_id is not None else None
+    if member is None or (action == "joinok" and barrio is None):
+        turn.say(texts.INVALID_BUTTON, main_menu(member))
+    elif barrio is None:
+        say_menu(turn, texts.JOIN_DECLINED)
+    else:
+        if turn.flow == FLOW:
+            turn.finish()
+        await join(turn, member, barrio, confirmed=True)
 
 
 # Leaving a barrio and asking to join it again, over and over, would ask its coordinators
@@ -344,7 +390,10 @@ async def _add_membership(
             turn.session,
             update(Membership)
             .where(Membership.id == existing.id, Membership.status == existing.status)
-            .values(status=status, decided_at=decided_at)
+            # An earlier rejection's reason does not belong to the request made now.
+            .values(
+                status=status, decided_at=decided_at, rejection_reason=None, rejection_note=None
+            )
             .execution_options(synchronize_session=False),
         )
         await turn.session.refresh(existing, ["status", "role", "decided_at"])

@@ -3,10 +3,13 @@
 The buttons carry what they are about (a barrio and a page, or a membership) and hold no
 conversation state: every tap checks again that the one tapping coordinates that barrio and
 that the person is still one of its plain members, so a stale or forged button is answered,
-never obeyed. Removing ends the membership the way leaving does (`leave.end_membership`).
+never obeyed. Removing ends the membership the way leaving does (`leave.end_membership`),
+as REMOVED: the barrio's link and the barrio list do not ask that barrio again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from handlers import texts
 from handlers.common import coordinated_barrios, say_menu
@@ -17,6 +20,15 @@ from models import Barrio, Membership, MembershipStatus, Role, queries
 PREFIX = "rmv"
 PAGE_SIZE = 8
 MAX_PAGE_DIGITS = 4
+
+
+# The button that names a member on a coordinator's removal list: erasure looks for it in
+# other people's conversations.
+PICK = f"{PREFIX}:pick:"
+
+
+def pick_payload(membership_id: int) -> str:
+    return f"{PICK}{membership_id}"
 
 
 def removal_option(barrio: Barrio) -> Option:
@@ -75,7 +87,7 @@ async def _pick(turn: Turn, arg: str) -> None:
     options = [
         Option(
             texts.REMOVE_PICK_LINE.format(name=m.member.name, business=m.member.business_name),
-            f"{PREFIX}:pick:{m.id}",
+            pick_payload(m.id),
         )
         for m in removable[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     ]
@@ -125,19 +137,37 @@ async def _remove(turn: Turn, membership: Membership) -> None:
     member, barrio = membership.member, membership.barrio
     # Conditional on the role too: promoted meanwhile, a coordinator is not removed here.
     removed = await end_membership(
-        turn, membership, MembershipStatus.ACTIVE, Membership.role == Role.MEMBER
+        turn,
+        membership,
+        MembershipStatus.ACTIVE,
+        Membership.role == Role.MEMBER,
+        ending=MembershipStatus.REMOVED,
     )
     if not removed:
         await turn.session.refresh(membership, ["status", "role", "decided_at"])
-        say_menu(turn, texts.REMOVE_NOT_ACTIVE.format(name=member.name, barrio=barrio.name))
+        if membership.status == MembershipStatus.ACTIVE and membership.role == Role.COORDINATOR:
+            say_menu(turn, texts.REMOVE_COORDINATOR.format(name=member.name))
+        else:
+            say_menu(turn, texts.REMOVE_NOT_ACTIVE.format(name=member.name, barrio=barrio.name))
         return
     assert turn.member is not None
     # Without the barrio: it is no longer theirs, and nothing may withdraw this notice.
     await turn.notify(member, texts.REMOVED_FOR_MEMBER.format(barrio=barrio.name))
-    notice = texts.MEMBER_REMOVED_FOR_COORDINATORS.format(
-        coordinator=turn.member.name, name=member.name, barrio=barrio.name
-    )
+    notice = texts.MEMBER_REMOVED_FOR_COORDINATORS.format(name=member.name, barrio=barrio.name)
     for coordinator in await queries.coordinators_of(turn.session, barrio.id):
         if coordinator.id != turn.member.id:
             await turn.notify(coordinator, notice, about=member, barrio_id=barrio.id)
     say_menu(turn, texts.REMOVED_DONE.format(name=member.name, barrio=barrio.name))
+
+
+def removal_text(barrio: str, contacts: Sequence[str], *, asked_again: bool = False) -> str:
+    """What someone the coordination of `barrio` removed is told when they come back to it
+    (/barrio, its link: `asked_again`, and no request goes): that, and whom to talk to."""
+    said = texts.REMOVED_FROM_BARRIO.format(barrio=barrio)
+    lines = [f"{said} {texts.REMOVED_NO_REQUEST}" if asked_again else said]
+    if contacts:
+        lines.append(texts.REJECTION_CONTACT)
+        lines += [texts.CONTACT_LINE.format(contact=contact) for contact in contacts]
+    else:
+        lines.append(texts.REJECTION_NO_CONTACT)
+    return "\n".join(lines)

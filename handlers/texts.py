@@ -32,7 +32,6 @@ MENU_PROMPT = "¿Qué quieres hacer? Toca una opción."
 # `{register}` is HELP_REGISTER for someone not registered yet, and nothing for the others.
 HELP = (
     "Barrio Conecta une a los negocios de tu barrio comercial.\n\n"
-    "{register}"
     "/barrio — ver tu barrio y su coordinación\n"
     "/directorio — buscar negocios del barrio\n"
     "/perfil — ver o cambiar tus datos\n"
@@ -45,7 +44,17 @@ HELP = (
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
-HELP_REGISTER = "/registro — inscribirte en tu barrio\n"
+HELP_NEWCOMER = (
+    "Barrio Conecta une a los negocios de tu barrio comercial: avisos, reuniones, alertas de "
+    "seguridad y fondos de Sercotec, aquí en tu teléfono.\n\n"
+    "/registro — inscribirte en tu barrio (toma un minuto)\n"
+    "/alerta — números de emergencia\n"
+    "/cancelar — dejar lo que estabas haciendo"
+)
+GREETING_NEWCOMER = (
+    "Uno a los negocios de tu barrio comercial: avisos, reuniones y alertas.\nToca «Registrarme» 👇"
+)
+GREETING_MEMBER = "¡Hola, {name}! 👋 ¿Qué quieres hacer? Toca una opción."
 HELP_LINK = "\n/vincular — usar Telegram y WhatsApp con el mismo registro"
 HELP_COORDINATOR = (
     "\n\nCoordinación:\n/miembros — socios y solicitudes por aprobar\n/anuncio — enviar un anuncio\n"
@@ -118,6 +127,15 @@ ASK_CONSENT = (
     "Si mandas una alerta de seguridad, llega a todo el barrio con tu nombre.\n"
     "Con /misdatos ves todo lo que guardamos, y con /baja lo borras.\n\n¿Aceptas?"
 )
+# Joining one more barrio shows the person to one more coordination and directory: asked first.
+JOIN_CONFIRM = (
+    "¿Pido tu ingreso a {barrio} ({comuna})?\n"
+    "Su coordinación verá tu nombre, tu negocio y su rubro, y los socios te verán en su "
+    "directorio si estás en él (lo cambias en /perfil)."
+)
+JOIN_CONFIRM_YES = "✅ Sí, pedir ingreso"
+JOIN_CONFIRM_NO = "No, gracias"
+JOIN_DECLINED = "Listo, no pedí nada."
 CONSENT_YES = "✅ Acepto"
 CONSENT_HIDDEN = "Acepto, sin directorio"
 CONSENT_NO = "❌ No acepto"
@@ -127,7 +145,7 @@ CONSENT_DECLINED = (
 REGISTERED_ACTIVE = "¡Listo, {name}! Ya eres parte de {barrio}. 🎉"
 REGISTERED_PENDING = (
     "¡Gracias, {name}! Tu solicitud para unirte a {barrio} quedó enviada. "
-    "Te aviso apenas la coordinación la apruebe. ⏳"
+    "Te aviso apenas la coordinación responda. ⏳"
 )
 INVITE_UNKNOWN = (
     "No encontré ese código de invitación 🤔. Revisa el enlace del afiche, "
@@ -199,6 +217,9 @@ REJECT_CALL_OFF = "↩️ No rechazar"
 REJECT_ASK_NOTE = (
     "Escribe el motivo en pocas palabras (hasta {limit} letras). Se lo envío a {name} tal cual."
 )
+REJECT_CONFIRM_NOTE = "¿Rechazo la solicitud de {name} a {barrio} con este motivo?\n«{note}»"
+REJECT_CONFIRM_YES = "Sí, rechazar"
+REJECT_REWRITE = "✏️ Escribirlo de nuevo"
 REQUEST_KEPT = "No rechacé nada: la solicitud sigue pendiente."
 REJECTED_REASON_TOLD = "\nMotivo que le conté: {reason}"
 REJECTED_NO_REASON_TOLD = "\nLe avisé sin motivo."
@@ -207,6 +228,11 @@ REJECTED_CONTACT_HINT = (
     "conversarlo contigo: agrégalo en /barrio."
 )
 REJECTED_FOR_MEMBER = "La coordinación de {barrio} no aprobó tu solicitud."
+REJECTED_BY_TEAM = "El equipo de Barrio Conecta no aprobó tu solicitud para {barrio}."
+REJECTION_TEAM_NOTE_LINE = "Motivo, en palabras del equipo: «{note}»"
+REJECTION_TEAM_NO_CONTACT = (
+    "Si crees que es un error, cuéntaselo a Sercotec o a quien organiza tu barrio comercial."
+)
 REJECTION_REASON_LINE = "Motivo: {reason}."
 REJECTION_NOTE_LINE = "Motivo, en palabras de la coordinación: «{note}»"
 REJECTION_CONTACT = "Si quieres conversarlo, la coordinación dejó este contacto:"
@@ -220,6 +246,7 @@ STATUS_WORDS = {
     "active": "aprobada",
     "rejected": "rechazada",
     "left": "retirada",
+    "removed": "quitada por la coordinación",
 }
 COORDINATORS_ONLY = "Esta opción es solo para la coordinación del barrio."
 MEMBERS_HEADER = "👥 {barrio} — socios activos: {count}"
@@ -235,6 +262,15 @@ JOIN_REQUEST_NO_COORDINATION = (
 # To a barrio's first coordinator, before the requests that were waiting.
 PENDING_FORWARDED = "🧭 Ahora coordinas {barrio}. Solicitudes que esperaban respuesta: {count}"
 PENDING_FORWARDED_MORE = "\nTe muestro las primeras {shown}; las demás, con /miembros."
+# To the administrators, when a barrio's last coordinator leaves with requests still waiting.
+PENDING_ORPHANED = (
+    "🧭 {barrio} se quedó sin coordinación en el bot. Solicitudes que esperan respuesta: {count}"
+)
+# An administrator's /miembros: the requests of barrios without coordination.
+ADMIN_PENDING_NONE = "No hay solicitudes esperando en barrios sin coordinación."
+ADMIN_PENDING_MORE = (
+    "Te muestro {shown} de {count}. Responde estas y escribe /miembros para ver más."
+)
 
 # --- removing a member (/miembros) -----------------------------------------------------------
 REMOVE_MEMBER = "🚪 Quitar a un socio"
@@ -259,7 +295,11 @@ REMOVED_FOR_MEMBER = (
     "La coordinación de {barrio} te quitó del barrio: ya no recibirás sus avisos. "
     "Si crees que es un error, conversa con tu coordinador(a)."
 )
-MEMBER_REMOVED_FOR_COORDINATORS = "{coordinator} quitó a {name} de {barrio}."
+# Without the remover's name: the notice outlives their erasure.
+MEMBER_REMOVED_FOR_COORDINATORS = "La coordinación quitó a {name} de {barrio}."
+# What someone removed reads in /barrio and from the barrio's link: no new request goes.
+REMOVED_FROM_BARRIO = "La coordinación de {barrio} te quitó del barrio."
+REMOVED_NO_REQUEST = "Por eso no puedo pedir tu ingreso de nuevo."
 
 # --- barrio --------------------------------------------------------------------------------
 BARRIO_CARD = (
@@ -402,7 +442,9 @@ ANNOUNCE_CONFIRM = "Llegará a {count} socios de {barrios}. ¿Lo envío?"
 ANNOUNCE_SEND = "📣 Enviar"
 ANNOUNCE_EDIT = "✏️ Cambiar texto"
 CANCEL = "Cancelar"
-ANNOUNCE_QUEUED = "Enviando a {count} socios. Te aviso cuando termine; /anuncio muestra cómo va. 📬"
+ANNOUNCE_QUEUED = (
+    "Enviando a {count} socios. Te aviso aquí cuando termine, con cuántos lo recibieron. 📬"
+)
 ANNOUNCE_PROGRESS = "📬 Tu anuncio anterior va en {done} de {total} (✅ {sent} entregados)."
 ANNOUNCE_NOBODY = "Todavía no hay otros socios activos en {barrios}: no hay a quién enviarle."
 ANNOUNCEMENT_HEADER = "📣 Anuncio de {barrio}:\n\n{text}"
@@ -528,6 +570,9 @@ LINK_UNLINKED = "Listo. {channel} ya no está unido a tu registro."
 # --- meetings ------------------------------------------------------------------------------
 MEETING_WHICH_BARRIO = "¿Para qué barrio es la reunión?"
 MEETING_ASK_TITLE = "¿Cómo se llama la reunión? (ej: «Reunión mensual de socios»)"
+MEETING_ASK_NEW_WHEN = (
+    "¿Cuál es la nueva fecha? Escribe el día y la hora, como «jueves 19:00» o «28/11 18:30»."
+)
 MEETING_ASK_WHEN = "¿Cuándo es? Escribe el día y la hora, como «jueves 19:00», «28/11 18:30» o «mañana a las 7 de la tarde»."
 MEETING_WHEN_UNCLEAR = "No entendí la fecha 🤔. Prueba así: «jueves 19:00» o «28/11 18:30»."
 MEETING_WHEN_PAST = "Esa fecha ya pasó. Escribe un día y hora que vengan."

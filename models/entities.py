@@ -94,6 +94,8 @@ class MembershipStatus(enum.StrEnum):
     ACTIVE = "active"
     REJECTED = "rejected"
     LEFT = "left"
+    # Taken out by the barrio's coordination: like REJECTED, its link does not ask again.
+    REMOVED = "removed"
 
 
 class DeliveryStatus(enum.StrEnum):

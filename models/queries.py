@@ -181,6 +181,27 @@ async def memberships_in(
     ).all()
 
 
+async def pending_without_coordination(session: AsyncSession) -> Sequence[Membership]:
+    """The open join requests of barrios with no active coordinator (the administrators
+    answer those), barrio by barrio, with their member and barrio."""
+    coordinated = select(Membership.barrio_id).where(
+        Membership.role == Role.COORDINATOR, Membership.status == MembershipStatus.ACTIVE
+    )
+    return (
+        await session.scalars(
+            select(Membership)
+            .join(Member, Member.id == Membership.member_id)
+            .join(Barrio, Barrio.id == Membership.barrio_id)
+            .where(
+                Membership.status == MembershipStatus.PENDING,
+                Membership.barrio_id.not_in(coordinated),
+            )
+            .order_by(Barrio.region, Barrio.comuna, Barrio.name, Barrio.id, Member.name, Member.id)
+            .options(selectinload(Membership.member), selectinload(Membership.barrio))
+        )
+    ).all()
+
+
 class DirectoryEntry(NamedTuple):
     """One listed business, with only what its owner agreed to show (None otherwise)."""
 

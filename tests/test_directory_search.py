@@ -131,9 +131,15 @@ async def test_a_big_directory_pages_through_everyone_across_a_restart(runtime, 
         stale = text_of(await ana.tap("Ver más"))
         assert "Esa página ya no existe" in stale
         assert "Negocios del directorio (5)" in stale and "Negocio 04" in stale
-        assert "Ese botón no es válido" in text_of(
-            await ana.tap_data(again["message_id"], "dir:all:x", forge=True)
-        )
+        for forged_page in (
+            "x",
+            "0",
+            "00",
+            "-1",
+        ):  # page 0 was a negative OFFSET: PostgreSQL refused
+            assert "Ese botón no es válido" in text_of(
+                await ana.tap_data(again["message_id"], f"dir:all:{forged_page}", forge=True)
+            )
         forged = text_of(await ana.tap_data(again["message_id"], "dir:all:2147483647", forge=True))
         assert "Esa página ya no existe" in forged
     finally:

@@ -109,6 +109,7 @@ async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, cap
     await zoraida.tap("Contacto para vecinos")
     await zoraida.say(CONTACT)
     await beto.say(f"/start {norte.invite_code}")
+    await beto.tap("Sí, pedir ingreso")
     await zoraida.wait_for("Nueva solicitud")
     await zoraida.tap("Rechazar")
     await zoraida.tap("Sin motivo")
@@ -116,10 +117,12 @@ async def test_nothing_of_an_erased_member_is_left(runtime, phone, emulator, cap
     sur = await make_barrio(runtime, "Barrio Sur", "Graneros")
     await make_coordinator(runtime, carmen, sur)
     await zoraida.say(f"/start {sur.invite_code}")
+    await zoraida.tap("Sí, pedir ingreso")
     await carmen.wait_for("Nueva solicitud")
     await carmen.tap("Rechazar")
     await carmen.tap("Escribir otro motivo")
     await carmen.say(REASON)
+    await carmen.tap("Sí, rechazar")
     await zoraida.wait_for(REASON)
     await zoraida.say("/misdatos")
 
@@ -187,3 +190,26 @@ def _as_text(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+async def test_a_coordinators_removal_list_forgets_an_erased_member(runtime, phone):
+    """Found in review: the removal list's buttons ("Betoriano · Bazar Betoriano") stayed in
+    the coordinator's conversation, so that a typed number works, after Betoriano erased."""
+    barrio = await make_barrio(runtime, "Barrio Estación", open_to_all=True)
+    carmen, betoriano = phone(9901, "Carmen"), phone(9902, "Betoriano")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await register(betoriano, barrio, business="Bazar Betoriano")
+    await carmen.say("/miembros")
+    picking = await carmen.tap("Quitar a un socio")
+    assert "Betoriano · Bazar Betoriano" in str(picking)
+
+    await betoriano.say("/baja")
+    await betoriano.tap("Borrar todos mis datos")
+    assert "Borré tus datos" in text_of(await betoriano.tap("Sí, borrar todo"))
+    async with runtime.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            rows = (await connection.execute(table.select())).all()
+            assert "Betoriano" not in str(rows), f"{table.name} still names Betoriano"
+    # Her next number is answered as a list that no longer holds him.
+    assert "Betoriano" not in text_of(await carmen.say("1"))

@@ -84,9 +84,24 @@ async def test_a_request_to_a_barrio_without_coordination_reaches_the_administra
 
     # A registered member following another such barrio's link is told the same truth.
     second = await make_barrio(with_admin, "Barrio Plaza", "Rengo")
-    joined = text_of(await ana.say(f"/start {second.invite_code}"))
+    asked = text_of(await ana.say(f"/start {second.invite_code}"))
+    assert "¿Pido tu ingreso a Barrio Plaza (Rengo)?" in asked  # more people will see her
+    joined = text_of(await ana.tap("Sí, pedir ingreso"))
     assert "pedí tu ingreso a Barrio Plaza" in joined and TEAM in joined
     await team.wait_for("Nueva solicitud para Barrio Plaza (Rengo)")
+
+    # The team says no: Ana hears it from the team, not from a coordination that does not
+    # exist (found in review).
+    await team.tap("Rechazar")
+    await team.tap("Escribir otro motivo")
+    await team.say("Ese barrio aún no parte")
+    await team.tap("Sí, rechazar")
+    notice = (await ana.wait_for("no aprobó tu solicitud"))["text"]
+    assert "El equipo de Barrio Conecta no aprobó tu solicitud para Barrio Plaza" in notice
+    assert "Motivo, en palabras del equipo: «Ese barrio aún no parte»" in notice
+    assert "coordinación" not in notice
+    again = text_of(await ana.say(f"/start {second.invite_code}"))
+    assert "El equipo de Barrio Conecta no aprobó tu solicitud para Barrio Plaza" in again
 
 
 async def test_with_a_coordinator_the_request_goes_to_them_and_not_the_administrator(
@@ -103,7 +118,7 @@ async def test_with_a_coordinator_the_request_goes_to_them_and_not_the_administr
     beto = Phone(emulator, with_admin, 8803, "Beto")
     await register(beto, barrio, business="Bazar Beto")
     told = beto.last()["text"]
-    assert "Te aviso apenas la coordinación la apruebe" in told and TEAM not in told
+    assert "Te aviso apenas la coordinación responda" in told and TEAM not in told
     request = await carmen.wait_for("Nueva solicitud para Barrio Norte")
     assert NO_COORDINATION not in request["text"] and "Bazar Beto" in request["text"]
     await wait_for_delivery(
@@ -200,7 +215,8 @@ async def test_without_anyone_to_answer_nothing_is_offered_or_stored_in_vain(run
 
     # Once it has a coordinator, the same link asks them.
     await make_coordinator(runtime, carmen, nobody)
-    answer = text_of(await pedro.say(f"/start {nobody.invite_code}"))
+    await pedro.say(f"/start {nobody.invite_code}")
+    answer = text_of(await pedro.tap("Sí, pedir ingreso"))
     assert "pedí tu ingreso a Barrio Olvidado" in answer
     await carmen.wait_for("Nueva solicitud para Barrio Olvidado")
 
@@ -253,6 +269,17 @@ async def test_barrio_run_warns_once_when_requests_would_reach_nobody(settings, 
         await answered.start()
         await answered.stop()
     assert not [r for r in caplog.records if "no coordinator" in r.getMessage()]
+
+    # An administrator on WhatsApp, in a deployment without it, is said to get nothing.
+    caplog.clear()
+    misplaced = Runtime(
+        settings.model_copy(update={"admin_whatsapp_numbers": ("+56911112222",)}), clock=clock
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.runtime"):
+        await misplaced.start()
+        await misplaced.stop()
+    [dropped] = [r.getMessage() for r in caplog.records if "does not run" in r.getMessage()]
+    assert dropped.startswith("1 administrators") and "+569" not in dropped
 
 
 def test_barrios_list_marks_barrios_without_coordination(cli_env, capsys):
@@ -391,3 +418,101 @@ async def test_deliveries_to_an_administrator_who_is_a_member_keep_their_quiet_h
         assert status == MembershipStatus.ACTIVE
     finally:
         await runtime.stop()
+
+
+async def _leave(person, barrio_name: str) -> None:
+    await person.say("/baja")
+    await person.tap(f"Salir de {barrio_name}")
+    await person.tap("Sí, salir")
+
+
+async def test_when_the_last_coordinator_leaves_the_waiting_requests_go_to_the_administrator(
+    with_admin, emulator
+):
+    barrio = await make_barrio(with_admin, "Barrio Estación", "Graneros")
+    team = Phone(emulator, with_admin, ADMIN, "Equipo")
+    carmen = Phone(emulator, with_admin, 8850, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await team.wait_for("Librería Carmen")  # nobody coordinated it yet
+    await make_coordinator(with_admin, carmen, barrio)
+    ana = Phone(emulator, with_admin, 8851, "Ana")
+    await register(ana, barrio)
+    await carmen.wait_for("Nueva solicitud para Barrio Estación")
+    # While Carmen coordinates it, the request is hers, not the administrator's.
+    assert "No hay solicitudes esperando en barrios sin coordinación" in text_of(
+        await team.say("/miembros")
+    )
+
+    await _leave(carmen, "Barrio Estación")
+    header = await team.wait_for("se quedó sin coordinación")
+    assert header["text"] == (
+        "🧭 Barrio Estación se quedó sin coordinación en el bot. "
+        "Solicitudes que esperan respuesta: 1"
+    )
+    request = await team.wait_for("Almacén Ana")
+    assert NO_COORDINATION in request["text"]
+    assert [b["text"] for b in buttons(request)] == ["✅ Aprobar", "❌ Rechazar"]
+
+    # Their /miembros has it too, in the same words.
+    listing = await team.say("/miembros")
+    assert listing[0]["text"] == "⏳ Solicitudes por aprobar en Barrio Estación: 1"
+    assert NO_COORDINATION in listing[1]["text"] and "Almacén Ana" in listing[1]["text"]
+    assert "Aprobaste a Ana" in text_of(await team.tap("Aprobar"))
+    await ana.wait_for("Ya eres parte de Barrio Estación")
+    assert "No hay solicitudes esperando" in text_of(await team.say("/miembros"))
+
+
+async def test_a_coordinator_who_erases_their_data_hands_only_orphaned_requests_over(
+    with_admin, emulator
+):
+    solo = await make_barrio(with_admin, "Barrio Solo", "Rengo")
+    shared = await make_barrio(with_admin, "Barrio Compartido", "Rengo")
+    team = Phone(emulator, with_admin, ADMIN, "Equipo")
+    carmen = Phone(emulator, with_admin, 8860, "Carmen")
+    pablo = Phone(emulator, with_admin, 8861, "Pablo")
+    await register(carmen, solo, business="Librería Carmen")
+    await register(pablo, shared, business="Bazar Pablo")
+    for barrio in (solo, shared):
+        await make_coordinator(with_admin, carmen, barrio)
+    await make_coordinator(with_admin, pablo, shared)
+    ana, beto = Phone(emulator, with_admin, 8862, "Ana"), Phone(emulator, with_admin, 8863, "Beto")
+    await register(ana, solo)
+    await register(beto, shared, business="Bazar Beto")
+    await pablo.wait_for("Bazar Beto")
+    await wait_for_delivery(
+        with_admin, lambda d: "Almacén Ana" in d.text and d.status == DeliveryStatus.SENT
+    )
+    team.new()
+    async with with_admin.sessions() as session:
+        before = await session.scalar(select(func.max(Delivery.id)))
+
+    await carmen.say("/baja")
+    await carmen.tap("Borrar todos mis datos")
+    await carmen.tap("Sí, borrar todo")
+    await team.wait_for("🧭 Barrio Solo se quedó sin coordinación en el bot")
+    await team.wait_for("Almacén Ana")
+    # Barrio Compartido still has Pablo: its request stays his alone.
+    async with with_admin.sessions() as session:
+        to_team = (
+            await session.scalars(
+                select(Delivery.text)
+                .where(Delivery.recipient == str(ADMIN), Delivery.id > (before or 0))
+                .order_by(Delivery.id)
+            )
+        ).all()
+    assert len(to_team) == 2 and "Barrio Solo" in to_team[0] and "Almacén Ana" in to_team[1]
+    assert "Carmen" not in "\n".join(to_team)
+
+
+async def test_without_administrators_a_coordinator_leaving_queues_nothing(runtime, phone):
+    barrio = await make_barrio(runtime, "Barrio Norte")
+    carmen = phone(8870, "Carmen")
+    await register(carmen, barrio)
+    await make_coordinator(runtime, carmen, barrio)
+    beto = phone(8871, "Beto")
+    await register(beto, barrio, business="Bazar Beto")
+    await carmen.wait_for("Nueva solicitud")
+    deliveries = await _count(runtime, Delivery)
+    await _leave(carmen, "Barrio Norte")
+    assert await _count(runtime, Delivery) == deliveries
+    assert "solo para la coordinación" in text_of(await beto.say("/miembros"))

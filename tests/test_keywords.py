@@ -50,7 +50,11 @@ async def test_commands_typed_without_the_slash_work_outside_a_dialogue(runtime,
 async def test_a_greeting_gets_help_and_the_menu(runtime, phone):
     stranger = phone(7721, "Rosa")
     answer = text_of(await stranger.say("Hola!"))
-    assert "No te entendí" not in answer and "Barrio Conecta une a los negocios" in answer
+    assert "No te entendí" not in answer and "¡Hola! 👋 Soy Barrio Conecta" in answer
+    assert "Toca «Registrarme»" in answer and "/directorio" not in answer
+    # Help to someone not registered: what opens now, not the member's twelve commands.
+    helped = text_of(await stranger.say("/ayuda"))
+    assert "/registro" in helped and "/alerta" in helped and "/directorio" not in helped
 
 
 async def test_a_typed_number_answers_the_notice_the_outbox_delivered(runtime, phone):

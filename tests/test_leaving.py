@@ -75,6 +75,7 @@ async def test_what_two_barrios_sent_stays_for_who_leaves_only_one(runtime, phon
     lejano = await make_barrio(runtime, "Barrio Lejano", "Lolol", open_to_all=True)
     for person in (carmen, ana):
         await person.say(f"/start {lejano.invite_code}")
+        await person.tap("Sí, pedir ingreso")
     await make_coordinator(runtime, carmen, lejano)
     clock.advance(timedelta(hours=11))  # 23:00: everything waits for the morning
     await carmen.say("/anuncio")
@@ -202,9 +203,8 @@ async def test_leaving_and_asking_again_cannot_flood_the_coordinators(runtime, p
     assert "ya estaba resuelta (retirada)" in text_of(stale)
 
     clock.advance(timedelta(hours=25))
-    assert "pedí tu ingreso a Barrio Norte" in text_of(
-        await beto.say(f"/start {barrio.invite_code}")
-    )
+    await beto.say(f"/start {barrio.invite_code}")
+    assert "pedí tu ingreso a Barrio Norte" in text_of(await beto.tap("Sí, pedir ingreso"))
     assert "ya está enviada" in text_of(await beto.say(f"/start {barrio.invite_code}"))
     await carmen.wait_for("Nueva solicitud")
     assert len(await _deliveries_to(runtime, carmen)) == 2

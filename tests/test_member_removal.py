@@ -4,12 +4,15 @@ forged buttons are answered, never obeyed."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from handlers import admin, removal
 from models import Delivery, DeliveryStatus, Member, Membership, MembershipStatus, Role
 from tests.support import buttons, make_barrio, make_coordinator, register, snapshot, text_of
+from tests.test_mydata import _downloaded
 
 
 async def _membership(runtime, name: str, barrio_id: int) -> Membership:
@@ -82,9 +85,11 @@ async def test_a_coordinator_removes_a_member_who_and_whose_coordinators_are_tol
 
     told = await beto.wait_for("te quitó del barrio")
     assert "La coordinación de Barrio Estación" in told["text"]
-    await pablo.wait_for("Carmen quitó a Beto de Barrio Estación")
+    # Who removed him is not named: that would outlive her erasure.
+    notice = await pablo.wait_for("La coordinación quitó a Beto de Barrio Estación.")
+    assert "Carmen" not in notice["text"]
     removed = await _membership(runtime, "Beto", barrio.id)
-    assert removed.status == MembershipStatus.LEFT and removed.role == Role.MEMBER
+    assert removed.status == MembershipStatus.REMOVED and removed.role == Role.MEMBER
     assert removed.decided_at is not None and before_tap <= removed.decided_at <= clock()
     async with runtime.sessions() as session:
         waiting = (await session.scalars(select(Delivery.text))).all()
@@ -202,3 +207,83 @@ async def test_a_barrio_of_coordinators_only_offers_no_removal(runtime, phone):
         await carmen.tap_data(listing[-1]["message_id"], f"rmv:list:{barrio.id}:0", forge=True)
     )
     assert "En Barrio Chico no hay socios que puedas quitar" in answer
+
+
+async def _remove(carmen, name: str) -> str:
+    await carmen.say("/miembros")
+    await carmen.tap("Quitar a un socio")
+    await carmen.tap(name)
+    return text_of(await carmen.tap("Sí, quitar"))
+
+
+CONTACT = "Carmen, 9 1234 5678"
+
+
+async def test_someone_removed_is_told_so_and_neither_the_link_nor_the_list_asks_again(
+    runtime, phone, clock, emulator
+):
+    barrio, carmen, pablo, ana, beto = await _barrio(runtime, phone)
+    await make_barrio(runtime, "Barrio Lejano", "Lolol", open_to_all=True)
+    await carmen.say("/barrio")
+    await carmen.tap("Contacto para vecinos")
+    await carmen.say(CONTACT)
+    assert "Beto ya no es parte" in await _remove(carmen, "Beto")
+    await beto.wait_for("te quitó del barrio")
+
+    # /barrio: removed, not "Saliste", with whom to talk to and the way into another barrio.
+    standing = await beto.say("/barrio")
+    said = text_of(standing)
+    assert "🚫 La coordinación de Barrio Estación te quitó del barrio." in said
+    assert f"📞 {CONTACT}" in said and "Saliste" not in said
+    assert buttons(standing[-1])[0]["text"] == "🏘️ Pedir ingreso a otro barrio"
+
+    # An open barrio, a day later: its link does not take him back, nor ask anyone.
+    clock.advance(timedelta(hours=25))
+    before = await snapshot(runtime)
+    link = text_of(await beto.say(f"/start {barrio.invite_code}"))
+    assert "te quitó del barrio. Por eso no puedo pedir tu ingreso de nuevo." in link
+    assert f"📞 {CONTACT}" in link and "hace poco" not in link and "Ya eres parte" not in link
+    assert _without_conversations(await snapshot(runtime)) == _without_conversations(before)
+    # Nor does the barrio list offer it.
+    picker = await beto.tap("Pedir ingreso a otro barrio")
+    assert [b["text"] for b in buttons(picker[-1])] == ["Lolol · Barrio Lejano"]
+
+    # His data and the members export say what happened, in their own words.
+    data = json.loads(await _downloaded(emulator, (await beto.say("/misdatos"))[-1]))
+    assert [m["estado"] for m in data["membresias"]] == ["quitada por la coordinación"]
+    async with runtime.sessions() as session:
+        rows = await admin.member_rows(session, barrio, admin.SANTIAGO, everyone=True)
+    assert {row[0]: row[6] for row in rows}["Beto"] == "quitado"
+
+    # Whoever runs the deployment can still make him a coordinator of that barrio.
+    await make_coordinator(runtime, beto, barrio)
+    promoted = await _membership(runtime, "Beto", barrio.id)
+    assert (promoted.status, promoted.role) == (MembershipStatus.ACTIVE, Role.COORDINATOR)
+    assert "🧭 Coordinas este barrio" in text_of(await beto.say("/barrio"))
+
+
+async def test_a_member_made_coordinator_while_being_removed_is_said_to_be_one(
+    runtime, phone, monkeypatch
+):
+    barrio, carmen, pablo, ana, beto = await _barrio(runtime, phone)
+    beto_id = (await _membership(runtime, "Beto", barrio.id)).id
+    checked = removal._removable
+
+    async def promoted_meanwhile(turn, arg):
+        # `barrio coordinators add` landing between the checks and the removal's UPDATE.
+        membership = await checked(turn, arg)
+        if membership is not None:
+            await turn.session.execute(
+                update(Membership).where(Membership.id == beto_id).values(role=Role.COORDINATOR)
+            )
+        return membership
+
+    await carmen.say("/miembros")
+    await carmen.tap("Quitar a un socio")
+    await carmen.tap("Beto")
+    monkeypatch.setattr(removal, "_removable", promoted_meanwhile)
+    answer = text_of(await carmen.tap("Sí, quitar"))
+    assert "Beto es parte de la coordinación: no se puede quitar desde aquí" in answer
+    assert "no está entre los socios" not in answer
+    kept = await _membership(runtime, "Beto", barrio.id)
+    assert (kept.status, kept.role) == (MembershipStatus.ACTIVE, Role.COORDINATOR)

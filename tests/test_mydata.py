@@ -74,10 +74,12 @@ async def test_a_member_gets_everything_kept_about_them(runtime, phone, emulator
 
     # History: a barrio joined and left, and a request still waiting.
     await ana.say(f"/start {feria.invite_code}")
+    await ana.tap("Sí, pedir ingreso")
     await ana.say("/baja")
     await ana.tap("Salir de Barrio Feria")
     await ana.tap("Sí, salir")
     await ana.say(f"/start {lejano.invite_code}")
+    await ana.tap("Sí, pedir ingreso")
 
     sent = await ana.say("/misdatos")
     assert len(sent) == 1

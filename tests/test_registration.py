@@ -128,8 +128,16 @@ async def test_member_follows_a_second_barrio_link(runtime, phone):
     second = await make_barrio(runtime, "Barrio Dos", "Graneros", open_to_all=True)
     ana = phone(7009, "Ana")
     await register(ana, first)
+    asked = text_of(await ana.say(f"/start {second.invite_code}"))
+    assert "¿Pido tu ingreso a Barrio Dos (Graneros)?" in asked and "directorio" in asked
+    assert "Ya eres parte de Barrio Dos" in text_of(await ana.tap("Sí, pedir ingreso"))
     assert "Ya eres parte de Barrio Dos" in text_of(await ana.say(f"/start {second.invite_code}"))
-    assert "Ya eres parte de Barrio Dos" in text_of(await ana.say(f"/start {second.invite_code}"))
+
+    # Saying no asks nothing of anyone.
+    third = await make_barrio(runtime, "Barrio Tres", "Rengo", open_to_all=True)
+    await ana.say(f"/start {third.invite_code}")
+    assert "no pedí nada" in text_of(await ana.tap("No, gracias"))
+    assert "Barrio Tres" not in text_of(await ana.say("/barrio"))
     barrio_cards = text_of(await ana.say("/barrio"))
     assert "Barrio Uno" in barrio_cards and "Barrio Dos" in barrio_cards
 

@@ -95,7 +95,8 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     # The way out: the registration's barrio list, without the barrio that said no.
     picker = await ana.tap("Pedir ingreso a otro barrio")
     assert [b["text"] for b in buttons(picker[-1])] == ["Machalí · Barrio Norte"]
-    assert "pedí tu ingreso a Barrio Norte" in text_of(await ana.tap("Barrio Norte"))
+    await ana.tap("Barrio Norte")
+    assert "pedí tu ingreso a Barrio Norte" in text_of(await ana.tap("Sí, pedir ingreso"))
     await diego.wait_for("Nueva solicitud")
     assert (await _membership_of(runtime, "Ana", norte.id)).status == MembershipStatus.PENDING
     # Waiting for Barrio Norte now: today's words for people waiting.
@@ -125,7 +126,10 @@ async def test_the_coordinator_writes_a_reason_or_calls_the_rejection_off(runtim
     assert after["deliveries"] == before["deliveries"]
 
     reason = "No encontré el local en calle Estado"
-    done = text_of(await carmen.say(reason))
+    confirm = text_of(await carmen.say(reason))
+    assert f"¿Rechazo la solicitud de Ana a Barrio Centro con este motivo?\n«{reason}»" in confirm
+    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    done = text_of(await carmen.tap("Sí, rechazar"))
     assert f"Motivo que le conté: «{reason}»" in done
     assert "Aún no dejas un contacto para vecinos" in done and "/barrio" in done
     notice = await ana.wait_for("no aprobó tu solicitud")
@@ -264,7 +268,8 @@ async def test_on_whatsapp_the_rejected_member_answers_with_numbers(both, twilio
     assert "Motivo: ya hay otro registro tuyo en el barrio." in notice
     picker = await rosa.say(option_number([notice], "Pedir ingreso a otro barrio"))
     assert "Barrio Centro" not in "\n".join(picker)
-    joined = await rosa.say(option_number(picker, "Machalí · Barrio Norte"))
+    asked = await rosa.say(option_number(picker, "Machalí · Barrio Norte"))
+    joined = await rosa.say(option_number(asked, "Sí, pedir ingreso"))
     assert "pedí tu ingreso a Barrio Norte" in "\n".join(joined)
 
 
@@ -282,3 +287,104 @@ async def test_with_no_other_barrio_the_way_out_says_so(runtime, phone):
     answer = text_of(await ana.tap("Pedir ingreso a otro barrio"))
     assert "No hay otro barrio en Barrio Conecta al que puedas pedir ingreso" in answer
     assert (await snapshot(runtime))["memberships"] == before["memberships"]
+
+
+async def test_a_reason_typed_for_one_request_never_rejects_another(runtime, phone):
+    """Found in review: after "Escribir otro motivo" for Ana, a tap on Bruno's Rechazar left
+    Ana's step open, and the reason typed under Bruno's name rejected Ana."""
+    centro = await make_barrio(runtime, "Barrio Centro")
+    carmen = await _coordinated(runtime, phone, centro, 7531, "Carmen")
+    ana, bruno = phone(7532, "Ana"), phone(7533, "Bruno")
+    await register(ana, centro)
+    await carmen.wait_for("Nueva solicitud")
+    await register(bruno, centro, business="Bazar Bruno")
+    await carmen.wait_for("Bruno")
+    requests = [
+        m
+        for m in carmen.emulator.sent(carmen.user_id)
+        if "Nueva solicitud" in (m.get("text") or "")
+    ]
+    ana_request, bruno_request = requests[-2], requests[-1]
+    assert "Ana" in ana_request["text"] and "Bruno" in bruno_request["text"]
+
+    await carmen.tap_data(ana_request["message_id"], _payload(ana_request, "Rechazar"))
+    await carmen.tap("Escribir otro motivo")
+    asked = text_of(
+        await carmen.tap_data(bruno_request["message_id"], _payload(bruno_request, "Rechazar"))
+    )
+    assert "Bruno" in asked
+    await carmen.tap("Escribir otro motivo")
+    confirm = text_of(await carmen.say("No es del barrio"))
+    assert "solicitud de Bruno" in confirm and "Ana" not in confirm
+    await carmen.tap("Sí, rechazar")
+    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    assert (await _membership_of(runtime, "Bruno", centro.id)).status == MembershipStatus.REJECTED
+
+    # A reason typed, then a search some turns later: still asks before rejecting anyone.
+    await carmen.say("/miembros")
+    await carmen.tap("❌ Rechazar")  # Ana's, the one request still waiting
+    await carmen.tap("Escribir otro motivo")
+    await carmen.say("/directorio")
+    confirm = text_of(await carmen.say("panaderia"))
+    assert "¿Rechazo la solicitud de Ana" in confirm
+    assert "No rechacé nada" in text_of(await carmen.tap("No rechazar"))
+    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+
+
+def _payload(message, label: str) -> str:
+    return next(b["callback_data"] for b in buttons(message) if label in b["text"])
+
+
+async def test_a_contact_no_longer_shared_leaves_the_notices_that_quoted_it(runtime, phone):
+    """Found in review: a contact quoted in a rejection notice stayed in that delivery (kept
+    for weeks) after its coordinator changed it, left, and erased their data."""
+    barrio = await make_barrio(runtime, "Barrio Centro")
+    carmen = await _coordinated(runtime, phone, barrio, 7561, "Carmen")
+    first, second = "Zoe al 9 8765 4321", "Zoe en la sede, Estado 123"
+    await carmen.say("/barrio")
+    await carmen.tap("Contacto para vecinos")
+    await carmen.say(first)
+    ana = phone(7562, "Ana")
+    await register(ana, barrio)
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Sin motivo")
+    assert first in (await ana.wait_for("no aprobó tu solicitud"))["text"]
+
+    async def quoted(contact: str) -> bool:
+        async with runtime.sessions() as session:
+            texts_kept = (await session.scalars(select(Delivery.text))).all()
+        return any(contact in text for text in texts_kept)
+
+    await carmen.say("/barrio")
+    await carmen.tap("Contacto para vecinos")
+    await carmen.say(second)
+    assert not await quoted(first)
+    bruno = phone(7563, "Bruno")
+    await register(bruno, barrio, business="Bazar Bruno")
+    await carmen.wait_for("Bruno")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Sin motivo")
+    await bruno.wait_for("no aprobó tu solicitud")
+    assert await quoted(second)
+
+    await carmen.say("/baja")
+    await carmen.tap("Salir de Barrio Centro")
+    await carmen.tap("Sí, salir")
+    assert not await quoted(second)
+
+
+async def test_a_rejection_reason_does_not_outlive_the_rejection(runtime, phone):
+    """Found in review: a rejected person later made coordinator kept "motivo_rechazo"."""
+    barrio = await make_barrio(runtime, "Barrio Centro")
+    carmen = await _coordinated(runtime, phone, barrio, 7571, "Carmen")
+    ana = phone(7572, "Ana")
+    await register(ana, barrio)
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Faltan datos del negocio")
+    assert (await _membership_of(runtime, "Ana", barrio.id)).rejection_reason == "missing_data"
+    await make_coordinator(runtime, ana, barrio)
+    membership = await _membership_of(runtime, "Ana", barrio.id)
+    assert membership.status == MembershipStatus.ACTIVE
+    assert (membership.rejection_reason, membership.rejection_note) == (None, None)

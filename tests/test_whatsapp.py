@@ -166,7 +166,7 @@ async def test_behind_a_proxy_the_public_url_is_what_is_signed(settings, twilio,
         actual = f"http://127.0.0.1:{runtime.web_port}/whatsapp"
         twilio.set_webhook(actual, public_url=f"{public}/whatsapp")
         rosa = WhatsAppPhone(twilio, runtime, ROSA)
-        assert "Barrio Conecta une" in text_of_list(await rosa.say("hola"))
+        assert "¡Hola! 👋 Soy Barrio Conecta" in text_of_list(await rosa.say("hola"))
         # Signed over the URL the request really went to, not the public one: refused.
         assert await twilio.send_text(ROSA, "hola", sign_url=actual) == 403
     finally:

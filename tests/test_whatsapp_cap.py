@@ -278,6 +278,26 @@ async def test_a_held_row_keeps_out_of_the_members_night_and_an_alert_is_not_hel
             )
         assert after == before
 
+        # A personal notice (a join request's answer) the cap stops waits for the cap's next
+        # window only: quiet hours never hold one (found in review: the cap's hold did).
+        async with sessions() as session, session.begin():
+            for row in (await session.scalars(select(Delivery))).all():
+                await session.delete(row)
+            await enqueue(
+                session, people[1:], "Tu solicitud fue aprobada", now=now, zone=SANTIAGO,
+                priority=Priority.PERSONAL,
+            )  # fmt: skip
+            notice = await session.scalar(select(Delivery))
+            assert notice is not None
+            notice.status, notice.sent_at, notice.platform_message_id = (
+                DeliveryStatus.SENT, now, f"SM{notice.id:032x}",
+            )  # fmt: skip
+        await whatsapp.record_status(sessions, f"SM{notice.id:032x}", "failed", "63018", now)
+        async with sessions() as session:
+            held = await session.get(Delivery, notice.id)
+        assert held is not None and held.status == DeliveryStatus.PENDING
+        assert held.not_before == now + whatsapp.DAILY_CAP_WINDOW  # 23:30, not 08:00
+
         # A security alert a day late means nothing: it fails, as any failure does.
         async with sessions() as session, session.begin():
             for row in (await session.scalars(select(Delivery))).all():

@@ -229,3 +229,16 @@ async def test_on_whatsapp_the_coordinators_menu_is_one_numbered_list(both, twil
     assert "¿Cómo se llama la reunión?" in text_of_list(
         await rosa.say(option_number(menu, "Reunión"))
     )
+
+
+async def test_a_member_waiting_for_approval_is_offered_only_what_opens_now(runtime, phone):
+    """Walked as a newcomer: the menu's Directorio led to "esté aprobado ⏳" with no way on."""
+    barrio = await make_barrio(runtime, "Barrio Estación", "Rancagua")
+    carmen, ana = phone(9711, "Carmen"), phone(9712, "Ana")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await register(ana, barrio)
+    menu = [b["text"] for b in buttons((await ana.say("/ayuda"))[-1])]
+    assert menu == ["🏘️ Mi barrio", "👤 Mi perfil", "❓ Ayuda"]
+    waiting = (await ana.say("/directorio"))[-1]
+    assert "esté aprobado" in waiting["text"] and buttons(waiting)
