@@ -452,12 +452,14 @@ async def list_members(turn: Turn, _args: str) -> None:
             lines.append(texts.MEMBERS_MORE.format(count=len(active) - MAX_LISTED))
         # Coordinators (this one included) are not removed from here.
         removable = any(m.role == Role.MEMBER for m in active)
-        turn.say("\n".join(lines), [removal_option(barrio)] if removable else [])
-
+        remove = [removal_option(barrio)] if removable else []
         pending = await queries.memberships_in(turn.session, barrio.id, MembershipStatus.PENDING)
         if not pending:
-            turn.say(texts.PENDING_NONE.format(barrio=barrio.name), main_menu(turn.member))
+            # One message, so "1" is "Quitar a un socio" wherever the numbers are read.
+            lines += ["", texts.PENDING_NONE.format(barrio=barrio.name)]
+            turn.say("\n".join(lines), [*remove, *main_menu(turn.member)])
             continue
+        turn.say("\n".join(lines), remove)
         turn.say(texts.PENDING_HEADER.format(count=len(pending), barrio=barrio.name))
         for request in pending[:MAX_PENDING_SHOWN]:
             turn.say(*join_request(request.member, barrio, request.id))

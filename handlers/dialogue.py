@@ -61,8 +61,13 @@ class Flow(Protocol):
     async def on_input(self, turn: Turn) -> None: ...
 
 
-# What a greeting ("hola", "buenas tardes") is answered as.
+# What a greeting ("hola", "buenas tardes") and thanks are answered as.
 GREETING = "hola"
+THANKED = "gracias"
+
+
+async def _welcome(turn: Turn, _args: str) -> None:
+    say_menu(turn, texts.YOU_ARE_WELCOME)
 
 
 async def _greet(turn: Turn, _args: str) -> None:
@@ -94,6 +99,7 @@ COMMANDS: dict[str, CommandHandler] = {
     "registro": registration.register,
     "ayuda": _help,
     GREETING: _greet,
+    THANKED: _welcome,
     "cancelar": _cancel,
     "perfil": profile.show,
     "barrio": barrio_info.show,
@@ -341,6 +347,8 @@ ESCAPE_WORDS = {
     "vincular": "vincular",
 }
 _PUNCTUATION = "¡!¿?.,;: "
+# "gracias" after a search or a notice is courtesy, not a search nor "no te entendí".
+THANKS = frozenset({"gracias", "muchas gracias", "mil gracias", "ok gracias", "vale gracias"})
 # A greeting outside a dialogue gets a greeting and the menu, not "no te entendí".
 GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})
 
@@ -358,8 +366,11 @@ def _keyword(turn: Turn) -> tuple[str, str] | None:
     inbound = turn.inbound
     if inbound.kind != InboundKind.TEXT or turn.flow is not None:
         return None
-    if _words(inbound.text).strip(_PUNCTUATION) in GREETINGS:
+    said = _words(inbound.text).strip(_PUNCTUATION)
+    if said in GREETINGS:
         return GREETING, ""
+    if said in THANKS:
+        return THANKED, ""
     head, _, rest = inbound.text.strip().partition(" ")
     name = _words(head.removeprefix("/"))
     return (name, rest.strip()) if name in COMMANDS and name != "start" else None

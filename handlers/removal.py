@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handlers import texts
-from handlers.common import coordinated_barrios, say_menu
+from handlers.common import ASK_ANOTHER_BARRIO, coordinated_barrios, say_menu
 from handlers.core import Option, Turn, parse_id
 from handlers.leave import end_membership
 from models import Barrio, Membership, MembershipStatus, Role, queries
@@ -152,7 +152,13 @@ async def _remove(turn: Turn, membership: Membership) -> None:
         return
     assert turn.member is not None
     # Without the barrio: it is no longer theirs, and nothing may withdraw this notice.
-    await turn.notify(member, texts.REMOVED_FOR_MEMBER.format(barrio=barrio.name))
+    contacts = await queries.barrio_contacts(turn.session, barrio.id)
+    await turn.notify(
+        member,
+        f"{removal_text(barrio.name, contacts)}\n{texts.REMOVED_NO_MORE_NOTICES}\n\n"
+        f"{texts.REJECTION_WAY_OUT}",
+        [Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO)],
+    )
     notice = texts.MEMBER_REMOVED_FOR_COORDINATORS.format(name=member.name, barrio=barrio.name)
     for coordinator in await queries.coordinators_of(turn.session, barrio.id):
         if coordinator.id != turn.member.id:

@@ -54,6 +54,7 @@ HELP_NEWCOMER = (
 GREETING_NEWCOMER = (
     "Uno a los negocios de tu barrio comercial: avisos, reuniones y alertas.\nToca «Registrarme» 👇"
 )
+YOU_ARE_WELCOME = "¡De nada! 🙌 ¿Algo más? Toca una opción."
 GREETING_MEMBER = "¡Hola, {name}! 👋 ¿Qué quieres hacer? Toca una opción."
 HELP_LINK = "\n/vincular — usar Telegram y WhatsApp con el mismo registro"
 HELP_COORDINATOR = (
@@ -112,7 +113,10 @@ ASK_NAME = "¿Cómo te llamas? Escribe tu nombre."
 ASK_BUSINESS = "Gracias, {name}. ¿Cómo se llama tu negocio?"
 ASK_CATEGORY = "¿Cuál es el rubro de tu negocio?"
 ASK_BARRIO = "¿En qué barrio comercial está tu negocio? Si no lo ves, escribe tu comuna."
-BARRIO_NOT_FOUND = "No encontré barrios con «{query}». Estos son todos:"
+BARRIO_NOT_FOUND = (
+    "No encontré barrios con «{query}». Si el tuyo no está, aún no participa en Barrio "
+    "Conecta. Estos son todos:"
+)
 BARRIO_FILTERED = "Barrios que coinciden con «{query}»:"
 NO_BARRIOS = (
     "Todavía no hay barrios abiertos en Barrio Conecta. "
@@ -291,10 +295,7 @@ REMOVE_COORDINATOR = (
     "Eso lo ve el equipo de Barrio Conecta."
 )
 REMOVED_DONE = "Listo: {name} ya no es parte de {barrio}. Le avisé."
-REMOVED_FOR_MEMBER = (
-    "La coordinación de {barrio} te quitó del barrio: ya no recibirás sus avisos. "
-    "Si crees que es un error, conversa con tu coordinador(a)."
-)
+REMOVED_NO_MORE_NOTICES = "Ya no te llegarán sus avisos."
 # Without the remover's name: the notice outlives their erasure.
 MEMBER_REMOVED_FOR_COORDINATORS = "La coordinación quitó a {name} de {barrio}."
 # What someone removed reads in /barrio and from the barrio's link: no new request goes.

@@ -58,6 +58,10 @@ async def test_words_typed_at_the_directory_are_a_search_and_a_small_one_is_show
     assert "Ferretería Don Beto" in text_of(await ana.tap("Ferretería"))
     # A command's name is still the command, at the directory's menu too.
     assert "No hay reuniones próximas" in text_of(await ana.say("reuniones"))
+    # And thanks are thanks, not a search (walked as a newcomer: "No encontré «gracias»").
+    await ana.say("/directorio")
+    thanked = text_of(await ana.say("¡Gracias!"))
+    assert "De nada" in thanked and "No encontré" not in thanked
 
 
 async def test_a_lone_member_is_told_the_directory_is_empty(runtime, phone):
