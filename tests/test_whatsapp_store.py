@@ -1,0 +1,65 @@
+"""Webhooks that come while others are being stored are stored together (bot/whatsapp.py,
+`WhatsAppTransport._store`): each still answered only once its row is committed, a MessageSid
+still handled once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from bot import whatsapp
+from models import InboundUpdate
+from tests.support import WAIT_S
+from tests.test_whatsapp import ROSA, WhatsAppPhone, both, twilio
+
+__all__ = ["both", "twilio"]  # fixtures
+
+OTHER = "+56911110002"
+
+
+async def _until(condition) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("never came about")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_webhook_delivered_twice_while_the_database_is_busy_is_handled_once(
+    both, twilio, monkeypatch
+):
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await rosa.say("hola")
+    groups: list[list[str]] = []
+    busy = asyncio.Event()
+    real = whatsapp.store_webhooks
+
+    async def held(sessions, webhooks):
+        groups.append([sid for sid, _form, _at in webhooks])
+        if len(groups) == 1:
+            await busy.wait()  # the first group is still being written
+        return await real(sessions, webhooks)
+
+    monkeypatch.setattr(whatsapp, "store_webhooks", held)
+    other = asyncio.create_task(twilio.send_text(OTHER, "hola"))
+    await _until(lambda: groups)
+    # Twilio posts again when it has no answer in time: both copies wait for the database.
+    first = asyncio.create_task(twilio.send_text(ROSA, "ayuda"))
+    await _until(lambda: twilio.last_inbound_sid not in (None, *groups[0]))
+    sid = twilio.last_inbound_sid
+    again = asyncio.create_task(twilio.redeliver(sid))
+    assert both.whatsapp is not None
+    await _until(lambda: len(both.whatsapp._to_store) == 2)  # both copies in, waiting
+    assert not first.done() and not again.done(), "answered before it was stored"
+    busy.set()
+    assert list(await asyncio.wait_for(asyncio.gather(other, first, again), WAIT_S)) == [200] * 3
+    assert groups[1] == [sid, sid], "both copies were stored together"
+    await asyncio.wait_for(both.whatsapp.wait_handled(sid), WAIT_S)
+    help_replies = rosa.new()
+    assert len(help_replies) == 1 and "ayuda" in help_replies[0].casefold()
+    async with both.sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).select_from(InboundUpdate).where(InboundUpdate.platform_id == sid)
+        )
+    assert stored == 1
