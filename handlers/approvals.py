@@ -95,12 +95,31 @@ async def ask_to_join(
     """Queue the join request to the barrio's coordinators, or to the administrators while it
     has none; returns how many messages that is (none: nobody could answer it)."""
     coordinators = await queries.coordinators_of(session, barrio.id)
-    text, buttons = join_request(member, barrio, membership.id, for_admins=not coordinators)
     recipients = (
         [r for coordinator in coordinators for r in recipients_of(coordinator)]
         if coordinators
         else await recipients_at(session, admins)
     )
+    return await _enqueue_request(
+        session, recipients, member, barrio, membership.id, now=now, zone=zone,
+        for_admins=not coordinators,
+    )  # fmt: skip
+
+
+async def _enqueue_request(
+    session: AsyncSession,
+    recipients: Sequence[Recipient],
+    member: Member,
+    barrio: Barrio,
+    membership_id: int,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    for_admins: bool,
+) -> int:
+    """One join request with its buttons: a personal notice, which quiet hours do not hold,
+    erased with the applicant."""
+    text, buttons = join_request(member, barrio, membership_id, for_admins=for_admins)
     return await enqueue(
         session,
         recipients,
@@ -181,18 +200,10 @@ async def _queue_pending(
         barrio_id=barrio.id,
     )
     for request in shown:
-        text, buttons = join_request(request.member, barrio, request.id, for_admins=for_admins)
-        queued += await enqueue(
-            session,
-            recipients,
-            text,
-            now=now,
-            zone=zone,
-            options=buttons,
-            priority=Priority.PERSONAL,
-            about_member_id=request.member_id,
-            barrio_id=barrio.id,
-        )
+        queued += await _enqueue_request(
+            session, recipients, request.member, barrio, request.id, now=now, zone=zone,
+            for_admins=for_admins,
+        )  # fmt: skip
     return queued
 
 

@@ -12,7 +12,7 @@ from bot.clock import ShiftedClock as ShiftedClock
 from bot.emulator.telegram import TelegramEmulator
 from bot.runtime import Runtime
 from handlers import admin
-from models import Barrio, Base, Delivery
+from models import Barrio, Base, Delivery, Member, Membership
 from scheduler import outbox as scheduler_outbox
 
 TOKEN = "424242:TEST-token-barrio"
@@ -158,6 +158,18 @@ async def register(
     await phone.say(business)
     await phone.tap(category)
     await phone.tap("Acepto" if listed else "sin directorio")
+
+
+async def membership_of(runtime: Runtime, name: str, barrio_id: int) -> Membership:
+    """The membership of the member called `name` in that barrio, as the database has it."""
+    async with runtime.sessions() as session:
+        found = await session.scalar(
+            select(Membership)
+            .join(Member)
+            .where(Member.name == name, Membership.barrio_id == barrio_id)
+        )
+    assert found is not None, f"{name} has no membership in barrio {barrio_id}"
+    return found
 
 
 async def make_coordinator(runtime: Runtime, phone: Phone, barrio: Barrio) -> None:

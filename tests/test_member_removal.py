@@ -11,19 +11,16 @@ from sqlalchemy import select, update
 
 from handlers import admin, removal
 from models import Delivery, DeliveryStatus, Member, Membership, MembershipStatus, Role
-from tests.support import buttons, make_barrio, make_coordinator, register, snapshot, text_of
+from tests.support import (
+    buttons,
+    make_barrio,
+    make_coordinator,
+    membership_of,
+    register,
+    snapshot,
+    text_of,
+)
 from tests.test_mydata import _downloaded
-
-
-async def _membership(runtime, name: str, barrio_id: int) -> Membership:
-    async with runtime.sessions() as session:
-        found = await session.scalar(
-            select(Membership)
-            .join(Member)
-            .where(Member.name == name, Membership.barrio_id == barrio_id)
-        )
-    assert found is not None
-    return found
 
 
 async def _barrio(runtime, phone, name="Barrio Estación", first=9600):
@@ -48,7 +45,7 @@ async def test_a_coordinator_removes_a_member_who_and_whose_coordinators_are_tol
     runtime, phone, clock
 ):
     barrio, carmen, pablo, ana, beto = await _barrio(runtime, phone)
-    beto_row = await _membership(runtime, "Beto", barrio.id)
+    beto_row = await membership_of(runtime, "Beto", barrio.id)
     async with runtime.sessions() as session, session.begin():
         # An announcement still waiting for Beto's morning: it must not reach him now.
         session.add(
@@ -91,7 +88,7 @@ async def test_a_coordinator_removes_a_member_who_and_whose_coordinators_are_tol
     # Who removed him is not named: that would outlive her erasure.
     notice = await pablo.wait_for("La coordinación quitó a Beto de Barrio Estación.")
     assert "Carmen" not in notice["text"]
-    removed = await _membership(runtime, "Beto", barrio.id)
+    removed = await membership_of(runtime, "Beto", barrio.id)
     assert removed.status == MembershipStatus.REMOVED and removed.role == Role.MEMBER
     assert removed.decided_at is not None and before_tap <= removed.decided_at <= clock()
     async with runtime.sessions() as session:
@@ -99,7 +96,7 @@ async def test_a_coordinator_removes_a_member_who_and_whose_coordinators_are_tol
     assert "Anuncio que espera la mañana" not in waiting
     assert not any("quitó a Beto" in t for t in carmen.texts())  # she saw it happen
     assert "Almacén Ana" not in text_of(await beto.say("/directorio almacen"))
-    assert (await _membership(runtime, "Ana", barrio.id)).status == MembershipStatus.ACTIVE
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.ACTIVE
 
     # The same confirmation tapped again, late: said so, nothing changes.
     before = await snapshot(runtime)
@@ -170,9 +167,9 @@ async def test_stale_and_forged_removal_buttons_change_nothing(runtime, phone):
     lejano = await make_barrio(runtime, "Barrio Lejano", "Lolol", open_to_all=True)
     lucia = phone(9690, "Lucía")
     await register(lucia, lejano, business="Bazar Lucía")
-    ids = {name: (await _membership(runtime, name, barrio.id)).id for name in ("Carmen", "Pablo")}
-    ids["Beto"] = (await _membership(runtime, "Beto", barrio.id)).id
-    ids["Lucía"] = (await _membership(runtime, "Lucía", lejano.id)).id
+    ids = {name: (await membership_of(runtime, name, barrio.id)).id for name in ("Carmen", "Pablo")}
+    ids["Beto"] = (await membership_of(runtime, "Beto", barrio.id)).id
+    ids["Lucía"] = (await membership_of(runtime, "Lucía", lejano.id)).id
     message = (await carmen.say("/miembros"))[-1]["message_id"]
     before = await snapshot(runtime)
     expected = {
@@ -260,7 +257,7 @@ async def test_someone_removed_is_told_so_and_neither_the_link_nor_the_list_asks
 
     # Whoever runs the deployment can still make him a coordinator of that barrio.
     await make_coordinator(runtime, beto, barrio)
-    promoted = await _membership(runtime, "Beto", barrio.id)
+    promoted = await membership_of(runtime, "Beto", barrio.id)
     assert (promoted.status, promoted.role) == (MembershipStatus.ACTIVE, Role.COORDINATOR)
     assert "🧭 Coordinas este barrio" in text_of(await beto.say("/barrio"))
 
@@ -269,7 +266,7 @@ async def test_a_member_made_coordinator_while_being_removed_is_said_to_be_one(
     runtime, phone, monkeypatch
 ):
     barrio, carmen, pablo, ana, beto = await _barrio(runtime, phone)
-    beto_id = (await _membership(runtime, "Beto", barrio.id)).id
+    beto_id = (await membership_of(runtime, "Beto", barrio.id)).id
     checked = removal._removable
 
     async def promoted_meanwhile(turn, arg):
@@ -288,5 +285,5 @@ async def test_a_member_made_coordinator_while_being_removed_is_said_to_be_one(
     answer = text_of(await carmen.tap("Sí, quitar"))
     assert "Beto es parte de la coordinación: no se puede quitar desde aquí" in answer
     assert "no está entre los socios" not in answer
-    kept = await _membership(runtime, "Beto", barrio.id)
+    kept = await membership_of(runtime, "Beto", barrio.id)
     assert (kept.status, kept.role) == (MembershipStatus.ACTIVE, Role.COORDINATOR)

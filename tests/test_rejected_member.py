@@ -7,25 +7,22 @@ import json
 
 from sqlalchemy import select
 
-from models import Delivery, Member, Membership, MembershipStatus
-from tests.support import buttons, make_barrio, make_coordinator, register, snapshot, text_of
+from models import Delivery, MembershipStatus
+from tests.support import (
+    buttons,
+    make_barrio,
+    make_coordinator,
+    membership_of,
+    register,
+    snapshot,
+    text_of,
+)
 from tests.test_mydata import _downloaded
 from tests.test_whatsapp import WhatsAppPhone, _register, both, option_number, twilio
 
 __all__ = ["both", "twilio"]  # the WhatsApp fixtures, used by the last test
 
 CONTACT = "Carmen, 9 1234 5678, de lunes a viernes"
-
-
-async def _membership_of(runtime, name: str, barrio_id: int) -> Membership:
-    async with runtime.sessions() as session:
-        membership = await session.scalar(
-            select(Membership)
-            .join(Member)
-            .where(Member.name == name, Membership.barrio_id == barrio_id)
-        )
-    assert membership is not None
-    return membership
 
 
 async def _coordinated(runtime, phone, barrio, user_id: int, name: str):
@@ -59,7 +56,7 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
         "Sin motivo",
         "↩️ No rechazar",
     ]
-    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
     done = text_of(await carmen.tap("No tiene negocio en este barrio"))
     assert "Rechazaste la solicitud de Ana" in done
     assert "Motivo que le conté: No tiene negocio en este barrio" in done
@@ -69,7 +66,7 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     assert "Motivo: tu negocio no está en este barrio." in notice["text"]
     assert f"📞 {CONTACT}" in notice["text"]
     assert [b["text"] for b in buttons(notice)] == ["🏘️ Pedir ingreso a otro barrio"]
-    rejected = await _membership_of(runtime, "Ana", centro.id)
+    rejected = await membership_of(runtime, "Ana", centro.id)
     assert rejected.status == MembershipStatus.REJECTED
     assert rejected.rejection_reason == "no_business" and rejected.rejection_note is None
 
@@ -98,7 +95,7 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     await ana.tap("Barrio Norte")
     assert "pedí tu ingreso a Barrio Norte" in text_of(await ana.tap("Sí, pedir ingreso"))
     await diego.wait_for("Nueva solicitud")
-    assert (await _membership_of(runtime, "Ana", norte.id)).status == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Ana", norte.id)).status == MembershipStatus.PENDING
     # Waiting for Barrio Norte now: today's words for people waiting.
     assert "esté aprobado" in text_of(await ana.say("/directorio pan"))
 
@@ -128,7 +125,7 @@ async def test_the_coordinator_writes_a_reason_or_calls_the_rejection_off(runtim
     reason = "No encontré el local en calle Estado"
     confirm = text_of(await carmen.say(reason))
     assert f"¿Rechazo la solicitud de Ana a Barrio Centro con este motivo?\n«{reason}»" in confirm
-    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
     done = text_of(await carmen.tap("Sí, rechazar"))
     assert f"Motivo que le conté: «{reason}»" in done
     assert "Aún no dejas un contacto para vecinos" in done and "/barrio" in done
@@ -138,7 +135,7 @@ async def test_the_coordinator_writes_a_reason_or_calls_the_rejection_off(runtim
     # What she typed next is not a reason: the dialogue is over.
     assert "Rechazaste" not in text_of(await carmen.say("Otra cosa"))
 
-    membership = await _membership_of(runtime, "Ana", centro.id)
+    membership = await membership_of(runtime, "Ana", centro.id)
     assert (membership.rejection_reason, membership.rejection_note) == ("other", reason)
     sent = await ana.say("/misdatos")
     data = json.loads(await _downloaded(emulator, sent[-1]))
@@ -159,7 +156,7 @@ async def test_two_coordinators_cannot_both_decide(runtime, phone):
     late = text_of(await carmen.tap("Faltan datos del negocio"))
     assert "ya estaba resuelta (aprobada)" in late
     await ana.wait_for("Ya eres parte")
-    membership = await _membership_of(runtime, "Ana", centro.id)
+    membership = await membership_of(runtime, "Ana", centro.id)
     assert membership.status == MembershipStatus.ACTIVE and membership.rejection_reason is None
     async with runtime.sessions() as session:
         texts = (await session.scalars(select(Delivery.text))).all()
@@ -172,7 +169,7 @@ async def test_forged_reason_buttons_change_nothing(runtime, phone):
     ana = phone(7532, "Ana")
     await register(ana, centro)
     await carmen.wait_for("Nueva solicitud")
-    membership = await _membership_of(runtime, "Ana", centro.id)
+    membership = await membership_of(runtime, "Ana", centro.id)
     message_id = carmen.last()["message_id"]
     before = await snapshot(runtime)
     for data in (
@@ -189,7 +186,7 @@ async def test_forged_reason_buttons_change_nothing(runtime, phone):
         await ana.tap_data(ana.last()["message_id"], f"apr:rj:{membership.id}:none", forge=True)
     )
     assert "solo para la coordinación" in answer
-    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
 
 
 async def test_the_contact_is_the_coordinators_and_goes_when_they_stop(runtime, phone, emulator):
@@ -211,7 +208,7 @@ async def test_the_contact_is_the_coordinators_and_goes_when_they_stop(runtime, 
     card = await beto.say("/barrio")
     assert "📞 Contacto de la coordinación: +56 9 8765 4321" in text_of(card)
     assert not buttons(card[-1])  # setting one is for the coordination
-    membership = await _membership_of(runtime, "Carmen", barrio.id)
+    membership = await membership_of(runtime, "Carmen", barrio.id)
     answer = text_of(
         await beto.tap_data(card[-1]["message_id"], f"brr:contact:{barrio.id}", forge=True)
     )
@@ -229,7 +226,7 @@ async def test_the_contact_is_the_coordinators_and_goes_when_they_stop(runtime, 
     await carmen.say("/baja")
     await carmen.tap("Salir de Barrio Sur")
     await carmen.tap("Sí, salir")
-    membership = await _membership_of(runtime, "Carmen", barrio.id)
+    membership = await membership_of(runtime, "Carmen", barrio.id)
     assert membership.status == MembershipStatus.LEFT and membership.contact is None
     assert "Sede del barrio" not in text_of(await beto.say("/barrio"))
 
@@ -317,8 +314,8 @@ async def test_a_reason_typed_for_one_request_never_rejects_another(runtime, pho
     confirm = text_of(await carmen.say("No es del barrio"))
     assert "solicitud de Bruno" in confirm and "Ana" not in confirm
     await carmen.tap("Sí, rechazar")
-    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
-    assert (await _membership_of(runtime, "Bruno", centro.id)).status == MembershipStatus.REJECTED
+    assert (await membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Bruno", centro.id)).status == MembershipStatus.REJECTED
 
     # A reason typed, then a search some turns later: still asks before rejecting anyone.
     await carmen.say("/miembros")
@@ -328,7 +325,7 @@ async def test_a_reason_typed_for_one_request_never_rejects_another(runtime, pho
     confirm = text_of(await carmen.say("panaderia"))
     assert "¿Rechazo la solicitud de Ana" in confirm
     assert "No rechacé nada" in text_of(await carmen.tap("No rechazar"))
-    assert (await _membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Ana", centro.id)).status == MembershipStatus.PENDING
 
 
 def _payload(message, label: str) -> str:
@@ -383,8 +380,8 @@ async def test_a_rejection_reason_does_not_outlive_the_rejection(runtime, phone)
     await carmen.wait_for("Nueva solicitud")
     await carmen.tap("Rechazar")
     await carmen.tap("Faltan datos del negocio")
-    assert (await _membership_of(runtime, "Ana", barrio.id)).rejection_reason == "missing_data"
+    assert (await membership_of(runtime, "Ana", barrio.id)).rejection_reason == "missing_data"
     await make_coordinator(runtime, ana, barrio)
-    membership = await _membership_of(runtime, "Ana", barrio.id)
+    membership = await membership_of(runtime, "Ana", barrio.id)
     assert membership.status == MembershipStatus.ACTIVE
     assert (membership.rejection_reason, membership.rejection_note) == (None, None)

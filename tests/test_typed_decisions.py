@@ -4,22 +4,9 @@ never a decision on somebody: found in review, "quitar" at "¿Quitar a Beto?" re
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from models import Member, Membership, MembershipStatus
-from tests.support import make_barrio, make_coordinator, register, text_of
+from models import MembershipStatus
+from tests.support import make_barrio, make_coordinator, membership_of, register, text_of
 from tests.test_meetings import _call_meeting
-
-
-async def _status(runtime, name: str, barrio_id: int) -> MembershipStatus:
-    async with runtime.sessions() as session:
-        status = await session.scalar(
-            select(Membership.status)
-            .join(Member)
-            .where(Member.name == name, Membership.barrio_id == barrio_id)
-        )
-    assert status is not None
-    return status
 
 
 async def test_words_typed_at_a_removal_or_a_rejection_decide_nothing(runtime, phone):
@@ -36,19 +23,19 @@ async def test_words_typed_at_a_removal_or_a_rejection_decide_nothing(runtime, p
     await carmen.tap("Beto")
     for typed in ("quitar", "Sí, quit", "si quitar"):
         assert "ya no es parte" not in text_of(await carmen.say(typed))
-    assert await _status(runtime, "Beto", barrio.id) == MembershipStatus.ACTIVE
+    assert (await membership_of(runtime, "Beto", barrio.id)).status == MembershipStatus.ACTIVE
 
     await register(ana, barrio, business="Almacén Ana")
     await carmen.wait_for("Ana")
     await carmen.tap("Rechazar")
     for typed in ("sin", "sin motiv", "falta", "faltan datos"):
         assert "Rechazaste" not in text_of(await carmen.say(typed))
-    assert await _status(runtime, "Ana", barrio.id) == MembershipStatus.PENDING
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.PENDING
     # The number of an option is a deliberate choice, as a tap is.
     await carmen.say("/miembros")
     await carmen.tap("❌ Rechazar")
     assert "Rechazaste la solicitud de Ana" in text_of(await carmen.say("2"))
-    assert await _status(runtime, "Ana", barrio.id) == MembershipStatus.REJECTED
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.REJECTED
 
 
 async def test_outside_a_dialogue_a_word_still_answers_a_meeting(runtime, phone):
