@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from models import Delivery, MembershipStatus
 from tests.support import (
+    Phone,
     buttons,
     make_barrio,
     make_coordinator,
@@ -250,7 +251,12 @@ async def test_someone_who_left_every_barrio_is_offered_a_way_back(runtime, phon
     assert "Saliste de Barrio Sur hace poco" in text_of(await ana.tap("Barrio Sur"))
 
 
-async def test_on_whatsapp_the_rejected_member_answers_with_numbers(both, twilio, phone):
+async def test_on_whatsapp_the_rejected_member_answers_with_numbers(both, twilio, emulator):
+    # The coordinators' phones talk to `both`: the `phone` fixture would start a second bot
+    # polling the same emulator, and whichever of the two got an update handled it.
+    def phone(user_id: int, name: str) -> Phone:
+        return Phone(emulator, both, user_id, name)
+
     centro = await make_barrio(both, "Barrio Centro", "Rancagua")
     norte = await make_barrio(both, "Barrio Norte", "Machalí")
     carmen = await _coordinated(both, phone, centro, 7561, "Carmen")
