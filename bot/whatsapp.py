@@ -47,7 +47,6 @@ from models import (
     Priority,
     queries,
 )
-from models.db import writes_take_turns
 from scheduler.outbox import (
     Pacer,
     RetryLater,
@@ -894,10 +893,7 @@ class WhatsAppTransport:
         that come while others are being written are stored together next, in one transaction:
         each is still acknowledged only once its own row is committed, but a burst takes the
         database's one writer (models/db.py) a few times instead of once per webhook, so the
-        turns waiting for it wait less (`whatsapp_webhook` bench). Where writers run side by
-        side (PostgreSQL), each is stored at once: waiting for the group ahead only slows it."""
-        if not writes_take_turns(self.sessions):
-            return sid in await store_webhooks(self.sessions, [(sid, form, self.clock())])
+        turns waiting for it wait less (`whatsapp_webhook` bench)."""
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._to_store.append((sid, form, self.clock(), stored))
         if self._storing is None or self._storing.done():

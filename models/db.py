@@ -219,11 +219,6 @@ def _lock_of(engine: AsyncEngine) -> asyncio.Lock:
     return _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
 
 
-def writes_take_turns(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    """Whether this factory's write transactions run one at a time (SQLite), not side by side."""
-    return WRITE_LOCK in sessions.kw.get("info", {})
-
-
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -1,17 +1,15 @@
 """A webhook is answered only once its row is committed, and a MessageSid is handled once even
-when Twilio posts it again while the first copy is being stored. On SQLite, webhooks that come
-while others are being stored are stored together (bot/whatsapp.py, `WhatsAppTransport._store`)."""
+when Twilio posts it again while the first copy is being stored. Webhooks that come while others
+are being stored are stored together (bot/whatsapp.py, `WhatsAppTransport._store`)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import func, select
 
 from bot import whatsapp
 from models import InboundUpdate
-from models.db import writes_take_turns
 from tests.support import WAIT_S
 from tests.test_whatsapp import ROSA, WhatsAppPhone, both, twilio
 
@@ -72,8 +70,6 @@ async def test_a_webhook_posted_again_while_its_first_copy_is_being_stored_is_ha
 async def test_a_webhook_delivered_twice_while_the_database_is_busy_is_stored_with_the_next_group(
     both, twilio, monkeypatch
 ):
-    if not writes_take_turns(both.sessions):
-        pytest.skip("webhooks are stored together only where writers take turns (SQLite)")
     rosa = WhatsAppPhone(twilio, both, ROSA)
     await rosa.say("hola")
     groups: list[list[str]] = []
