@@ -26,6 +26,23 @@ async def _until(condition) -> None:
         await asyncio.sleep(0.01)
 
 
+def _first_store_held(monkeypatch) -> tuple[list[list[str]], asyncio.Event]:
+    """Holds the first group of webhooks before it reaches the database until the event is
+    set; returns the MessageSids of every group stored, in order, and that event."""
+    groups: list[list[str]] = []
+    busy = asyncio.Event()
+    real = whatsapp.store_webhooks
+
+    async def held(sessions, webhooks):
+        groups.append([sid for sid, _form, _at in webhooks])
+        if len(groups) == 1:
+            await busy.wait()
+        return await real(sessions, webhooks)
+
+    monkeypatch.setattr(whatsapp, "store_webhooks", held)
+    return groups, busy
+
+
 async def _stored_copies(runtime, sid: str) -> int:
     async with runtime.sessions() as session:
         return await session.scalar(
@@ -39,27 +56,17 @@ async def test_a_webhook_posted_again_while_its_first_copy_is_being_stored_is_ha
     rosa = WhatsAppPhone(twilio, both, ROSA)
     await rosa.say("hola")
     rosa.new()
-    calls: list[list[str]] = []
-    busy = asyncio.Event()
-    real = whatsapp.store_webhooks
-
-    async def held(sessions, webhooks):
-        calls.append([sid for sid, _form, _at in webhooks])
-        if len(calls) == 1:
-            await busy.wait()  # the first copy's store has not reached the database yet
-        return await real(sessions, webhooks)
-
-    monkeypatch.setattr(whatsapp, "store_webhooks", held)
+    calls, busy = _first_store_held(monkeypatch)
     first = asyncio.create_task(twilio.send_text(ROSA, "ayuda"))
     await _until(lambda: calls)
     sid = calls[0][0]
     again = asyncio.create_task(twilio.redeliver(sid))
     assert both.whatsapp is not None
-    await _until(lambda: len(calls) == 2 or len(both.whatsapp._to_store) == 1)
-    await asyncio.sleep(0.05)
-    assert not first.done(), "answered before it was stored"
+    await _until(lambda: len(both.whatsapp._to_store) == 1)  # the copy waits for the next group
+    assert not first.done() and not again.done(), "answered before it was stored"
     busy.set()
     assert list(await asyncio.wait_for(asyncio.gather(first, again), WAIT_S)) == [200, 200]
+    assert calls == [[sid], [sid]], "the copy was stored in a group of its own"
     await asyncio.wait_for(both.whatsapp.wait_handled(sid), WAIT_S)
     await asyncio.sleep(0.1)  # time for a second turn, were there one
     help_replies = rosa.new()
@@ -72,17 +79,7 @@ async def test_a_webhook_delivered_twice_while_the_database_is_busy_is_stored_wi
 ):
     rosa = WhatsAppPhone(twilio, both, ROSA)
     await rosa.say("hola")
-    groups: list[list[str]] = []
-    busy = asyncio.Event()
-    real = whatsapp.store_webhooks
-
-    async def held(sessions, webhooks):
-        groups.append([sid for sid, _form, _at in webhooks])
-        if len(groups) == 1:
-            await busy.wait()  # the first group is still being written
-        return await real(sessions, webhooks)
-
-    monkeypatch.setattr(whatsapp, "store_webhooks", held)
+    groups, busy = _first_store_held(monkeypatch)
     other = asyncio.create_task(twilio.send_text(OTHER, "hola"))
     await _until(lambda: groups)
     # Twilio posts again when it has no answer in time: both copies wait for the database.
