@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from handlers import reminders, series, texts
 from handlers.common import (
@@ -597,7 +597,8 @@ async def upcoming(turn: Turn, _args: str = "") -> None:
             )
             .order_by(Meeting.starts_at)
             .limit(5)
-            .options(selectinload(Meeting.barrio))
+            # Joined, not a second query: members ask for their meetings often.
+            .options(joinedload(Meeting.barrio))
         )
     ).all()
     if not meetings:

@@ -355,6 +355,32 @@ async def test_outside_the_24_hour_window_the_template_goes_or_the_row_says_why(
         await runtime.stop()
 
 
+async def test_a_member_who_writes_again_after_a_day_opens_her_window_again(
+    both, twilio, emulator, clock
+):
+    from datetime import timedelta
+
+    from models import DeliveryStatus
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    clock.advance(timedelta(hours=25))
+    twilio.age_window(ROSA, 25)
+    before = clock()
+    await rosa.say("hola")  # her message opens a new 24-hour window, here and at Twilio
+    async with both.sessions() as session:
+        wrote = await session.scalar(
+            select(ChannelIdentity.last_inbound_at).where(ChannelIdentity.external_id == ROSA)
+        )
+    assert wrote is not None and before <= wrote <= clock()
+    # No template is configured, so only an open window lets the announcement go.
+    await _announce(both, emulator, barrio, "Mañana hay feria en la plaza.")
+    await rosa.wait_for("Mañana hay feria")
+    sent = await _whatsapp_delivery(both, "Mañana hay feria")
+    assert sent.status == DeliveryStatus.SENT
+
+
 async def test_baja_on_whatsapp_erases_the_number_with_everything_else(both, twilio, caplog):
     from tests.test_erasure import _dump
 
