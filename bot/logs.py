@@ -62,3 +62,6 @@ def quiet_libraries() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # httpx logs every URL, and Telegram URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # twilio writes ten INFO lines for every request it makes (URL, each header, status):
+    # an operator would find nothing else in the log of a busy barrio.
+    logging.getLogger("twilio").setLevel(logging.WARNING)

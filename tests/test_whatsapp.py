@@ -399,6 +399,22 @@ async def test_baja_on_whatsapp_erases_the_number_with_everything_else(both, twi
     assert ROSA not in caplog.text and "Rosa Díaz" not in caplog.text
 
 
+async def test_a_conversation_on_whatsapp_logs_no_line_per_request_at_info(both, twilio, caplog):
+    import logging
+
+    from bot.logs import quiet_libraries
+
+    quiet_libraries()  # as `barrio run` configures logging
+    caplog.set_level(logging.INFO)
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    for typed in ("ayuda", "perfil", "directorio"):
+        assert await rosa.say(typed)
+    assert len(twilio.sent(ROSA)) >= 8  # each answer went through the twilio client
+    assert not [r for r in caplog.records if r.name.startswith("twilio")]
+
+
 async def test_a_whatsapp_member_raises_an_alert_that_expires_rather_than_arrive_late(
     both, twilio, emulator
 ):
