@@ -16,7 +16,9 @@ from handlers.common import (
     active_memberships,
     coordinated_barrios,
     main_menu,
+    say_without_barrio,
     take_text,
+    without_barrio,
 )
 from handlers.core import InboundKind, Option, Turn, parse_id
 from handlers.outbox import barrio_recipients, enqueue
@@ -42,6 +44,10 @@ async def begin(turn: Turn, _args: str = "") -> None:
     if member is None or not active_memberships(member):
         # Whoever asks for an alert may be in danger now: the numbers first, whatever their
         # standing; only the message to the barrio waits for an approved membership.
+        if member is not None and without_barrio(member):
+            turn.say(texts.ALERT_EMERGENCY_FIRST)
+            say_without_barrio(turn, member, texts.ALERT_TO_THE_BARRIO)
+            return
         waiting = member is not None and any(
             m.status == MembershipStatus.PENDING for m in member.memberships
         )

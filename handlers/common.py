@@ -70,18 +70,27 @@ def require_active(turn: Turn) -> Member | None:
     if not without_barrio(member):
         turn.say(texts.NOT_ACTIVE, main_menu(member))
         return None
+    say_without_barrio(turn, member)
+    return None
+
+
+def say_without_barrio(turn: Turn, member: Member, what: str = texts.THIS_FEATURE) -> None:
+    """Why `what` is closed to someone in no barrio (turned down, or gone), and the way back
+    into one."""
     rejected = [m.barrio.name for m in member.memberships if m.status == MembershipStatus.REJECTED]
     if rejected:
         turn.say(
-            texts.NOT_ACTIVE_REJECTED.format(barrios=and_list(rejected)),
+            texts.NOT_ACTIVE_REJECTED.format(what=what, barrios=and_list(rejected)),
             [
                 Option(texts.ASK_OTHER_BARRIO, ASK_ANOTHER_BARRIO),
                 Option(texts.MENU_BARRIO, "menu:barrio"),
             ],
         )
     else:
-        turn.say(texts.NOT_ACTIVE_NO_BARRIO, [Option(texts.ASK_A_BARRIO, ASK_ANOTHER_BARRIO)])
-    return None
+        turn.say(
+            texts.NOT_ACTIVE_NO_BARRIO.format(what=what),
+            [Option(texts.ASK_A_BARRIO, ASK_ANOTHER_BARRIO)],
+        )
 
 
 def and_list(names: list[str]) -> str:

@@ -324,12 +324,14 @@ NO_OTHER_BARRIO = (
     "Si tu barrio aún no está, cuéntale a Sercotec."
 )
 # Member-only commands for someone who is in no barrio (pending people read NOT_ACTIVE).
+# {what}: what is closed to them, THIS_FEATURE unless said (an alert says what waits).
+THIS_FEATURE = "Esto"
 NOT_ACTIVE_REJECTED = (
-    "Esto es para socios de un barrio, y la coordinación de {barrios} no aprobó tu solicitud. "
-    "En /barrio ves el motivo, y puedes pedir ingreso a otro barrio."
+    "{what} es para socios de un barrio, y la coordinación de {barrios} no aprobó tu "
+    "solicitud. En /barrio ves el motivo, y puedes pedir ingreso a otro barrio."
 )
 NOT_ACTIVE_NO_BARRIO = (
-    "Esto es para socios de un barrio, y ahora no eres parte de ninguno. "
+    "{what} es para socios de un barrio, y ahora no eres parte de ninguno. "
     "Puedes pedir ingreso a uno 👇"
 )
 AND = " y "
@@ -481,7 +483,8 @@ ALERT_AFTER_APPROVAL = (
     "Avisar a todo el barrio por aquí se abre cuando aprueben tu ingreso. ⏳ "
     "Mientras, llama a esos números."
 )
-ALERT_MEMBERS_ONLY = "Avisar a todo el barrio por aquí es para socios inscritos en un barrio."
+ALERT_TO_THE_BARRIO = "Avisar a todo el barrio por aquí"
+ALERT_MEMBERS_ONLY = ALERT_TO_THE_BARRIO + " es para socios inscritos en un barrio."
 ALERT_ASK_KIND = (
     "¿Qué está pasando? Si hay peligro ahora, llama primero al 133.\n" + EMERGENCY_NUMBERS
 )

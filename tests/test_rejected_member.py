@@ -87,6 +87,13 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     closed = text_of(await ana.say("/directorio pan"))
     assert "esté aprobado" not in closed
     assert "la coordinación de Barrio Centro no aprobó tu solicitud" in closed
+    # An alert: the emergency numbers at once, then why the barrio is not told, and the way
+    # back into one.
+    alert = await ana.say("/alerta")
+    assert "133" in text_of(alert[:1])
+    assert "Avisar a todo el barrio por aquí es para socios de un barrio" in text_of(alert)
+    assert "la coordinación de Barrio Centro no aprobó tu solicitud" in text_of(alert)
+    assert buttons(alert[-1])[0]["text"] == "🏘️ Pedir ingreso a otro barrio"
     # The poster's link of the barrio that said no: the same truth, no new request.
     assert "Motivo: tu negocio" in text_of(await ana.say(f"/start {centro.invite_code}"))
 
@@ -245,6 +252,9 @@ async def test_someone_who_left_every_barrio_is_offered_a_way_back(runtime, phon
     assert buttons(standing[-1])[0]["text"] == "🏘️ Pedir ingreso a un barrio"
     closed = await ana.say("/reuniones")
     assert "ahora no eres parte de ninguno" in text_of(closed)
+    alert = await ana.say("/alerta")
+    assert "133" in text_of(alert[:1]) and "ahora no eres parte de ninguno" in text_of(alert)
+    assert buttons(alert[-1])[0]["text"] == "🏘️ Pedir ingreso a un barrio"
     picker = await ana.tap("Pedir ingreso a un barrio")
     assert [b["text"] for b in buttons(picker[-1])] == ["Rancagua · Barrio Sur"]
     # The barrio she left is there, with the wait the invite link gives.
