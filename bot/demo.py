@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from bot import whatsapp
 from bot.clock import ShiftedClock
@@ -32,6 +33,7 @@ from bot.emulator.twilio_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, S
 from bot.runtime import Runtime
 from bot.settings import DEFAULT_DATA_DIR, Settings, default_database_url
 from handlers import admin
+from handlers.common import and_list
 from models import (
     Barrio,
     ChannelIdentity,
@@ -89,7 +91,7 @@ class DemoStalled(TimeoutError):
 class Persona:
     key: str
     name: str
-    role: str
+    who: str  # what they are; where they stand is read from the database (`standing`)
     user_id: int = 0  # on Telegram
     number: str = ""  # on WhatsApp
 
@@ -97,10 +99,17 @@ class Persona:
     def on_whatsapp(self) -> bool:
         return bool(self.number)
 
+    @property
+    def address(self) -> tuple[str, str]:
+        """The channel and address their identity row holds."""
+        if self.on_whatsapp:
+            return whatsapp.CHANNEL, self.number
+        return "telegram", str(self.user_id)
 
-ANA = Persona("ana", "Ana", "emprendedora nueva, sin registro", user_id=5002)
-CARMEN = Persona("carmen", "Carmen", "coordinadora del barrio de Rancagua", user_id=5001)
-ROSA = Persona("rosa", "Rosa", "almacenera en WhatsApp, sin registro", number="+56961234567")
+
+ANA = Persona("ana", "Ana", "emprendedora", user_id=5002)
+CARMEN = Persona("carmen", "Carmen", "emprendedora", user_id=5001)
+ROSA = Persona("rosa", "Rosa", "almacenera en WhatsApp", number="+56961234567")
 PERSONAS = {p.key: p for p in (ANA, CARMEN, ROSA)}
 
 
@@ -229,18 +238,19 @@ class Terminal:
         # they never cut into the answer to what was just typed.
         self.idle = asyncio.Event()
 
-    def intro(self) -> None:
+    async def intro(self) -> None:
         join = whatsapp.JOIN_TEXT.format(code=self.invite_code)
+        ana, carmen, rosa = [await self.standing(p) for p in (ANA, CARMEN, ROSA)]
         print(
             "\nBarrio Conecta — demo sin conexión (bot real contra un Telegram y un WhatsApp"
             " locales)\n"
             f"Hay 12 barrios de O'Higgins y {self.members} socios de ejemplo.\n"
-            f"Chateas como {ANA.name} ({ANA.role}). Escribe como en Telegram:\n"
+            f"Chateas como {ANA.name} ({ana}). Escribe como en Telegram:\n"
             f"  /start {self.invite_code}   entrar con el enlace del afiche de Rancagua\n"
             "  /start                registrarte eligiendo el barrio de la lista\n"
             "  un número             tocar ese botón del último mensaje\n"
-            f"  :carmen / :ana        cambiar de persona ({CARMEN.name} es {CARMEN.role})\n"
-            f"  :rosa                 chatear como {ROSA.name} ({ROSA.role}): un número\n"
+            f"  :carmen / :ana        cambiar de persona ({CARMEN.name}: {carmen})\n"
+            f"  :rosa                 chatear como {ROSA.name} ({rosa}): un número\n"
             "                        responde a la lista numerada; para unirse a Rancagua\n"
             "                        pega el texto del afiche de WhatsApp:\n"
             f"                        {join}\n"
@@ -259,7 +269,7 @@ class Terminal:
             # window is open and broadcasts reach her as text; that message is not shown.
             await self.send_as(ROSA, "ayuda")
         self.shown = {p.key: len(self.messages(p)) for p in PERSONAS.values()}
-        self.intro()
+        await self.intro()
         watcher = asyncio.create_task(self.show_late())
         try:
             await self.read_lines()
@@ -287,7 +297,7 @@ class Terminal:
                 return
             if line.startswith(":") and line[1:] in PERSONAS:
                 self.persona = PERSONAS[line[1:]]
-                print(f"(ahora eres {self.persona.name}, {self.persona.role})")
+                print(f"(ahora eres {self.persona.name}, {await self.standing(self.persona)})")
                 await self.show_new()
                 continue
             if line:
@@ -318,14 +328,36 @@ class Terminal:
                 self.prompt()
 
     async def registered(self, persona: Persona) -> bool:
+        return await self._member(persona) is not None
+
+    async def _member(self, persona: Persona) -> Member | None:
+        channel, address = persona.address
         async with self.runtime.sessions() as session:
-            found = await session.scalar(
-                select(ChannelIdentity.id).where(
-                    ChannelIdentity.channel == whatsapp.CHANNEL,
-                    ChannelIdentity.external_id == persona.number,
-                )
+            return await session.scalar(
+                select(Member)
+                .join(ChannelIdentity)
+                .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == address)
+                .options(selectinload(Member.memberships).selectinload(Membership.barrio))
             )
-        return found is not None
+
+    async def standing(self, persona: Persona) -> str:
+        """Who the persona is now: registering, approving or leaving in the demo changes it,
+        and the data stays from one run to the next."""
+        member = await self._member(persona)
+        if member is None:
+            return f"{persona.who}, sin registro"
+        current = [m for m in member.memberships if m.status == MembershipStatus.ACTIVE]
+        coordinated = [m.barrio.name for m in current if m.role == Role.COORDINATOR]
+        if coordinated:
+            return f"{persona.who}, coordina {and_list(coordinated)}"
+        if current:
+            return f"{persona.who}, socia de {and_list([m.barrio.name for m in current])}"
+        waiting = [
+            m.barrio.name for m in member.memberships if m.status == MembershipStatus.PENDING
+        ]
+        if waiting:
+            return f"{persona.who}, espera que la aprueben en {and_list(waiting)}"
+        return f"{persona.who}, registrada, sin barrio"
 
     async def send_as(self, persona: Persona, line: str) -> None:
         if persona.on_whatsapp:

@@ -48,6 +48,10 @@ def test_demo_registration_approval_and_directory(tmp_path):
     assert "Tu solicitud para unirte a Barrio Comercial Rancagua quedó enviada" in out
     assert "(a Carmen):\nNueva solicitud para Barrio Comercial Rancagua" in out
     assert "Aprobaste a Ana Pérez" in out
+    # Who each persona is, as the database says at the time of the switch.
+    assert "Chateas como Ana (emprendedora, sin registro)" in out
+    assert "(ahora eres Carmen, emprendedora, coordina Barrio Comercial Rancagua)" in out
+    assert "(ahora eres Ana, emprendedora, socia de Barrio Comercial Rancagua)" in out
     assert "(a Ana):\n¡Buenas noticias!" in out
     assert "Panadería La Espiga — Teresa Díaz" in out
     # the demo has its own database file and never touches the default one
