@@ -93,9 +93,9 @@ def say_without_barrio(turn: Turn, member: Member, what: str = texts.THIS_FEATUR
         )
 
 
-def and_list(names: list[str]) -> str:
-    """Names as Spanish joins them: "A", "A y B", "A, B y C"."""
-    return ", ".join(names[:-1]) + texts.AND + names[-1] if len(names) > 1 else "".join(names)
+def and_list(names: list[str], last: str = texts.AND) -> str:
+    """Names as Spanish joins them: "A", "A y B", "A, B y C" (or "A, B o C")."""
+    return ", ".join(names[:-1]) + last + names[-1] if len(names) > 1 else "".join(names)
 
 
 def require_coordinator(turn: Turn) -> list[Barrio]:

@@ -252,15 +252,15 @@ def fits_label(typed: str, label: str) -> bool:
     """Whether every typed word starts a word of `label`, accents, case, emoji and punctuation
     aside, a plural counting as its singular: "pan", "panaderias" and "pasteleria" all fit
     "🥖 Panadería y pastelería"."""
-    label_words = _WORD.findall(fold(label))
-    typed_words = _WORD.findall(fold(typed))
+    label_words = WORD.findall(fold(label))
+    typed_words = WORD.findall(fold(typed))
     return sum(map(len, typed_words)) >= MIN_LETTERS_TO_FIT and all(
         any(word.startswith(stem) for word in label_words for stem in _singulars(typed_word))
         for typed_word in typed_words
     )
 
 
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")
 
 
 def _singulars(word: str) -> set[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -37,8 +36,24 @@ from handlers import (
     removal,
     texts,
 )
-from handlers.common import active_memberships, coordinated_barrios, main_menu, say_menu
-from handlers.core import OFFERED, Inbound, InboundKind, Option, Reply, Turn, fits_label, fold
+from handlers.common import (
+    active_memberships,
+    and_list,
+    coordinated_barrios,
+    main_menu,
+    say_menu,
+)
+from handlers.core import (
+    OFFERED,
+    WORD,
+    Inbound,
+    InboundKind,
+    Option,
+    Reply,
+    Turn,
+    fits_label,
+    fold,
+)
 from handlers.reminders import barrio_zone
 from models import Member, queries
 from scheduler.outbox import traceback_without_values
@@ -212,7 +227,61 @@ async def _offered_payload(turn: Turn) -> str | None:
     if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(offered):
         return offered[int(typed) - 1][1]
     folded = _words(typed)
-    return next((payload for label, payload in offered if _words(label) == folded), None)
+    named = [i for i, (label, _) in enumerate(offered) if _words(label) == folded]
+    if not named:
+        named = _yes_or_no(typed, offered)
+    if len({offered[i][1] for i in named}) > 1:
+        # The same label on several messages ("🕑 Cambiar fecha" under each meeting): which
+        # one is not ours to guess. The numbers are.
+        raise _SameLabelTwice(offered[named[0]][0], [i + 1 for i in named])
+    return offered[named[0]][1] if named else None
+
+
+class _SameLabelTwice(Exception):
+    def __init__(self, label: str, numbers: list[int]) -> None:
+        super().__init__(label)
+        self.label, self.numbers = label, numbers
+
+
+# Typed alone, these answer a confirmation: its one option that says yes ("Sí, salir",
+# "✅ Acepto", "🚨 Enviar alerta") or no ("No", "❌ No acepto", "No, gracias"). Never an option
+# that decides on someone else ("✅ Aprobar"): "ok" may be a mere acknowledgement.
+YES_WORDS = frozenset(
+    {
+        "si",
+        "sii",
+        "ok",
+        "oka",
+        "okay",
+        "dale",
+        "ya",
+        "bueno",
+        "listo",
+        "claro",
+        "confirmo",
+        "envialo",
+        "enviala",
+        "mandalo",
+        "mandala",
+        "👍",
+    }
+)
+NO_WORDS = frozenset({"no", "nop", "nones"})
+_SAYS_YES = ("si", "acepto", "enviar")
+
+
+def _yes_or_no(typed: str, offered: list[list[str]]) -> list[int]:
+    said = _words(typed) or typed.strip()
+    if said in YES_WORDS:
+        firsts: tuple[str, ...] = _SAYS_YES
+    elif said in NO_WORDS:
+        firsts = ("no",)
+    else:
+        return []
+    saying = [i for i, (label, _) in enumerate(offered) if _words(label).split(" ")[0] in firsts]
+    # "✅ Acepto" over "Acepto, sin directorio": the one marked as the way forward.
+    marked = [i for i in saying if offered[i][0].startswith("✅")]
+    return marked if len(saying) > 1 and len(marked) == 1 else saying
 
 
 async def _newer_notice(turn: Turn) -> list[list[str]] | None:
@@ -281,8 +350,10 @@ def _search_menu(turn: Turn) -> CommandHandler | None:
 
 
 def _words(text: str) -> str:
-    """A label as typed: no emoji or symbols ("🛒 Almacén" → "almacen")."""
-    return " ".join("".join(c for c in fold(text) if unicodedata.category(c)[0] != "S").split())
+    """A label as typed: its words only, without emoji (and their invisible variation
+    selectors), symbols or punctuation ("✏️ Teléfono" → "telefono", "✅ Sí, está bien" →
+    "si esta bien")."""
+    return " ".join(WORD.findall(fold(text)))
 
 
 async def route(turn: Turn) -> None:
@@ -305,9 +376,14 @@ async def route(turn: Turn) -> None:
         # "cancelar" typed at the name step is a way out, not a name: on every channel.
         await COMMANDS[escape](turn, "")
         return
-    payload = (
-        inbound.payload if inbound.kind == InboundKind.BUTTON else await _offered_payload(turn)
-    )
+    try:
+        payload = (
+            inbound.payload if inbound.kind == InboundKind.BUTTON else await _offered_payload(turn)
+        )
+    except _SameLabelTwice as twice:
+        numbers = and_list([str(n) for n in twice.numbers], texts.OR)
+        turn.say(texts.SAME_LABEL_TWICE.format(label=twice.label, numbers=numbers))
+        return
     if payload is None:
         fitting = _options_fitting(turn)
         if len(fitting) > 1:

@@ -93,7 +93,8 @@ async def prompt(turn: Turn) -> None:
     elif step == "when":
         turn.say(texts.MEETING_ASK_WHEN, [Option(texts.MEETING_REPEATS, f"{FLOW}:repeat")])
     elif step == "move":
-        turn.say(texts.MEETING_ASK_NEW_WHEN)
+        # Named: a coordinator with several meetings on screen must see which one moves.
+        turn.say(texts.MEETING_ASK_NEW_WHEN.format(meeting=await _moving(turn)))
     elif step in ("when_hour", "move_hour"):
         today = turn.now.astimezone(_flow_zone(turn)).date()
         day = describe_day(date.fromisoformat(turn.data["hour_day"]), today)
@@ -119,8 +120,13 @@ async def prompt(turn: Turn) -> None:
         )
     elif step in ("when_check", "move_check"):
         when = describe_when(_moment(turn), _flow_zone(turn), turn.now)
+        check = (
+            texts.MEETING_MOVE_CHECK.format(meeting=await _moving(turn), when=when)
+            if step == "move_check"
+            else texts.MEETING_WHEN_CHECK.format(when=when)
+        )
         turn.say(
-            texts.MEETING_WHEN_CHECK.format(when=when),
+            check,
             [
                 Option(texts.MEETING_WHEN_OK, f"{FLOW}:ok"),
                 Option(texts.MEETING_WHEN_AGAIN, f"{FLOW}:again"),
@@ -571,6 +577,15 @@ async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
             sequence=len(exdates),
         )
     return Document(ics_filename(made.title), content, "text/calendar")
+
+
+async def _moving(turn: Turn) -> str:
+    """The meeting being moved, as the coordinator knows it: its title and current date."""
+    meeting = await _meeting(turn, int(turn.data["meeting_id"]))
+    if meeting is None:
+        return "?"
+    when = describe_when(meeting.starts_at, zone_of(meeting, turn), turn.now)
+    return texts.MEETING_NAMED.format(title=meeting.title, when=when)
 
 
 async def _meeting(turn: Turn, meeting_id: int) -> Meeting | None:

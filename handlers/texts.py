@@ -95,6 +95,10 @@ TOO_SHORT = "Es muy corto: escribe al menos {limit} letras, por favor."
 LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
 CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
 WHICH_OPTION = "¿Cuál de estas?"
+SAME_LABEL_TWICE = (
+    "«{label}» está en varios mensajes de arriba. Tócalo en el que quieres, "
+    "o escribe su número: {numbers}."
+)
 GROUP_GO_PRIVATE = "¡Hola! 👋 Para registrarte o ver tus datos, escríbeme por privado: {link}"
 ERROR_OURS = "Uy, algo falló de nuestro lado. Intenta de nuevo en un rato, por favor. 🙏"
 MISSED_MESSAGE = (
@@ -335,6 +339,7 @@ NOT_ACTIVE_NO_BARRIO = (
     "Puedes pedir ingreso a uno 👇"
 )
 AND = " y "
+OR = " o "
 # A coordinator's contact for the barrio's members and applicants (`/barrio`).
 CONTACT_LINE = "📞 {contact}"
 BARRIO_CONTACTS = "\n📞 Contacto de la coordinación: {contacts}"
@@ -575,8 +580,11 @@ LINK_UNLINKED = "Listo. {channel} ya no está unido a tu registro."
 MEETING_WHICH_BARRIO = "¿Para qué barrio es la reunión?"
 MEETING_ASK_TITLE = "¿Cómo se llama la reunión? (ej: «Reunión mensual de socios»)"
 MEETING_ASK_NEW_WHEN = (
-    "¿Cuál es la nueva fecha? Escribe el día y la hora, como «jueves 19:00» o «28/11 18:30»."
+    "¿Cuál es la nueva fecha de {meeting}? Escribe el día y la hora, como «jueves 19:00» o "
+    "«28/11 18:30»."
 )
+MEETING_NAMED = "«{title}» ({when})"
+MEETING_MOVE_CHECK = "Entendí: {meeting} pasa a {when}. ¿Está bien?"
 MEETING_ASK_WHEN = "¿Cuándo es? Escribe el día y la hora, como «jueves 19:00», «28/11 18:30» o «mañana a las 7 de la tarde»."
 MEETING_WHEN_UNCLEAR = "No entendí la fecha 🤔. Prueba así: «jueves 19:00» o «28/11 18:30»."
 MEETING_WHEN_PAST = "Esa fecha ya pasó. Escribe un día y hora que vengan."

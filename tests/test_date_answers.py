@@ -150,7 +150,7 @@ async def test_moving_a_meeting_to_a_day_without_hour(runtime, phone):
         await carmen.say("el viernes")
     )
     assert (await _step_of(runtime, carmen))[0] == "move_hour"
-    assert "Entendí: viernes 27 de noviembre a las 18:30" in text_of(await carmen.say("18:30"))
+    assert "pasa a viernes 27 de noviembre a las 18:30" in text_of(await carmen.say("18:30"))
     assert "Avisé a 3 invitados" in text_of(await carmen.tap("Sí, está bien"))
     async with runtime.sessions() as session:
         meeting = await session.scalar(select(Meeting))

@@ -65,10 +65,13 @@ async def test_moving_and_cancelling_tell_the_invited(runtime, phone):
     await ana.wait_for("Te invitan")
 
     await carmen.say("/asistencia")
-    await carmen.tap("Cambiar fecha")
-    assert "Entendí: viernes 27 de noviembre a las 18:30" in text_of(
-        await carmen.say("27/11 18:30")
-    )
+    asked = text_of(await carmen.tap("Cambiar fecha"))
+    # Which meeting moves, and from when, is said at each step.
+    assert "nueva fecha de «Reunión mensual de socios» (jueves 26 de noviembre" in asked
+    assert (
+        "Entendí: «Reunión mensual de socios» (jueves 26 de noviembre a las 19:00) pasa a "
+        "viernes 27 de noviembre a las 18:30"
+    ) in text_of(await carmen.say("27/11 18:30"))
     assert "Avisé a 3 invitados" in text_of(await carmen.tap("Sí, está bien"))
     moved = await ana.wait_for("Cambió la fecha")
     assert "viernes 27 de noviembre a las 18:30" in moved["text"]

@@ -4,8 +4,17 @@ never a decision on somebody: found in review, "quitar" at "¿Quitar a Beto?" re
 
 from __future__ import annotations
 
+import re
+
 from models import MembershipStatus
-from tests.support import make_barrio, make_coordinator, membership_of, register, text_of
+from tests.support import (
+    make_barrio,
+    make_coordinator,
+    membership_of,
+    register,
+    snapshot,
+    text_of,
+)
 from tests.test_meetings import _call_meeting
 
 
@@ -49,3 +58,92 @@ async def test_outside_a_dialogue_a_word_still_answers_a_meeting(runtime, phone)
     await ana.wait_for("Te invitan")
     await ana.say("/reuniones")
     assert "Anotado: Asistiré" in text_of(await ana.say("asistire"))
+
+
+async def test_a_label_on_several_messages_is_asked_by_its_number_never_guessed(runtime, phone):
+    """Found walking the demo: "cambiar fecha" typed under five meetings moved the first one,
+    and told its guests; "asistire" answered the first of five."""
+    barrio = await make_barrio(runtime, "Barrio Estación", open_to_all=True)
+    carmen, ana = phone(9821, "Carmen"), phone(9822, "Ana")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await register(ana, barrio, business="Almacén Ana")
+    for when in ("jueves 19:00", "viernes 19:00"):
+        await _call_meeting(carmen, when=when)
+        await carmen.tap("Enviar invitación")
+
+    await carmen.say("/asistencia")
+    before = await snapshot(runtime)
+    asked = text_of(await carmen.say("cambiar fecha"))
+    assert "«🕑 Cambiar fecha» está en varios mensajes de arriba" in asked
+    numbers = re.findall(r"\d+", asked.rpartition(":")[2])
+    assert len(numbers) == 2
+    assert await snapshot(runtime) == before
+    # Its number is a choice, and the question names the meeting it picked.
+    assert "nueva fecha de «Reunión mensual de socios» (viernes 27" in text_of(
+        await carmen.say(numbers[1])
+    )
+    await carmen.say("cancelar")
+
+    await ana.say("/reuniones")
+    asked = text_of(await ana.say("asistire"))
+    assert "«✅ Asistiré» está en varios mensajes de arriba" in asked
+    assert (await snapshot(runtime))["rsvps"] == []
+
+
+async def test_si_ok_and_no_typed_answer_a_confirmation_but_never_a_decision_on_someone(
+    runtime, phone
+):
+    barrio = await make_barrio(runtime, "Barrio Estación")
+    carmen, ana, beto = phone(9831, "Carmen"), phone(9832, "Ana"), phone(9833, "Beto")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+
+    # Consent: "no" declines, "ok" accepts (listed in the directory: the ✅ option).
+    await beto.say(f"/start {barrio.invite_code}")
+    await beto.say("Beto")
+    await beto.say("Bazar Beto")
+    await beto.tap("Almacén")
+    assert "no guardé ninguno de tus datos" in text_of(await beto.say("no"))
+    await ana.say(f"/start {barrio.invite_code}")
+    await ana.say("Ana")
+    await ana.say("Almacén Ana")
+    await ana.tap("Almacén")
+    await ana.say("ok")
+    membership = await membership_of(runtime, "Ana", barrio.id)
+    assert membership.status == MembershipStatus.PENDING
+
+    # The join request's "✅ Aprobar" is a decision on Ana: an "ok" only acknowledges it.
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.say("ok")
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.PENDING
+    await carmen.tap("Aprobar")
+
+    # An alert: "si" at "¿La envío?" sends it.
+    await ana.say("/alerta")
+    await ana.tap("Robo")
+    await ana.say("Forzaron la reja del local 12, calle Estado")
+    await ana.tap("Seguir sin ubicación")
+    assert "Alerta enviada" in text_of(await ana.say("si"))
+
+    # Leaving: "sí" at "Sí, salir" leaves.
+    await ana.say("/baja")
+    await ana.tap("Salir de Barrio Estación")
+    assert "Saliste" in text_of(await ana.say("sí"))
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.LEFT
+
+
+async def test_labels_typed_with_their_emoji_and_punctuation_left_out_are_the_label(runtime, phone):
+    """ "✏️ Teléfono" carries an invisible variation selector, "✅ Sí, está bien" a comma:
+    neither is typed, and both missed before."""
+    barrio = await make_barrio(runtime, "Barrio Estación", open_to_all=True)
+    carmen = phone(9841, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await carmen.say("/perfil")
+    assert "teléfono" in text_of(await carmen.say("telefono")).casefold()
+    await carmen.say("cancelar")
+    await carmen.say("/reunion")
+    await carmen.say("Reunión mensual de socios")
+    await carmen.say("jueves 19:00")
+    assert "¿Dónde es?" in text_of(await carmen.say("si esta bien"))
