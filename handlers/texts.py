@@ -76,6 +76,7 @@ WHATSAPP_WORDING = {
     ", tocando un botón o escribiendo su número": " escribiendo su número",
     "Toca «Registrarme» 👇": "Escribe el número de «Registrarme» 👇",
     "Toca 📎 y «Ubicación»": "Toca 📎 (o +) y «Ubicación»",
+    "Tócalo en el que quieres, o escribe su número:": "Escribe el número del que quieres:",
 }
 # WhatsApp cannot carry a calendar or a JSON file: it gets a link to the bot's own copy.
 WHATSAPP_FILE_LINK = "📎 {name}\nÁbrelo aquí (el enlace dura {valid}):\n{url}"
@@ -96,8 +97,8 @@ LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
 CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
 WHICH_OPTION = "¿Cuál de estas?"
 SAME_LABEL_TWICE = (
-    "«{label}» está en varios mensajes de arriba. Tócalo en el que quieres, "
-    "o escribe su número: {numbers}."
+    "«{label}» está en varios mensajes de arriba. Tócalo en el que quieres, o escribe su "
+    "número: {numbers}."
 )
 GROUP_GO_PRIVATE = "¡Hola! 👋 Para registrarte o ver tus datos, escríbeme por privado: {link}"
 ERROR_OURS = "Uy, algo falló de nuestro lado. Intenta de nuevo en un rato, por favor. 🙏"
