@@ -224,11 +224,25 @@ async def _ask_barrio(turn: Turn, query: str) -> None:
         if matching:
             barrios, header = matching, texts.BARRIO_FILTERED.format(query=query[:40])
         else:
-            header = texts.BARRIO_NOT_FOUND.format(query=query[:40])
+            header = _not_offered(turn.member, wanted) or texts.BARRIO_NOT_FOUND.format(
+                query=query[:40]
+            )
     options = [
         Option(f"{b.comuna} · {b.name}", f"{FLOW}:bar:{b.id}") for b in barrios[:MAX_BARRIO_BUTTONS]
     ]
     turn.say(header, options)
+
+
+def _not_offered(member: Member | None, wanted: str) -> str | None:
+    """Why a barrio the person named is not on their list, when it is one they are in or
+    asked to join: it does take part in Barrio Conecta, whatever else the list says."""
+    for membership in member.memberships if member is not None else []:
+        barrio = membership.barrio
+        if membership.status in texts.NOT_OFFERED_BECAUSE and (
+            wanted in fold(barrio.comuna) or wanted in fold(barrio.name)
+        ):
+            return texts.NOT_OFFERED_BECAUSE[membership.status].format(barrio=barrio.name)
+    return None
 
 
 async def _create_member(turn: Turn, *, listed: bool) -> None:

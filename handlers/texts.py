@@ -118,6 +118,16 @@ ASK_NAME = "¿Cómo te llamas? Escribe tu nombre."
 ASK_BUSINESS = "Gracias, {name}. ¿Cómo se llama tu negocio?"
 ASK_CATEGORY = "¿Cuál es el rubro de tu negocio?"
 ASK_BARRIO = "¿En qué barrio comercial está tu negocio? Si no lo ves, escribe tu comuna."
+# A barrio typed at the list that is not on it because of the person's own standing there.
+NOT_OFFERED_BECAUSE = {
+    "active": "Ya eres parte de {barrio}. Estos son los otros barrios:",
+    "pending": "Tu solicitud a {barrio} espera respuesta. Estos son los otros barrios:",
+    "rejected": (
+        "La coordinación de {barrio} no aprobó tu solicitud (en /barrio ves el motivo). "
+        "Estos son los otros barrios:"
+    ),
+    "removed": "La coordinación de {barrio} te sacó del barrio. Estos son los otros barrios:",
+}
 BARRIO_NOT_FOUND = (
     "No encontré barrios con «{query}». Si el tuyo no está, aún no participa en Barrio "
     "Conecta. Estos son todos:"

@@ -100,6 +100,11 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     # The way out: the registration's barrio list, without the barrio that said no.
     picker = await ana.tap("Pedir ingreso a otro barrio")
     assert [b["text"] for b in buttons(picker[-1])] == ["Machalí · Barrio Norte"]
+    # The barrio that said no, typed: it is there, and why it is not offered.
+    typed = await ana.say("centro")
+    assert "La coordinación de Barrio Centro no aprobó tu solicitud" in text_of(typed)
+    assert "aún no participa" not in text_of(typed)
+    assert [b["text"] for b in buttons(typed[-1])] == ["Machalí · Barrio Norte"]
     await ana.tap("Barrio Norte")
     assert "pedí tu ingreso a Barrio Norte" in text_of(await ana.tap("Sí, pedir ingreso"))
     await diego.wait_for("Nueva solicitud")
