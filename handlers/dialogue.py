@@ -288,10 +288,32 @@ async def _newer_notice(turn: Turn) -> list[list[str]] | None:
     """The options of the newest notice with options delivered to this person after our last
     reply that changed the conversation, if any."""
     typed = turn.inbound.text.strip()
-    # Only a number is looked up: every message outside a dialogue passes here, and a query
-    # for each would tax them all (labels typed answer our own replies, as before).
+    # Only a number is looked up here: every message outside a dialogue passes here, and a
+    # query for each would tax them all. A label typed is looked up last (`_label_on_notice`).
     if not (typed.isascii() and typed.isdigit() and len(typed) <= 3):
         return None
+    return await _notice_options(turn)
+
+
+async def _label_on_notice(turn: Turn) -> str | None:
+    """A label of the newest notice typed whole ("rechazar" for "❌ Rechazar" under a join
+    request), when nothing else understood the words: what a tap on it would do."""
+    if turn.flow is not None or len(turn.inbound.text) > MAX_LABEL_TYPED:
+        return None
+    offered = await _notice_options(turn)
+    folded = _words(turn.inbound.text)
+    chosen = {payload for label, payload in offered or [] if _words(label) == folded}
+    if len(chosen) != 1:
+        return None
+    turn.conversation.updated_at = turn.now
+    return chosen.pop()
+
+
+# Longer than any label: not worth a query.
+MAX_LABEL_TYPED = 60
+
+
+async def _notice_options(turn: Turn) -> list[list[str]] | None:
     since = turn.conversation.updated_at if turn.conversation in turn.session else None
     if turn.member is not None:
         notice = await queries.newest_notice_with_options(turn.session, turn.member.id, since)
@@ -410,6 +432,8 @@ async def route(turn: Turn) -> None:
     elif turn.member is None:
         turn.say(texts.WELCOME)
         say_menu(turn, texts.NOT_REGISTERED)
+    elif (on_notice := await _label_on_notice(turn)) is not None:
+        await _on_payload(turn, on_notice)
     else:
         say_menu(turn, texts.NOT_UNDERSTOOD)
 

@@ -147,3 +147,18 @@ async def test_labels_typed_with_their_emoji_and_punctuation_left_out_are_the_la
     await carmen.say("Reunión mensual de socios")
     await carmen.say("jueves 19:00")
     assert "¿Dónde es?" in text_of(await carmen.say("si esta bien"))
+
+
+async def test_a_label_of_a_notice_typed_whole_is_its_tap(runtime, phone):
+    """The join request reaches Carmen as a notice: "rechazar" typed got "No te entendí",
+    where its number and "1" worked."""
+    barrio = await make_barrio(runtime, "Barrio Estación")
+    carmen, ana = phone(9851, "Carmen"), phone(9852, "Ana")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await register(ana, barrio, business="Almacén Ana")
+    await carmen.wait_for("Nueva solicitud")
+    reasons = text_of(await carmen.say("rechazar"))
+    assert "No te entendí" not in reasons and "Sin motivo" in str(carmen.last())
+    # Still a decision taken whole: the reasons are offered, nothing is decided yet.
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.PENDING
