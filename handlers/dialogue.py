@@ -228,13 +228,15 @@ async def _offered_payload(turn: Turn) -> str | None:
         return offered[int(typed) - 1][1]
     folded = _words(typed)
     named = [i for i, (label, _) in enumerate(offered) if _words(label) == folded]
-    if not named:
-        named = _yes_or_no(typed, offered)
     if len({offered[i][1] for i in named}) > 1:
         # The same label on several messages ("🕑 Cambiar fecha" under each meeting): which
         # one is not ours to guess. The numbers are.
         raise _SameLabelTwice(offered[named[0]][0], [i + 1 for i in named])
-    return offered[named[0]][1] if named else None
+    if named:
+        return offered[named[0]][1]
+    # A "sí" that two options could mean means neither.
+    answered = {offered[i][1] for i in _yes_or_no(typed, offered)}
+    return answered.pop() if len(answered) == 1 else None
 
 
 class _SameLabelTwice(Exception):

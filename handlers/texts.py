@@ -94,6 +94,10 @@ MEDIA_UNEXPECTED = "Recibí tu archivo, pero por ahora solo leo mensajes de text
 TOO_LONG = "Es muy largo: escribe hasta {limit} letras, por favor."
 TOO_SHORT = "Es muy corto: escribe al menos {limit} letras, por favor."
 LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
+NOT_AN_ANSWER = (
+    "«{value}» no me sirve como respuesta aquí 🙂. Escribe lo que te pregunté, "
+    "o «cancelar» para dejarlo."
+)
 CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
 WHICH_OPTION = "¿Cuál de estas?"
 SAME_LABEL_TWICE = (

@@ -22,8 +22,20 @@ async def _at_name_step(runtime, phone):
         ("🙂🎉🙂", "con letras"),
         ("12345", "con letras"),
         ("A", "muy corto"),
+        ("Hola", "«Hola» no me sirve como respuesta aquí"),
+        ("volver", "«volver» no me sirve como respuesta aquí"),
+        ("Sí.", "«Sí.» no me sirve como respuesta aquí"),
     ],
-    ids=["invisible", "max-telegram-length", "only-emoji", "only-digits", "one-letter"],
+    ids=[
+        "invisible",
+        "max-telegram-length",
+        "only-emoji",
+        "only-digits",
+        "one-letter",
+        "a-greeting",
+        "a-way-back",
+        "a-yes",
+    ],
 )
 async def test_bad_name_is_explained_and_changes_nothing(runtime, phone, text, expected):
     ana = await _at_name_step(runtime, phone)
@@ -147,3 +159,14 @@ async def test_unknown_text_and_command_get_a_menu(runtime, phone):
     assert "Registrarme" in str(answer[-1]["reply_markup"])
     answer = await ana.say("/nada")
     assert "No te entendí" in text_of(answer)
+
+
+async def test_volver_at_a_profile_edit_is_never_the_new_business_name(runtime, phone):
+    barrio = await make_barrio(runtime, open_to_all=True)
+    ana = phone(8011, "Ana")
+    await register(ana, barrio)
+    await ana.say("/perfil")
+    await ana.say("negocio")
+    before = await snapshot(runtime)
+    assert "no me sirve como respuesta" in text_of(await ana.say("volver"))
+    assert await snapshot(runtime) == before

@@ -179,3 +179,14 @@ async def test_live_location_updates_are_not_answered(runtime, phone, emulator):
         None,
     )
     assert inbound_from_update(update, "BarrioTestBot") is None
+
+
+async def test_no_typed_at_the_agenda_step_means_without_agenda(runtime, phone):
+    _, carmen, _ = await _barrio_with_people(runtime, phone)
+    await carmen.say("/reunion")
+    await carmen.say("Reunión mensual de socios")
+    await carmen.say("jueves 19:00")
+    await carmen.tap("Sí, está bien")
+    await carmen.say("Sede vecinal, Estado 123")
+    preview = text_of(await carmen.say("no"))
+    assert "Enviar invitación" in str(carmen.last()) and "📝" not in preview
