@@ -207,8 +207,32 @@ async def _read_when(turn: Turn) -> None:
         turn.say(f"{why_not(reading, zone, turn.now)} {texts.MEETING_WHEN_ANOTHER_DAY}")
     elif isinstance(reading, Past):
         turn.say(f"{why_not(reading, zone, turn.now)} {texts.MEETING_WHEN_AHEAD}")
+    elif step == "when" and await _read_as_rule(turn):
+        return
+    elif step == "when":
+        turn.say(texts.MEETING_WHEN_UNCLEAR, [Option(texts.MEETING_REPEATS, f"{FLOW}:repeat")])
     else:
         turn.say(texts.MEETING_HOUR_UNCLEAR if asking_hour else texts.MEETING_WHEN_UNCLEAR)
+
+
+# Said at "¿Cuándo es?" by someone who wants a series, with no rule a reader could take.
+_WANTS_A_SERIES = ("repite", "repetir", "cada semana", "cada mes", "todas las semanas")
+
+
+async def _read_as_rule(turn: Turn) -> bool:
+    """A recurring meeting typed where its date was asked ("todos los jueves a las 19:00"):
+    read as the 🔁 button's answer would be. False if the words are no series at all."""
+    typed = clean_line(turn.inbound.text)[:120]
+    rule = parse_rule(typed, turn.now, _flow_zone(turn))
+    unclear = (RuleProblem.NOT_REPEATING, RuleProblem.NOT_UNDERSTOOD)
+    if rule in unclear and not any(words in fold(typed) for words in _WANTS_A_SERIES):
+        return False
+    turn.goto("rule")
+    if rule == RuleProblem.NOT_UNDERSTOOD:
+        await prompt(turn)  # "se repite": how often, asked as the button asks it
+    else:
+        await _read_rule(turn)
+    return True
 
 
 async def _read_rule(turn: Turn) -> None:

@@ -279,3 +279,30 @@ async def test_two_processes_extending_one_series_create_each_date_once(runtime)
         async with second.begin():
             assert await series.extend(second, theirs, later, SANTIAGO) == []
     assert len(await _meetings(runtime)) == 10
+
+
+async def test_a_rule_typed_where_the_date_was_asked_is_read_as_a_series(runtime, phone):
+    """Walking the demo: "todos los jueves a las 19:00" typed at "¿Cuándo es?" got "No
+    entendí la fecha", and the 🔁 button was gone from that answer."""
+    _, carmen, _ = await _barrio_with_people(runtime, phone)
+    await carmen.say("/reunion")
+    await carmen.say("Reunión semanal de socios")
+    before = await snapshot(runtime)
+    unclear = await carmen.say("cuando podamos")
+    assert "No entendí la fecha" in text_of(unclear)
+    assert [b["text"] for b in buttons(unclear[-1])] == [
+        "🔁 Se repite (todas las semanas, cada mes…)"
+    ]
+    assert "¿Cada cuánto es?" in text_of(await carmen.say("se repite"))
+    await carmen.say("cancelar")
+
+    await carmen.say("/reunion")
+    await carmen.say("Reunión semanal de socios")
+    check = text_of(await carmen.say("todos los jueves a las 19:00"))
+    assert "Entendí: todos los jueves a las 19:00. Las próximas fechas:" in check
+    after = await snapshot(runtime)
+    for table in ("meetings", "meeting_series", "deliveries", "reminders"):
+        assert after[table] == before[table], table  # nothing is made before it is confirmed
+    await carmen.tap("Sí, está bien")
+    await carmen.say("Sede vecinal, Estado 123")
+    assert "🔁 Se repite todos los jueves a las 19:00" in text_of(await carmen.say("Seguridad"))
