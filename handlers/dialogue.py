@@ -95,7 +95,12 @@ async def _greet(turn: Turn, _args: str) -> None:
 async def _help(turn: Turn, _args: str) -> None:
     # To someone not registered, what they can do now: register, or call for help. The rest
     # would only answer "Primero necesito inscribirte".
-    text = texts.HELP_NEWCOMER if turn.member is None else texts.HELP
+    if turn.member is None:
+        text = texts.HELP_NEWCOMER
+    elif not active_memberships(turn.member):
+        text = texts.HELP_WITHOUT_BARRIO  # the others would only answer "not yet"
+    else:
+        text = texts.HELP
     if len(turn.channels) > 1:
         text += texts.HELP_LINK
     if coordinated_barrios(turn.member):

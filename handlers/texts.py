@@ -44,6 +44,18 @@ HELP = (
     "/baja — salir del barrio o borrar tus datos\n"
     "/cancelar — dejar lo que estabas haciendo"
 )
+# Registered, in no barrio yet (waiting, turned down, or gone): what opens now.
+HELP_WITHOUT_BARRIO = (
+    "Barrio Conecta une a los negocios de tu barrio comercial.\n\n"
+    "/barrio — en qué va tu solicitud, o pedir ingreso a un barrio\n"
+    "/perfil — ver o cambiar tus datos\n"
+    "/alerta — números de emergencia\n"
+    "/misdatos — recibir un archivo con todo lo que guardamos de ti\n"
+    "/baja — borrar tus datos\n"
+    "/cancelar — dejar lo que estabas haciendo\n\n"
+    "Cuando un barrio apruebe tu ingreso se abren su directorio, sus reuniones, sus "
+    "convocatorias y las alertas al barrio."
+)
 HELP_NEWCOMER = (
     "Barrio Conecta une a los negocios de tu barrio comercial: avisos, reuniones, alertas de "
     "seguridad y fondos de Sercotec, aquí en tu teléfono.\n\n"

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from models import Delivery, MembershipStatus
+from models import Delivery, DeliveryStatus, MembershipStatus
 from tests.support import (
     Phone,
     buttons,
@@ -17,6 +17,7 @@ from tests.support import (
     register,
     snapshot,
     text_of,
+    wait_for_delivery,
 )
 from tests.test_mydata import _downloaded
 from tests.test_whatsapp import WhatsAppPhone, _register, both, option_number, twilio
@@ -87,6 +88,9 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     closed = text_of(await ana.say("/directorio pan"))
     assert "esté aprobado" not in closed
     assert "la coordinación de Barrio Centro no aprobó tu solicitud" in closed
+    # Help lists what is open to her, not the commands that would refuse her.
+    help_text = text_of(await ana.say("ayuda"))
+    assert "/barrio — en qué va tu solicitud" in help_text and "/directorio" not in help_text
     # An alert: the emergency numbers at once, then why the barrio is not told, and the way
     # back into one.
     alert = await ana.say("/alerta")
@@ -182,6 +186,8 @@ async def test_forged_reason_buttons_change_nothing(runtime, phone):
     ana = phone(7532, "Ana")
     await register(ana, centro)
     await carmen.wait_for("Nueva solicitud")
+    # The outbox records the notice as sent just after Telegram has it: before comparing.
+    await wait_for_delivery(runtime, lambda d: d.status == DeliveryStatus.SENT)
     membership = await membership_of(runtime, "Ana", centro.id)
     message_id = carmen.last()["message_id"]
     before = await snapshot(runtime)
