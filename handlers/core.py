@@ -269,4 +269,6 @@ def _singulars(word: str) -> set[str]:
         stems.add(word[:-1])
     if len(word) > 4 and word.endswith("es"):
         stems.add(word[:-2])
+    # "sospechoso" fits "👀 Persona sospechosa": a word's gender is no reason to miss it.
+    stems |= {stem[:-1] for stem in stems if len(stem) > 4 and stem[-1] in "oa"}
     return stems

@@ -237,3 +237,5 @@ def test_fits_label_plurals_and_emoji_labels():
     assert fits_label("restaurant", "🍽️ Restaurante y comida")
     assert fits_label("sin ubicacion", "Seguir sin ubicación")
     assert not fits_label("mis", "👤 Mi perfil")
+    assert fits_label("sospechoso", "👀 Persona sospechosa")
+    assert fits_label("sospechosos", "👀 Persona sospechosa")
