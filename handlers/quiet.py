@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers import texts
-from handlers.common import require_member
-from handlers.core import Option, Turn
+from handlers.common import main_menu, require_member
+from handlers.core import Option, Turn, clean_line, fold
 from models import Member
 
 FLOW = "sil"
+# "de 20 a 8", "20:30 a 7", "desde las 22 hasta las 7", "22-8".
+_TYPED_RANGE = re.compile(
+    r"(?:de(?:sde)?\s+)?(?:las\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:hrs?|h)?\s*"
+    r"(?:a|-|hasta)\s*(?:las\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:hrs?|h)?"
+)
+
+
+def parse_range(text: str) -> tuple[int, int] | None:
+    """A quiet range typed as people say it, in minutes after midnight; None if it is not
+    one (an hour past 23, minutes past 59, or the same start and end)."""
+    found = _TYPED_RANGE.fullmatch(fold(clean_line(text)).strip(" ."))
+    if found is None:
+        return None
+    start_h, start_m, end_h, end_m = (int(g) if g else 0 for g in found.groups())
+    if max(start_h, end_h) > 23 or max(start_m, end_m) > 59:
+        return None
+    start, end = start_h * 60 + start_m, end_h * 60 + end_m
+    return (start, end) if start != end else None
 
 
 def describe(member: Member) -> str:
@@ -24,8 +44,11 @@ async def show(turn: Turn, _args: str = "") -> None:
     member = require_member(turn)
     if member is None:
         return
-    options = [Option(label, f"{FLOW}:set:{key}") for key, label in texts.QUIET_CHOICES.items()]
-    turn.say(texts.QUIET_NOW.format(current=describe(member)), options)
+    turn.say(texts.QUIET_NOW.format(current=describe(member)), _choices())
+
+
+def _choices() -> list[Option]:
+    return [Option(label, f"{FLOW}:set:{key}") for key, label in texts.QUIET_CHOICES.items()]
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:
@@ -40,5 +63,18 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     else:
         start, end = arg.split("-")
         member.quiet_start, member.quiet_end = int(start), int(end)
-    turn.say(texts.QUIET_SAVED.format(current=describe(member)))
+    turn.say(texts.QUIET_SAVED.format(current=describe(member)), main_menu(member))
     return True
+
+
+async def typed(turn: Turn, text: str) -> None:
+    """Words typed after `/silencio` instead of a tap: the person's own hours."""
+    member = require_member(turn)
+    if member is None:
+        return
+    hours = parse_range(text)
+    if hours is None:
+        turn.say(texts.QUIET_UNCLEAR, _choices())
+        return
+    member.quiet_start, member.quiet_end = hours
+    turn.say(texts.QUIET_SAVED.format(current=describe(member)), main_menu(member))

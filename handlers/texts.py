@@ -547,7 +547,7 @@ ALERT_ALREADY_CLOSED = "Esa alerta ya estaba cerrada."
 ALERT_CLOSED_FOR_COORDINATOR = "Listo: avisé a los {count} socios que la recibieron."
 
 # --- quiet hours ---------------------------------------------------------------------------
-QUIET_NOW = "🌙 Horario de silencio: {current}.\nEn ese horario solo te llegan las alertas de seguridad y, sin sonido, los avisos que no pueden esperar (una solicitud para unirse, su respuesta). Anuncios, reuniones y recordatorios esperan a la mañana."
+QUIET_NOW = "🌙 Horario de silencio: {current}.\nEn ese horario solo te llegan las alertas de seguridad y, sin sonido, los avisos que no pueden esperar (una solicitud para unirse, su respuesta). Anuncios, reuniones y recordatorios esperan a la mañana.\nToca una opción o escribe tu horario (ej: «de 20 a 8»)."
 QUIET_OFF = "sin horario de silencio"
 QUIET_RANGE = "de {start} a {end}"
 QUIET_CHOICES = {
@@ -557,6 +557,7 @@ QUIET_CHOICES = {
     "off": "Sin silencio",
 }
 QUIET_SAVED = "Guardado ✅ Horario de silencio: {current}."
+QUIET_UNCLEAR = "No entendí el horario 🤔. Toca una opción o escríbelo así: «de 20 a 8»."
 
 # --- one person on two channels (/vincular) ------------------------------------------------
 LINK_ONE_CHANNEL = "Por ahora Barrio Conecta funciona solo por este canal: no hay otro que unir."
