@@ -205,7 +205,16 @@ async def run_demo(settings: Settings, *, fresh: bool) -> None:
         await db.upgrade(runtime.engine)
         async with runtime.sessions() as session, session.begin():
             rancagua = await seed(session, runtime.clock())
-            members = await session.scalar(select(func.count()).select_from(Member))
+            # The sample people only: Ana and Rosa, once registered, are the person trying it.
+            members = await session.scalar(
+                select(func.count(Member.id.distinct()))
+                .join(ChannelIdentity)
+                .where(
+                    ~ChannelIdentity.external_id.in_(
+                        [p.address[1] for p in PERSONAS.values() if p != CARMEN]
+                    )
+                )
+            )
         # The neighbours have chatted with the bot before, so invitations can reach them.
         emulator.start_chats(NEIGHBOUR_IDS + i for i in range(1, 1 + len(DEMO_NEIGHBOURS)))
         await runtime.start()
@@ -234,6 +243,8 @@ class Terminal:
         self.members = members
         self.persona = ANA
         self.shown = {p.key: 0 for p in PERSONAS.values()}
+        # The buttons last printed for each persona on Telegram, by the number printed.
+        self.numbered: dict[str, list[tuple[int, str]]] = {}
         # Set while the prompt waits for a line: only then are late messages printed, so that
         # they never cut into the answer to what was just typed.
         self.idle = asyncio.Event()
@@ -398,18 +409,15 @@ class Terminal:
         await self.settle_outbox()
 
     def button(self, user: int, line: str) -> tuple[int, str] | None:
-        """A number taps the matching button of the newest message that has buttons."""
+        """A number taps the button printed with it: the buttons of the messages last shown
+        together are numbered on from one message to the next (as /asistencia's meetings),
+        so each of them can be tapped."""
         if not (line.isascii() and line.isdigit()):
             return None
-        for message in reversed(self.emulator.sent(user)):
-            markup = message.get("reply_markup") or {}
-            buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
-            if buttons:
-                index = int(line) - 1
-                if 0 <= index < len(buttons):
-                    return message["message_id"], buttons[index]["callback_data"]
-                return None
-        return None
+        persona = next((p for p in PERSONAS.values() if p.user_id == user), None)
+        numbered = self.numbered.get(persona.key, []) if persona is not None else []
+        index = int(line) - 1
+        return numbered[index] if 0 <= index < len(numbered) else None
 
     async def settle_outbox(self) -> None:
         """Wait (a few seconds at most) until the dispatcher has sent what is due, so notices
@@ -442,11 +450,18 @@ class Terminal:
         others = [p for p in PERSONAS.values() if p != self.persona]
         for persona in [self.persona, *others]:
             messages = self.messages(persona)
+            numbered: list[tuple[int, str]] = []
             for message in messages[self.shown[persona.key] :]:
-                self.print_message(persona, message)
+                numbered += self.print_message(persona, message, first=len(numbered) + 1)
             self.shown[persona.key] = len(messages)
+            if numbered:
+                self.numbered[persona.key] = numbered
 
-    def print_message(self, persona: Persona, message: dict[str, Any]) -> None:
+    def print_message(
+        self, persona: Persona, message: dict[str, Any], *, first: int = 1
+    ) -> list[tuple[int, str]]:
+        """Print one message; returns its buttons as (message id, callback data), in the
+        order of their numbers, which start at `first`."""
         if persona == self.persona:
             to = ""
         elif persona.on_whatsapp:
@@ -458,11 +473,12 @@ class Terminal:
             # Numbered options are in the body itself ("*1.* …").
             print(message.get("body") or "")
             sys.stdout.flush()
-            return
+            return []
         print(message.get("text") or message.get("caption") or "")
         markup = message.get("reply_markup") or {}
         assert isinstance(markup, dict)
         buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
-        for number, button in enumerate(buttons, 1):
+        for number, button in enumerate(buttons, first):
             print(f"   [{number}] {button['text']}")
         sys.stdout.flush()
+        return [(message["message_id"], button["callback_data"]) for button in buttons]

@@ -162,5 +162,7 @@ def test_rosa_joins_on_whatsapp_from_the_poster_text_and_gets_carmens_announceme
 
     # The next start, on the same data: a new Twilio emulator, Rosa still a member.
     again = _demo(tmp_path, lambda _intro: [":rosa", "BARRIO"])
-    assert "y 7 socios de ejemplo" in again
+    # The sample people are still six: Rosa is the person trying it, and says where she is.
+    assert "y 6 socios de ejemplo" in again
+    assert "Rosa (almacenera en WhatsApp, socia de Barrio Comercial Rancagua)" in again
     assert "🏘️ Barrio Comercial Rancagua" in again and "✅ Participas en este barrio" in again

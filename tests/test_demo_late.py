@@ -59,3 +59,42 @@ async def test_a_notice_that_arrives_while_the_prompt_waits_is_printed_at_once(
         keyboard.write(":salir\n")
         keyboard.flush()
         await asyncio.wait_for(chatting, WAIT_S)
+
+
+async def test_the_buttons_of_messages_shown_together_number_on_and_each_can_be_tapped(
+    runtime, emulator, phone, capsys, keyboard
+):
+    """Walking the demo: /asistencia shows one message per meeting, each numbered from [1],
+    and a number tapped only the last one's buttons."""
+    from tests.test_meetings import _call_meeting
+
+    barrio = await make_barrio(runtime, "Barrio Comercial Rancagua", open_to_all=True)
+    carmen = phone(CARMEN.user_id, "Carmen")
+    await register(carmen, barrio)
+    await make_coordinator(runtime, carmen, barrio)
+    for when in ("jueves 19:00", "viernes 19:00"):
+        await _call_meeting(carmen, when=when)
+        await carmen.tap("Enviar invitación")
+    terminal = Terminal(emulator, TwilioEmulator(), runtime, barrio.invite_code, 1)
+    chatting = asyncio.create_task(terminal.loop())
+    printed: list[str] = []
+    try:
+        await _printed(capsys, printed, "Ana> ")
+        keyboard.write(":carmen\n/asistencia\n")
+        keyboard.flush()
+        shown = await _printed(capsys, printed, "viernes 27 de noviembre")
+        shown = await _printed(capsys, printed, "Carmen> ")
+        cards = shown[shown.index("jueves 26 de noviembre") :]
+        first = cards[: cards.index("viernes 27 de noviembre")]
+        second = cards[cards.index("viernes 27 de noviembre") :]
+        moves = [line for line in second.splitlines() if "Cambiar fecha" in line]
+        assert "[1]" in first and "[1]" not in second and moves
+        number = moves[0].strip().split("]")[0].lstrip("[")
+        keyboard.write(f"{number}\n")
+        keyboard.flush()
+        asked = await _printed(capsys, printed, "¿Cuál es la nueva fecha de")
+        assert "(viernes 27 de noviembre" in asked[asked.rindex("¿Cuál es la nueva fecha de") :]
+    finally:
+        keyboard.write(":salir\n")
+        keyboard.flush()
+        await asyncio.wait_for(chatting, WAIT_S)
