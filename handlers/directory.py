@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from handlers import texts
 from handlers.common import active_memberships, category_label, category_options, require_active
-from handlers.core import MAX_ID, Option, Turn, clean_line, fold, parse_id
+from handlers.core import MAX_ID, WORD, Option, Turn, clean_line, fold, parse_id
 from models import Member, queries
 from models.queries import DirectoryEntry
 
@@ -31,9 +31,57 @@ async def search(turn: Turn, args: str) -> None:
     if not query:
         await _overview(turn, member)
         return
-    wanted = fold(query)
-    categories = [key for key, label in texts.BUSINESS_CATEGORIES.items() if wanted in fold(label)]
-    _say_results(turn, query, *await _visible_to(turn, member, text=wanted, categories=categories))
+    words = [word for word in WORD.findall(fold(query)) if word not in SEARCH_FILLERS]
+    wanted = " ".join(words) or fold(query)
+    found = await _visible_to(turn, member, text=wanted, categories=_rubros_with(wanted))
+    if not found[0] and len(words) > 1:
+        # "pan amasado": each word on its own, the most telling (longest) first.
+        for word in sorted((w for w in words if len(w) >= 3), key=len, reverse=True):
+            found = await _visible_to(turn, member, text=word, categories=_rubros_with(word))
+            if found[0]:
+                break
+    _say_results(turn, query, *found)
+
+
+# Words around what is looked for ("quiero pan", "¿dónde hay una ferretería?"), not part of it.
+SEARCH_FILLERS = frozenset(
+    {
+        "quiero",
+        "busco",
+        "buscar",
+        "necesito",
+        "donde",
+        "hay",
+        "alguien",
+        "que",
+        "venda",
+        "vende",
+        "venden",
+        "un",
+        "una",
+        "unos",
+        "unas",
+        "el",
+        "la",
+        "los",
+        "las",
+        "de",
+        "del",
+        "comprar",
+        "compro",
+        "algun",
+        "alguna",
+        "en",
+        "por",
+        "favor",
+        "me",
+        "para",
+    }
+)
+
+
+def _rubros_with(wanted: str) -> list[str]:
+    return [key for key, label in texts.BUSINESS_CATEGORIES.items() if wanted in fold(label)]
 
 
 async def on_button(turn: Turn, action: str, arg: str) -> bool:

@@ -52,6 +52,13 @@ async def test_words_typed_at_the_directory_are_a_search_and_a_small_one_is_show
     assert "Panadería La Espiga" in by_person and "Don Beto" not in by_person
     assert "Oculta" not in text_of(await ana.say("panaderia"))
 
+    # Said as people ask: the words around what they look for are not searched for.
+    for typed in ("quiero pan amasado", "¿Dónde hay una ferretería?", "busco pan"):
+        found = text_of(await ana.say(f"/directorio {typed}"))
+        assert "No encontré" not in found, typed
+    assert "Panadería La Espiga" in text_of(await ana.say("/directorio quiero pan amasado"))
+    assert "Don Beto" in text_of(await ana.say("/directorio ¿dónde hay una ferretería?"))
+
     [none] = await ana.say("xilófono")
     assert "No encontré negocios con «xilófono»" in none["text"]
     assert len(buttons(none)) == 11  # every rubro again
