@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handlers import texts
-from handlers.common import active_memberships, category_label, category_options, require_active
+from handlers.common import active_memberships, category_label, require_active
 from handlers.core import MAX_ID, WORD, Option, Turn, clean_line, fold, parse_id
 from models import Member, queries
 from models.queries import DirectoryEntry
@@ -40,6 +40,9 @@ async def search(turn: Turn, args: str) -> None:
             found = await _visible_to(turn, member, text=word, categories=_rubros_with(word))
             if found[0]:
                 break
+    if not found[0]:
+        turn.say(texts.DIRECTORY_NONE.format(query=query), await _rubro_options(turn, member))
+        return
     _say_results(turn, query, *found)
 
 
@@ -118,7 +121,20 @@ async def _overview(turn: Turn, member: Member) -> None:
         turn.say("\n".join([*lines, "", texts.DIRECTORY_NARROW]), rubros)
     else:
         everyone = Option(texts.DIRECTORY_ALL.format(count=total), "dir:all:1")
-        turn.say(texts.DIRECTORY_ASK.format(count=total), [*category_options("dir:cat"), everyone])
+        turn.say(
+            texts.DIRECTORY_ASK.format(count=total), [*await _rubro_options(turn, member), everyone]
+        )
+
+
+async def _rubro_options(turn: Turn, member: Member) -> list[Option]:
+    """A button for each rubro someone listed has: one that finds nobody is a dead end."""
+    barrio_ids = [m.barrio_id for m in active_memberships(member)]
+    present = await queries.directory_rubros(turn.session, barrio_ids, member.id)
+    return [
+        Option(label, f"dir:cat:{key}")
+        for key, label in texts.BUSINESS_CATEGORIES.items()
+        if key in present
+    ]
 
 
 async def _say_page(turn: Turn, member: Member, page: int) -> None:
@@ -160,7 +176,8 @@ async def _visible_to(
 
 def _say_results(turn: Turn, query: str, total: int, found: Sequence[DirectoryEntry]) -> None:
     if not found:
-        turn.say(texts.DIRECTORY_NONE.format(query=query), category_options("dir:cat"))
+        # A rubro tapped that has nobody now (someone left since it was offered).
+        turn.say(texts.DIRECTORY_RUBRO_EMPTY.format(rubro=query))
         return
     lines = [texts.DIRECTORY_HEADER.format(count=total, query=query)]
     lines += [_entry(m) for m in found]

@@ -405,6 +405,7 @@ DIRECTORY_ADDRESS = "\n   📍 {address}"
 DIRECTORY_NONE = (
     "No encontré negocios con «{query}» en tu barrio. Prueba con otra palabra o elige un rubro 👇"
 )
+DIRECTORY_RUBRO_EMPTY = "Ahora no hay negocios de «{rubro}» en el directorio."
 DIRECTORY_MORE = "… y {count} más. Escribe algo más preciso."
 
 # --- profile -------------------------------------------------------------------------------

@@ -245,6 +245,19 @@ async def directory_members(
     return int(total), [DirectoryEntry(*row[:-1]) for row in rows]
 
 
+async def directory_rubros(
+    session: AsyncSession, barrio_ids: Sequence[int], exclude_member_id: int
+) -> set[str]:
+    """The rubros someone listed in these barrios has: the only ones worth a button."""
+    listed = _directory_query(by_text=False, by_categories=False).whereclause
+    assert listed is not None
+    rows = await session.scalars(
+        select(Member.business_category).where(listed).distinct(),
+        {"barrio_ids": list(barrio_ids), "exclude_member_id": exclude_member_id},
+    )
+    return set(rows)
+
+
 @functools.cache
 def _directory_query(*, by_text: bool, by_categories: bool) -> Select[Any]:
     """Built once per shape (by text, by rubro, both): a directory search runs often, and
