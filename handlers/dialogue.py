@@ -365,7 +365,11 @@ def _options_fitting(turn: Turn) -> list[Option]:
 
 # Menus whose typed words, when they are none of its options, are a search: the prefix of
 # their buttons' payloads, and the search.
-SEARCH_MENUS: dict[str, CommandHandler] = {"dir": directory.search, quiet.FLOW: quiet.typed}
+SEARCH_MENUS: dict[str, CommandHandler] = {
+    "dir": directory.search,
+    quiet.FLOW: quiet.typed,
+    reminder_settings.FLOW: reminder_settings.typed,
+}
 
 
 def _search_menu(turn: Turn) -> CommandHandler | None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from handlers import reminders, texts
 from handlers.common import coordinated_barrios, main_menu, require_coordinator
-from handlers.core import Option, Turn, clean_line, parse_id
+from handlers.core import Option, Turn, clean_line, fold, parse_id
 from models import Barrio
 
 FLOW = "rec"
@@ -19,17 +19,44 @@ PRESETS: dict[str, tuple[int, ...]] = {
     "48-3": (48 * 60, 3 * 60),
     "0": (),
 }
-_HOURS = re.compile(r"\d{1,3}")
+_TOKEN = re.compile(r"\d+|[a-zñ]+")
+_NUMBER_WORDS = {
+    "un": 1,
+    "una": 1,
+    "uno": 1,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+    "seis": 6,
+    "siete": 7,
+    "ocho": 8,
+    "diez": 10,
+    "doce": 12,
+}
+_UNIT_HOURS = {"h": 1, "hr": 1, "hrs": 1, "hora": 1, "horas": 1, "dia": 24, "dias": 24}
+_BETWEEN = frozenset({"y", "e", "antes", "de", "con", "a", "las", "la"})
 
 
 def parse_hours(text: str) -> tuple[int, ...] | None:
-    """ "48 y 3", "48, 3", "2 horas" → minutes before, largest first; None if not hours in
-    range or too many of them."""
-    words = clean_line(text).casefold().replace(",", " ").replace("h", " ").split()
-    numbers = [w for w in words if w not in ("y", "oras", "ora", "antes", "e")]
-    if not numbers or not all(_HOURS.fullmatch(n) for n in numbers):
+    """ "48 y 3", "48, 3", "2 horas", "un día antes y una hora antes" → minutes before,
+    largest first; None if not whole hours in range, or too many of them."""
+    hours: list[int] = []
+    unit_pending = False  # the last number may still get its unit ("2" then "días")
+    for token in _TOKEN.findall(fold(clean_line(text))):
+        if token.isdigit() or token in _NUMBER_WORDS:
+            if len(token) > 3:
+                return None
+            hours.append(int(token) if token.isdigit() else _NUMBER_WORDS[token])
+            unit_pending = True
+        elif token in _UNIT_HOURS and unit_pending:
+            hours[-1] *= _UNIT_HOURS[token]
+            unit_pending = False
+        elif token not in _BETWEEN:
+            return None
+    if not hours:
         return None
-    minutes = sorted({int(n) * 60 for n in numbers}, reverse=True)
+    minutes = sorted({h * 60 for h in hours}, reverse=True)
     if len(minutes) > reminders.MAX_REMINDERS or not all(
         0 < m <= reminders.MAX_REMINDER_MINUTES for m in minutes
     ):
@@ -101,3 +128,17 @@ async def _save(turn: Turn, barrio: Barrio, minutes: Sequence[int]) -> None:
         ),
         main_menu(turn.member),
     )
+
+
+async def typed(turn: Turn, text: str) -> None:
+    """Hours typed after `/recordatorios` instead of a tap, by someone coordinating one
+    barrio (with two, which one is theirs to say: the button asks)."""
+    barrios = require_coordinator(turn)
+    if not barrios:
+        return
+    minutes = parse_hours(text[:60])
+    if len(barrios) > 1 or minutes is None:
+        turn.say(texts.REMINDER_BAD_HOURS if minutes is None else texts.REMINDER_WHICH_BARRIO)
+        await show(turn)
+        return
+    await _save(turn, barrios[0], minutes)

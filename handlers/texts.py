@@ -722,7 +722,13 @@ REMINDER_PRESETS = {
 }
 REMINDER_TYPE_HOURS = "✏️ Otras horas"
 REMINDER_ASK_HOURS = "Escribe cuántas horas antes, hasta 3 números (ej: «48 y 3» o «6»)."
-REMINDER_BAD_HOURS = "No entendí 🤔. Escribe horas enteras, hasta 3, de 1 a 336 (ej: «48 y 3»)."
+REMINDER_BAD_HOURS = (
+    "No entendí 🤔. Escribe horas o días enteros, hasta 3, de 1 hora a 14 días "
+    "(ej: «48 y 3» o «un día y una hora»)."
+)
+REMINDER_WHICH_BARRIO = (
+    "Coordinas más de un barrio: toca «✏️ Otras horas» en el que quieres cambiar."
+)
 REMINDERS_SAVED = "Listo: las reuniones de {barrio} se recuerdan {current}. Reuniones próximas actualizadas: {meetings}."
 REMINDERS_SAVED_NONE = "Listo: las reuniones de {barrio} ya no se recuerdan. Reuniones próximas actualizadas: {meetings}."
 MEETING_CANCEL = "❌ Cancelar reunión"

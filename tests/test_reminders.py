@@ -7,12 +7,13 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
 from handlers.reminders import MEETING_TEMPLATE
-from models import Delivery, DeliveryStatus, Reminder, ReminderKind, ReminderStatus
-from tests.support import WAIT_S, Phone, buttons, text_of
+from models import Barrio, Delivery, DeliveryStatus, Reminder, ReminderKind, ReminderStatus
+from tests.support import WAIT_S, Phone, buttons, snapshot, text_of
 from tests.test_broadcasts import _barrio_with_people
 from tests.test_meetings import _call_meeting
 
@@ -508,3 +509,39 @@ async def test_an_invitation_to_a_meeting_cancelled_while_held_never_arrives(run
     await outbox_idle(runtime, clock)
     assert not any("Te invitan" in t or "Se canceló" in t for t in ana.texts())
     assert "Se canceló la reunión" in (await rosa.wait_for("Se canceló"))["text"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "minutes"),
+    [
+        ("48 y 3", (48 * 60, 3 * 60)),
+        ("2 horas", (120,)),
+        ("un día antes y una hora antes", (24 * 60, 60)),
+        ("dos días y 3 horas", (48 * 60, 180)),
+        ("24 h", (24 * 60,)),
+        ("15 días", None),  # past two weeks
+        ("0", None),
+        ("48 y 3 y 1 y 2", None),  # four
+        ("el día", None),
+        ("pronto", None),
+    ],
+)
+def test_parse_hours(typed, minutes):
+    from handlers.reminder_settings import parse_hours
+
+    assert parse_hours(typed) == minutes
+
+
+async def test_hours_typed_after_recordatorios_are_saved_without_the_button(runtime, phone):
+    """Walking the demo: "un dia antes y una hora antes" after /recordatorios got "No te
+    entendí"."""
+    barrio, carmen, _ = await _barrio_with_people(runtime, phone)
+    await carmen.say("/recordatorios")
+    before = await snapshot(runtime)
+    assert "No entendí" in text_of(await carmen.say("cuando se pueda"))
+    assert await snapshot(runtime) == before
+    saved = text_of(await carmen.say("un dia antes y una hora antes"))
+    assert "se recuerdan 24 h y 1 h antes" in saved
+    async with runtime.sessions() as session:
+        stored = await session.get(Barrio, barrio.id)
+    assert stored.reminder_minutes == [24 * 60, 60]
