@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from handlers import texts
 from handlers.common import active_memberships, category_label, require_active
-from handlers.core import MAX_ID, WORD, Option, Turn, clean_line, fold, parse_id
+from handlers.core import MAX_ID, Option, Turn, clean_line, fold, parse_id
 from models import Member, queries
 from models.queries import DirectoryEntry
 
@@ -31,7 +31,9 @@ async def search(turn: Turn, args: str) -> None:
     if not query:
         await _overview(turn, member)
         return
-    words = [word for word in WORD.findall(fold(query)) if word not in SEARCH_FILLERS]
+    # Split on spaces, not on every sign: "100%" or "a_b" are looked for as typed.
+    words = [word for word in (w.strip(_AROUND) for w in fold(query).split()) if word]
+    words = [word for word in words if word not in SEARCH_FILLERS]
     wanted = " ".join(words) or fold(query)
     found = await _visible_to(turn, member, text=wanted, categories=_rubros_with(wanted))
     if not found[0] and len(words) > 1:
@@ -46,6 +48,7 @@ async def search(turn: Turn, args: str) -> None:
     _say_results(turn, query, *found)
 
 
+_AROUND = "¿?¡!.,;:«»\"'()"
 # Words around what is looked for ("quiero pan", "¿dónde hay una ferretería?"), not part of it.
 SEARCH_FILLERS = frozenset(
     {
