@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -239,20 +239,25 @@ async def _offered_payload(turn: Turn) -> str | None:
         raise _SameLabelTwice(offered[named[0]][0], [i + 1 for i in named])
     if named:
         return offered[named[0]][1]
-    # A "sí" that two options could mean means neither.
-    answered = {offered[i][1] for i in _yes_or_no(typed, offered)}
-    return answered.pop() if len(answered) == 1 else None
+    return await _yes_or_no(turn, offered)
 
 
 class _SameLabelTwice(Exception):
-    def __init__(self, label: str, numbers: list[int]) -> None:
+    def __init__(
+        self, label: str, numbers: Sequence[int] = (), payloads: Sequence[str] = ()
+    ) -> None:
         super().__init__(label)
-        self.label, self.numbers = label, numbers
+        self.label, self.numbers, self.payloads = label, list(numbers), list(payloads)
 
 
-# Typed alone, these answer a confirmation: its one option that says yes ("Sí, salir",
-# "✅ Acepto", "🚨 Enviar alerta") or no ("No", "❌ No acepto", "No, gracias"). Never an option
-# that decides on someone else ("✅ Aprobar"): "ok" may be a mere acknowledgement.
+# Where the notices a label was typed under are listed together, with numbers that work.
+LISTED_IN = {approvals.FLOW: "miembros", "rsv": "reuniones"}
+
+
+# Typed alone, these answer the confirmation just shown in a dialogue: yes, only where saying
+# yes undoes nothing of anyone's (sending what the person wrote, a date they typed); no, any
+# option that says no. Never a removal, a cancellation, an erasure or a consent: "ok" may be
+# a mere acknowledgement, of a notice that arrived meanwhile too.
 YES_WORDS = frozenset(
     {
         "si",
@@ -274,21 +279,36 @@ YES_WORDS = frozenset(
     }
 )
 NO_WORDS = frozenset({"no", "nop", "nones"})
-_SAYS_YES = ("si", "acepto", "enviar")
+YES_ANSWERS = frozenset(
+    {
+        f"{alerts.FLOW}:send",
+        f"{announcements.FLOW}:send",
+        f"{meetings.FLOW}:send",
+        f"{meetings.FLOW}:ok",
+    }
+)
+# Longer ago than this, a confirmation left unanswered is not what a "sí" answers.
+YES_NO_FRESH = timedelta(minutes=10)
 
 
-def _yes_or_no(typed: str, offered: list[list[str]]) -> list[int]:
-    said = _words(typed) or typed.strip()
+async def _yes_or_no(turn: Turn, offered: list[list[str]]) -> str | None:
+    said = _words(turn.inbound.text) or turn.inbound.text.strip()
     if said in YES_WORDS:
-        firsts: tuple[str, ...] = _SAYS_YES
+        answers = {payload for _, payload in offered if payload in YES_ANSWERS}
     elif said in NO_WORDS:
-        firsts = ("no",)
+        answers = {payload for label, payload in offered if _words(label).split(" ")[0] == "no"}
     else:
-        return []
-    saying = [i for i, (label, _) in enumerate(offered) if _words(label).split(" ")[0] in firsts]
-    # "✅ Acepto" over "Acepto, sin directorio": the one marked as the way forward.
-    marked = [i for i in saying if offered[i][0].startswith("✅")]
-    return marked if len(saying) > 1 and len(marked) == 1 else saying
+        return None
+    shown_at = turn.conversation.updated_at
+    if (
+        turn.flow is None
+        or len(answers) != 1
+        or shown_at is None
+        or turn.now - shown_at > YES_NO_FRESH
+        or await _notice_options(turn) is not None
+    ):
+        return None
+    return answers.pop()
 
 
 async def _newer_notice(turn: Turn) -> list[list[str]] | None:
@@ -303,34 +323,48 @@ async def _newer_notice(turn: Turn) -> list[list[str]] | None:
 
 
 async def _label_on_notice(turn: Turn) -> str | None:
-    """A label of the newest notice typed whole ("rechazar" for "❌ Rechazar" under a join
-    request), when nothing else understood the words: what a tap on it would do."""
+    """A label of a notice delivered since our last reply typed whole ("rechazar" for "❌
+    Rechazar" under a join request), when nothing else understood the words: what a tap on
+    it would do. On two notices (two requests) it is asked, not guessed."""
     if turn.flow is not None or len(turn.inbound.text) > MAX_LABEL_TYPED:
         return None
-    offered = await _notice_options(turn)
     folded = _words(turn.inbound.text)
-    chosen = {payload for label, payload in offered or [] if _words(label) == folded}
-    if len(chosen) != 1:
+    if not folded:
+        return None
+    chosen: dict[str, str] = {}
+    for notice in await _notices(turn):
+        chosen.update({p: label for label, p in notice if _words(label) == folded})
+    if len(chosen) > 1:
+        raise _SameLabelTwice(next(iter(chosen.values())), payloads=list(chosen))
+    if not chosen:
         return None
     turn.conversation.updated_at = turn.now
-    return chosen.pop()
+    return next(iter(chosen))
 
 
 # Longer than any label: not worth a query.
 MAX_LABEL_TYPED = 60
 
 
-async def _notice_options(turn: Turn) -> list[list[str]] | None:
+async def _notices(turn: Turn) -> list[list[list[str]]]:
+    """The options of every notice with options delivered since our last reply, newest
+    first."""
     since = turn.conversation.updated_at if turn.conversation in turn.session else None
     if turn.member is not None:
-        notice = await queries.newest_notice_with_options(turn.session, turn.member.id, since)
+        found = await queries.notices_with_options(turn.session, turn.member.id, since)
     elif turn.is_admin:
-        # An administrator who is no member answers a join request by its number too.
         address = (turn.inbound.channel, turn.inbound.sender_id)
-        notice = await queries.newest_notice_with_options(turn.session, None, since, address)
+        found = await queries.notices_with_options(turn.session, None, since, address)
     else:
-        return None
-    return [[o["label"], o["payload"]] for o in notice] if notice else None
+        return []
+    return [[[o["label"], o["payload"]] for o in notice] for notice in found]
+
+
+async def _notice_options(turn: Turn) -> list[list[str]] | None:
+    """The options of the newest notice delivered since our last reply, if any: an
+    administrator who is no member answers a join request by its number too."""
+    notices = await _notices(turn)
+    return notices[0] if notices else None
 
 
 # Outside a dialogue, the buttons a word may pick: going somewhere (the menu, a rubro) or an
@@ -438,13 +472,30 @@ async def route(turn: Turn) -> None:
         await FLOWS[turn.flow].on_input(turn)
     elif inbound.kind == InboundKind.MEDIA:
         say_menu(turn, texts.MEDIA_UNEXPECTED)
+    else:
+        await _text_outside_dialogues(turn)
+
+
+async def _text_outside_dialogues(turn: Turn) -> None:
+    """Words no option, command or dialogue took: a notice's label first (a join request
+    may arrive after /directorio), then the search of the menu last offered."""
+    try:
+        on_notice = await _label_on_notice(turn)
+    except _SameLabelTwice as twice:
+        lists = {LISTED_IN.get(payload.partition(":")[0]) for payload in twice.payloads}
+        command = lists.pop() if len(lists) == 1 else None
+        if command is None:
+            turn.say(texts.SAME_LABEL_ON_NOTICES_TAP.format(label=twice.label))
+        else:
+            turn.say(texts.SAME_LABEL_ON_NOTICES.format(label=twice.label, command=command))
+        return
+    if on_notice is not None:
+        await _on_payload(turn, on_notice)
     elif (search := _search_menu(turn)) is not None:
-        await search(turn, inbound.text)
+        await search(turn, turn.inbound.text)
     elif turn.member is None:
         turn.say(texts.WELCOME)
         say_menu(turn, texts.NOT_REGISTERED)
-    elif (on_notice := await _label_on_notice(turn)) is not None:
-        await _on_payload(turn, on_notice)
     else:
         say_menu(turn, texts.NOT_UNDERSTOOD)
 

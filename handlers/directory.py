@@ -105,6 +105,11 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         await _say_page(turn, member, page)
     else:
         found = await _visible_to(turn, member, categories=[arg])
+        if not found[0]:
+            # Its people have gone since the button was sent: the rubros there are now.
+            empty = texts.DIRECTORY_RUBRO_EMPTY.format(rubro=category_label(arg))
+            turn.say(empty, await _rubro_options(turn, member))
+            return True
         _say_results(turn, category_label(arg), *found)
     return True
 
@@ -178,10 +183,6 @@ async def _visible_to(
 
 
 def _say_results(turn: Turn, query: str, total: int, found: Sequence[DirectoryEntry]) -> None:
-    if not found:
-        # A rubro tapped that has nobody now (someone left since it was offered).
-        turn.say(texts.DIRECTORY_RUBRO_EMPTY.format(rubro=query))
-        return
     lines = [texts.DIRECTORY_HEADER.format(count=total, query=query)]
     lines += [_entry(m) for m in found]
     if total > len(found):

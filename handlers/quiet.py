@@ -10,10 +10,10 @@ from handlers.core import Option, Turn, clean_line, fold
 from models import Member
 
 FLOW = "sil"
-# "de 20 a 8", "20:30 a 7", "desde las 22 hasta las 7", "22-8".
+# "de 20 a 8", "20:30 a 7", "desde las 22 hasta las 7", "entre las 22 y las 7", "22-8".
 _TYPED_RANGE = re.compile(
-    r"(?:de(?:sde)?\s+)?(?:las\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:hrs?|h)?\s*"
-    r"(?:a|-|hasta)\s*(?:las\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:hrs?|h)?"
+    r"(?:de(?:sde)?\s+|entre\s+)?(?:las\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:hrs?|h)?\s*"
+    r"(?:a|-|–|—|hasta|y)\s*(?:las\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*(?:hrs?|h)?"
 )
 
 
@@ -26,6 +26,9 @@ def parse_range(text: str) -> tuple[int, int] | None:
     start_h, start_m, end_h, end_m = (int(g) if g else 0 for g in found.groups())
     if max(start_h, end_h) > 23 or max(start_m, end_m) > 59:
         return None
+    if start_h <= 12 and start_h > end_h:
+        # "de 10 a 7" is said of the night: 22:00 to 07:00, not 21 hours; "de 12 a 6" too.
+        start_h = 0 if start_h == 12 else start_h + 12
     start, end = start_h * 60 + start_m, end_h * 60 + end_m
     return (start, end) if start != end else None
 

@@ -31,11 +31,17 @@ _NUMBER_WORDS = {
     "seis": 6,
     "siete": 7,
     "ocho": 8,
+    "nueve": 9,
     "diez": 10,
+    "once": 11,
     "doce": 12,
+    "catorce": 14,
+    "veinticuatro": 24,
 }
 _UNIT_HOURS = {"h": 1, "hr": 1, "hrs": 1, "hora": 1, "horas": 1, "dia": 24, "dias": 24}
-_BETWEEN = frozenset({"y", "e", "antes", "de", "con", "a", "las", "la"})
+_BETWEEN = frozenset({"y", "e", "antes", "de", "del", "la", "reunion"})
+# "1h30" is a time of day or a duration, never two offsets; "a las 9" is an hour of the day.
+_NOT_OFFSETS = re.compile(r"\d\s*h\s*\d|\ba\s+las?\b|\blas\s+\d")
 
 
 def parse_hours(text: str) -> tuple[int, ...] | None:
@@ -43,9 +49,12 @@ def parse_hours(text: str) -> tuple[int, ...] | None:
     largest first; None if not whole hours in range, or too many of them."""
     hours: list[int] = []
     unit_pending = False  # the last number may still get its unit ("2" then "días")
-    for token in _TOKEN.findall(fold(clean_line(text))):
+    folded = fold(clean_line(text))
+    if _NOT_OFFSETS.search(folded):
+        return None
+    for token in _TOKEN.findall(folded):
         if token.isdigit() or token in _NUMBER_WORDS:
-            if len(token) > 3:
+            if token.isdigit() and len(token) > 3:
                 return None
             hours.append(int(token) if token.isdigit() else _NUMBER_WORDS[token])
             unit_pending = True

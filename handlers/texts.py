@@ -88,7 +88,9 @@ WHATSAPP_WORDING = {
     ", tocando un botón o escribiendo su número": " escribiendo su número",
     "Toca «Registrarme» 👇": "Escribe el número de «Registrarme» 👇",
     "Toca 📎 y «Ubicación»": "Toca 📎 (o +) y «Ubicación»",
-    "Tócalo en el que quieres, o escribe su número:": "Escribe el número del que quieres:",
+    "Tócalo en el que quieras, o escribe su número:": "Escribe el número del que quieras:",
+    "Tócalo en el que quieras, o escribe /": "Escribe /",
+    "arriba. Tócalo en el que quieras.": "arriba. Escribe el número de tu opción en el último.",
 }
 # WhatsApp cannot carry a calendar or a JSON file: it gets a link to the bot's own copy.
 WHATSAPP_FILE_LINK = "📎 {name}\nÁbrelo aquí (el enlace dura {valid}):\n{url}"
@@ -107,15 +109,20 @@ TOO_LONG = "Es muy largo: escribe hasta {limit} letras, por favor."
 TOO_SHORT = "Es muy corto: escribe al menos {limit} letras, por favor."
 LETTERS_NEEDED = "Escríbelo con letras, por favor (no solo emojis o números)."
 NOT_AN_ANSWER = (
-    "«{value}» no me sirve como respuesta aquí 🙂. Escribe lo que te pregunté, "
-    "o «cancelar» para dejarlo."
+    "«{value}» no me sirve como respuesta aquí. Escribe lo que te pregunté, "
+    "o «cancelar» para dejarlo. 🙂"
 )
 CHOOSE_FROM_OPTIONS = "Elige una de las opciones, tocando un botón o escribiendo su número."
 WHICH_OPTION = "¿Cuál de estas?"
 SAME_LABEL_TWICE = (
-    "«{label}» está en varios mensajes de arriba. Tócalo en el que quieres, o escribe su "
+    "«{label}» está en varios mensajes de arriba. Tócalo en el que quieras, o escribe su "
     "número: {numbers}."
 )
+SAME_LABEL_ON_NOTICES = (
+    "«{label}» está en varios avisos de arriba. Tócalo en el que quieras, o escribe "
+    "/{command} para verlos en una lista."
+)
+SAME_LABEL_ON_NOTICES_TAP = "«{label}» está en varios avisos de arriba. Tócalo en el que quieras."
 GROUP_GO_PRIVATE = "¡Hola! 👋 Para registrarte o ver tus datos, escríbeme por privado: {link}"
 ERROR_OURS = "Uy, algo falló de nuestro lado. Intenta de nuevo en un rato, por favor. 🙏"
 MISSED_MESSAGE = (
@@ -727,7 +734,7 @@ REMINDER_BAD_HOURS = (
     "(ej: «48 y 3» o «un día y una hora»)."
 )
 REMINDER_WHICH_BARRIO = (
-    "Coordinas más de un barrio: toca «✏️ Otras horas» en el que quieres cambiar."
+    "Coordinas más de un barrio: toca «✏️ Otras horas» en el que quieras cambiar."
 )
 REMINDERS_SAVED = "Listo: las reuniones de {barrio} se recuerdan {current}. Reuniones próximas actualizadas: {meetings}."
 REMINDERS_SAVED_NONE = "Listo: las reuniones de {barrio} ya no se recuerdan. Reuniones próximas actualizadas: {meetings}."

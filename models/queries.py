@@ -409,15 +409,16 @@ async def directory_entry_of(
     return DirectoryEntry(*row[:-1]) if row is not None else None
 
 
-async def newest_notice_with_options(
+async def notices_with_options(
     session: AsyncSession,
     member_id: int | None,
     since: datetime | None,
     address: tuple[str, str] | None = None,
-) -> list[dict[str, str]] | None:
-    """The options of the newest message with options delivered to the member after `since`
-    (a join request to a coordinator, an invitation), or None. Without a member, to the
-    (channel, address) given: an administrator who is no member."""
+) -> list[list[dict[str, str]]]:
+    """The options of the messages with options delivered to the member after `since` (a
+    join request to a coordinator, an invitation), newest first, among the last
+    `NOTICES_LOOKED_AT`. Without a member, to the (channel, address) given: an administrator
+    who is no member."""
     sent_to = (
         Delivery.member_id == member_id
         if address is None
@@ -431,7 +432,4 @@ async def newest_notice_with_options(
     )
     if since is not None:
         query = query.where(Delivery.sent_at > since)
-    for options in (await session.scalars(query)).all():
-        if options:
-            return list(options)
-    return None
+    return [list(options) for options in (await session.scalars(query)).all() if options]

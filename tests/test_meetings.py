@@ -188,5 +188,5 @@ async def test_no_typed_at_the_agenda_step_means_without_agenda(runtime, phone):
     await carmen.say("jueves 19:00")
     await carmen.tap("Sí, está bien")
     await carmen.say("Sede vecinal, Estado 123")
-    preview = text_of(await carmen.say("no"))
+    preview = text_of(await carmen.say("¡No!"))
     assert "Enviar invitación" in str(carmen.last()) and "📝" not in preview

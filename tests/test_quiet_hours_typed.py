@@ -19,6 +19,11 @@ from tests.support import make_barrio, register, snapshot, text_of
         ("Desde las 22 hasta las 7.", (22 * 60, 7 * 60)),
         ("22-8", (22 * 60, 8 * 60)),
         ("13 a 15 hrs", (13 * 60, 15 * 60)),
+        ("de 10 a 7", (22 * 60, 7 * 60)),  # said of the night, not 21 hours of silence
+        ("de 12 a 6", (0, 6 * 60)),
+        ("de 1 a 7", (60, 7 * 60)),
+        ("entre las 22 y las 7", (22 * 60, 7 * 60)),
+        ("22 – 7", (22 * 60, 7 * 60)),
         ("de 25 a 8", None),
         ("de 20:75 a 8", None),
         ("de 8 a 8", None),

@@ -519,6 +519,11 @@ async def test_an_invitation_to_a_meeting_cancelled_while_held_never_arrives(run
         ("un día antes y una hora antes", (24 * 60, 60)),
         ("dos días y 3 horas", (48 * 60, 180)),
         ("24 h", (24 * 60,)),
+        ("2 horas antes de la reunión", (120,)),
+        ("nueve horas", (9 * 60,)),
+        ("un día antes a las 9", None),  # an hour of the day, not 9 hours before
+        ("a las 18", None),
+        ("1h30", None),  # not 30 hours and 1
         ("15 días", None),  # past two weeks
         ("0", None),
         ("48 y 3 y 1 y 2", None),  # four

@@ -5,6 +5,7 @@ never a decision on somebody: found in review, "quitar" at "¿Quitar a Beto?" re
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from models import MembershipStatus
 from tests.support import (
@@ -91,15 +92,18 @@ async def test_a_label_on_several_messages_is_asked_by_its_number_never_guessed(
     assert (await snapshot(runtime))["rsvps"] == []
 
 
-async def test_si_ok_and_no_typed_answer_a_confirmation_but_never_a_decision_on_someone(
-    runtime, phone
+async def test_si_and_no_answer_what_was_just_asked_never_a_decision_nor_an_old_question(
+    runtime, phone, clock
 ):
+    """ "sí" sends what the person just wrote; it never removes, erases, consents or
+    approves (found in review: "ok" typed to a notice removed a member whose removal had
+    been asked and left unanswered)."""
     barrio = await make_barrio(runtime, "Barrio Estación")
     carmen, ana, beto = phone(9831, "Carmen"), phone(9832, "Ana"), phone(9833, "Beto")
     await register(carmen, barrio, business="Librería Carmen")
     await make_coordinator(runtime, carmen, barrio)
 
-    # Consent: "no" declines, "ok" accepts (listed in the directory: the ✅ option).
+    # Consent: "no" declines; "ok" is no consent (two options accept, and it is theirs to say).
     await beto.say(f"/start {barrio.invite_code}")
     await beto.say("Beto")
     await beto.say("Bazar Beto")
@@ -109,9 +113,11 @@ async def test_si_ok_and_no_typed_answer_a_confirmation_but_never_a_decision_on_
     await ana.say("Ana")
     await ana.say("Almacén Ana")
     await ana.tap("Almacén")
+    before = await snapshot(runtime)
     await ana.say("ok")
-    membership = await membership_of(runtime, "Ana", barrio.id)
-    assert membership.status == MembershipStatus.PENDING
+    assert (await snapshot(runtime))["members"] == before["members"]  # nobody registered
+    await ana.tap("Acepto")
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.PENDING
 
     # The join request's "✅ Aprobar" is a decision on Ana: an "ok" only acknowledges it.
     await carmen.wait_for("Nueva solicitud")
@@ -125,12 +131,62 @@ async def test_si_ok_and_no_typed_answer_a_confirmation_but_never_a_decision_on_
     await ana.say("Forzaron la reja del local 12, calle Estado")
     await ana.tap("Seguir sin ubicación")
     assert "Alerta enviada" in text_of(await ana.say("si"))
+    # One left unanswered is not what a "sí" typed later answers.
+    await ana.say("/alerta")
+    await ana.tap("Incendio")
+    await ana.say("Sale humo del local 3, calle Estado")
+    await ana.tap("Seguir sin ubicación")
+    clock.advance(timedelta(minutes=11))
+    before = await snapshot(runtime)
+    assert "Alerta enviada" not in text_of(await ana.say("ok"))
+    assert (await snapshot(runtime))["security_alerts"] == before["security_alerts"]
+    await ana.say("cancelar")
 
-    # Leaving: "sí" at "Sí, salir" leaves.
+    # Leaving, erasing, removing: only the whole label, its tap or its number.
     await ana.say("/baja")
     await ana.tap("Salir de Barrio Estación")
-    assert "Saliste" in text_of(await ana.say("sí"))
-    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.LEFT
+    assert "Saliste" not in text_of(await ana.say("sí"))
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.ACTIVE
+    await ana.say("cancelar")
+    await carmen.say("/miembros")
+    await carmen.tap("Quitar a un socio")
+    await carmen.tap("Ana")
+    for typed in ("si", "ok", "dale"):
+        assert "ya no es parte" not in text_of(await carmen.say(typed))
+    assert (await membership_of(runtime, "Ana", barrio.id)).status == MembershipStatus.ACTIVE
+
+
+async def test_two_notices_with_the_same_label_are_asked_not_guessed(runtime, phone):
+    """Found in review: with join requests from Beto and then Ana, "aprobar" approved Ana."""
+    barrio = await make_barrio(runtime, "Barrio Estación")
+    carmen, beto, ana = phone(9861, "Carmen"), phone(9862, "Beto"), phone(9863, "Ana")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await register(beto, barrio, business="Bazar Beto")
+    await carmen.wait_for("Beto")
+    await register(ana, barrio, business="Almacén Ana")
+    await carmen.wait_for("Ana")
+    asked = text_of(await carmen.say("aprobar"))
+    assert "«✅ Aprobar» está en varios avisos de arriba" in asked and "/miembros" in asked
+    for name in ("Beto", "Ana"):
+        membership = await membership_of(runtime, name, barrio.id)
+        assert membership.status == MembershipStatus.PENDING, name
+
+
+async def test_a_notice_after_a_menu_that_reads_words_is_still_answered_by_its_label(
+    runtime, phone
+):
+    """Found in review: after /silencio, "rechazar" under a join request that came later got
+    "No entendí el horario"."""
+    barrio = await make_barrio(runtime, "Barrio Estación")
+    carmen, ana = phone(9871, "Carmen"), phone(9872, "Ana")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, barrio)
+    await carmen.say("/silencio")
+    await register(ana, barrio, business="Almacén Ana")
+    await carmen.wait_for("Nueva solicitud")
+    answer = text_of(await carmen.say("rechazar"))
+    assert "No entendí el horario" not in answer and "Sin motivo" in str(carmen.last())
 
 
 async def test_labels_typed_with_their_emoji_and_punctuation_left_out_are_the_label(runtime, phone):

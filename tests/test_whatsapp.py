@@ -463,7 +463,7 @@ async def test_two_meetings_listed_at_once_number_on_and_the_number_answers_the_
     # Its label is under both cards: which one is asked, with WhatsApp's numbers.
     [which] = await rosa.say("asistire")
     assert "«✅ Asistiré» está en varios mensajes de arriba" in which
-    assert "Escribe el número del que quieres: 1 o 5." in which and "Tócalo" not in which
+    assert "Escribe el número del que quieras: 1 o 5." in which and "Tócalo" not in which
     await rosa.say("5")  # Asistiré, under the second card: Friday's meeting
     async with both.sessions() as session:
         answered = await session.scalars(select(Rsvp.meeting_id))
