@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from handlers import texts
 from handlers.common import category_label, category_options, read_text, require_member
 from handlers.core import InboundKind, Option, Turn, clean_line
-from models import Member
+from models import ChannelIdentity, Member
 
 FLOW = "prf"
 # Where a word or two typed may pick an option (handlers/dialogue.py `_options_fitting`).
@@ -85,7 +87,23 @@ async def prompt(turn: Turn) -> None:
         return
     question, _limit = TEXT_FIELDS[step]
     options = [Option(texts.CLEAR_VALUE, f"{FLOW}:clear")] if _has_value(turn, step) else []
+    number = await _whatsapp_phone(turn) if step == "phone" else None
+    if number is not None and turn.member is not None and number != turn.member.phone:
+        # They write from it every day: one tap instead of typing nine digits.
+        options.insert(0, Option(texts.USE_WHATSAPP_PHONE.format(phone=number), f"{FLOW}:wa"))
     turn.say(question, options)
+
+
+async def _whatsapp_phone(turn: Turn) -> str | None:
+    """The member's WhatsApp number, if they have one and it is a Chilean phone."""
+    if turn.member is None:
+        return None
+    number = await turn.session.scalar(
+        select(ChannelIdentity.external_id).where(
+            ChannelIdentity.member_id == turn.member.id, ChannelIdentity.channel == "whatsapp"
+        )
+    )
+    return chilean_phone(number) if number else None
 
 
 def _has_value(turn: Turn, field: str) -> bool:
@@ -121,6 +139,10 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
         _saved(turn, member)
         return True
     step = turn.step or ""
+    if action == "wa" and step == "phone" and (number := await _whatsapp_phone(turn)):
+        member.phone = number
+        _saved(turn, member)
+        return True
     if action == "clear" and _has_value(turn, step):
         setattr(member, step, None)
         _saved(turn, member)

@@ -440,6 +440,7 @@ ASK_NEW_NAME = "Escribe tu nombre como quieres que aparezca."
 ASK_NEW_BUSINESS = "Escribe el nombre de tu negocio."
 ASK_NEW_ADDRESS = "Escribe la dirección de tu negocio (calle y número)."
 ASK_NEW_PHONE = "Escribe tu teléfono, por ejemplo 9 1234 5678."
+USE_WHATSAPP_PHONE = "📱 Usar mi WhatsApp ({phone})"
 CLEAR_VALUE = "🗑️ Quitar"
 # "Mostrar teléfono" tapped before there is one: it is asked for, and shows once written.
 SHOW_NEEDS_VALUE = {

@@ -381,6 +381,23 @@ async def test_a_member_who_writes_again_after_a_day_opens_her_window_again(
     assert sent.status == DeliveryStatus.SENT
 
 
+async def test_a_whatsapp_member_gives_her_number_as_her_phone_in_one_step(both, twilio):
+    """Walking the demo: Rosa had to type the nine digits she writes from every day."""
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    profile = await rosa.say("perfil")
+    asked = await rosa.say(option_number(profile, "Teléfono"))
+    saved = await rosa.say(option_number(asked, f"📱 Usar mi WhatsApp ({ROSA})"))
+    assert ROSA in text_of_list(saved)
+    async with both.sessions() as session:
+        member = await session.scalar(select(Member))
+    assert member.phone == ROSA
+    # Once it is her phone, it is not offered again.
+    asked = await rosa.say(option_number(await rosa.say("perfil"), "Teléfono"))
+    assert "Usar mi WhatsApp" not in text_of_list(asked)
+
+
 async def test_baja_on_whatsapp_erases_the_number_with_everything_else(both, twilio, caplog):
     from tests.test_erasure import _dump
 
