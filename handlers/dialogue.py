@@ -103,6 +103,8 @@ async def _help(turn: Turn, _args: str) -> None:
         text = texts.HELP
     if len(turn.channels) > 1:
         text += texts.HELP_LINK
+    if turn.member is not None and not active_memberships(turn.member):
+        text += texts.HELP_AFTER_APPROVAL  # last, below every command
     if coordinated_barrios(turn.member):
         text += texts.HELP_COORDINATOR
     say_menu(turn, text)

@@ -52,8 +52,10 @@ HELP_WITHOUT_BARRIO = (
     "/alerta — números de emergencia\n"
     "/misdatos — recibir un archivo con todo lo que guardamos de ti\n"
     "/baja — borrar tus datos\n"
-    "/cancelar — dejar lo que estabas haciendo\n\n"
-    "Cuando un barrio apruebe tu ingreso se abren su directorio, sus reuniones, sus "
+    "/cancelar — dejar lo que estabas haciendo"
+)
+HELP_AFTER_APPROVAL = (
+    "\n\nCuando un barrio apruebe tu ingreso se abren su directorio, sus reuniones, sus "
     "convocatorias y las alertas al barrio."
 )
 HELP_NEWCOMER = (

@@ -91,6 +91,7 @@ async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(
     # Help lists what is open to her, not the commands that would refuse her.
     help_text = text_of(await ana.say("ayuda"))
     assert "/barrio — en qué va tu solicitud" in help_text and "/directorio" not in help_text
+    assert help_text.rstrip().endswith("las alertas al barrio.")  # what opens later, last
     # An alert: the emergency numbers at once, then why the barrio is not told, and the way
     # back into one.
     alert = await ana.say("/alerta")
