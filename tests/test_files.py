@@ -3,6 +3,7 @@ person they belong to."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from bot import files
 from models import Member, SharedFile
 from tests import test_whatsapp
-from tests.support import Phone, make_barrio, make_coordinator, register
+from tests.support import WAIT_S, Phone, make_barrio, make_coordinator, register
 
 twilio = test_whatsapp.twilio
 both = test_whatsapp.both
@@ -157,6 +158,13 @@ async def test_an_announcements_photo_reaches_whatsapp_as_media_fetched_from_the
     await carmen.tap("Enviar")
     await outbox_idle(both, clock)
     await rosa.wait_for("Feria navideña el sábado")
+    got = [m for m in twilio.sent(ROSA) if "Feria navideña" in (m.get("body") or "")]
+    # Twilio fetches a MediaUrl after it has accepted the message: wait for that fetch (seen
+    # flaky in CI when the body was read first).
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not twilio.fetched_media(got[0]["sid"]):
+        assert asyncio.get_running_loop().time() < deadline, "the photo was never fetched"
+        await asyncio.sleep(0.01)
     got = [m for m in twilio.sent(ROSA) if "Feria navideña" in (m.get("body") or "")]
     assert got[0]["media"] == [{"content_type": "image/png", "size": len(PLACEHOLDER_PNG)}]
     assert twilio.fetched_media(got[0]["sid"]) == [("image/png", PLACEHOLDER_PNG)]
