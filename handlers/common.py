@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers import texts
-from handlers.core import WORD, InboundKind, Option, Turn, clean_line, fold, has_letters
+from handlers.core import InboundKind, Option, Turn, clean_line, has_letters, words_of
 from models import Barrio, Member, Membership, MembershipStatus, Role
 
 
@@ -121,7 +121,7 @@ def read_text(turn: Turn, *, min_length: int = 2, max_length: int = 60) -> str |
     if not has_letters(value):
         turn.say(texts.LETTERS_NEEDED)
         return None
-    if " ".join(WORD.findall(fold(value))) in NOT_AN_ANSWER:
+    if words_of(value) in NOT_AN_ANSWER:
         turn.say(texts.NOT_AN_ANSWER.format(value=value))
         return None
     return value

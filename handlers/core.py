@@ -252,15 +252,22 @@ def fits_label(typed: str, label: str) -> bool:
     """Whether every typed word starts a word of `label`, accents, case, emoji and punctuation
     aside, a plural counting as its singular: "pan", "panaderias" and "pasteleria" all fit
     "🥖 Panadería y pastelería"."""
-    label_words = WORD.findall(fold(label))
-    typed_words = WORD.findall(fold(typed))
+    label_words = _WORD.findall(fold(label))
+    typed_words = _WORD.findall(fold(typed))
     return sum(map(len, typed_words)) >= MIN_LETTERS_TO_FIT and all(
         any(word.startswith(stem) for word in label_words for stem in _singulars(typed_word))
         for typed_word in typed_words
     )
 
 
-WORD = re.compile(r"[^\W_]+")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words_of(text: str) -> str:
+    """Text as its words only, folded: no emoji (nor their invisible variation selectors),
+    symbols or punctuation ("✏️ Teléfono" → "telefono", "✅ Sí, está bien" → "si esta
+    bien"). What a label or a short answer is compared by."""
+    return " ".join(_WORD.findall(fold(text)))
 
 
 def _singulars(word: str) -> set[str]:

@@ -45,14 +45,13 @@ from handlers.common import (
 )
 from handlers.core import (
     OFFERED,
-    WORD,
     Inbound,
     InboundKind,
     Option,
     Reply,
     Turn,
     fits_label,
-    fold,
+    words_of,
 )
 from handlers.reminders import barrio_zone
 from models import Member, queries
@@ -95,15 +94,16 @@ async def _greet(turn: Turn, _args: str) -> None:
 async def _help(turn: Turn, _args: str) -> None:
     # To someone not registered, what they can do now: register, or call for help. The rest
     # would only answer "Primero necesito inscribirte".
+    in_no_barrio = turn.member is not None and not active_memberships(turn.member)
     if turn.member is None:
         text = texts.HELP_NEWCOMER
-    elif not active_memberships(turn.member):
+    elif in_no_barrio:
         text = texts.HELP_WITHOUT_BARRIO  # the others would only answer "not yet"
     else:
         text = texts.HELP
     if len(turn.channels) > 1:
         text += texts.HELP_LINK
-    if turn.member is not None and not active_memberships(turn.member):
+    if in_no_barrio:
         text += texts.HELP_AFTER_APPROVAL  # last, below every command
     if coordinated_barrios(turn.member):
         text += texts.HELP_COORDINATOR
@@ -233,8 +233,8 @@ async def _offered_payload(turn: Turn) -> str | None:
     typed = turn.inbound.text.strip()
     if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(offered):
         return offered[int(typed) - 1][1]
-    folded = _words(typed)
-    named = [i for i, (label, _) in enumerate(offered) if _words(label) == folded]
+    folded = words_of(typed)
+    named = [i for i, (label, _) in enumerate(offered) if words_of(label) == folded]
     if len({offered[i][1] for i in named}) > 1:
         # The same label on several messages ("🕑 Cambiar fecha" under each meeting): which
         # one is not ours to guess. The numbers are.
@@ -294,11 +294,11 @@ YES_NO_FRESH = timedelta(minutes=10)
 
 
 async def _yes_or_no(turn: Turn, offered: list[list[str]]) -> str | None:
-    said = _words(turn.inbound.text) or turn.inbound.text.strip()
+    said = words_of(turn.inbound.text) or turn.inbound.text.strip()
     if said in YES_WORDS:
         answers = {payload for _, payload in offered if payload in YES_ANSWERS}
     elif said in NO_WORDS:
-        answers = {payload for label, payload in offered if _words(label).split(" ")[0] == "no"}
+        answers = {payload for label, payload in offered if words_of(label).split(" ")[0] == "no"}
     else:
         return None
     shown_at = turn.conversation.updated_at
@@ -330,12 +330,12 @@ async def _label_on_notice(turn: Turn) -> str | None:
     it would do. On two notices (two requests) it is asked, not guessed."""
     if turn.flow is not None or len(turn.inbound.text) > MAX_LABEL_TYPED:
         return None
-    folded = _words(turn.inbound.text)
+    folded = words_of(turn.inbound.text)
     if not folded:
         return None
     chosen: dict[str, str] = {}
     for notice in await _notices(turn):
-        chosen.update({p: label for label, p in notice if _words(label) == folded})
+        chosen.update({p: label for label, p in notice if words_of(label) == folded})
     if len(chosen) > 1:
         raise _SameLabelTwice(next(iter(chosen.values())), payloads=list(chosen))
     if not chosen:
@@ -416,13 +416,6 @@ def _search_menu(turn: Turn) -> CommandHandler | None:
     offered: list[list[str]] = turn.data.get(OFFERED) or []
     prefixes = {payload.partition(":")[0] for _label, payload in offered}
     return SEARCH_MENUS.get(prefixes.pop()) if len(prefixes) == 1 else None
-
-
-def _words(text: str) -> str:
-    """A label as typed: its words only, without emoji (and their invisible variation
-    selectors), symbols or punctuation ("✏️ Teléfono" → "telefono", "✅ Sí, está bien" →
-    "si esta bien")."""
-    return " ".join(WORD.findall(fold(text)))
 
 
 async def route(turn: Turn) -> None:
@@ -520,7 +513,7 @@ GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas
 def _escape_word(inbound: Inbound) -> str | None:
     if inbound.kind != InboundKind.TEXT:
         return None
-    return ESCAPE_WORDS.get(_words(inbound.text.removeprefix("/")).strip(_PUNCTUATION))
+    return ESCAPE_WORDS.get(words_of(inbound.text.removeprefix("/")).strip(_PUNCTUATION))
 
 
 def _keyword(turn: Turn) -> tuple[str, str] | None:
@@ -530,13 +523,13 @@ def _keyword(turn: Turn) -> tuple[str, str] | None:
     inbound = turn.inbound
     if inbound.kind != InboundKind.TEXT or turn.flow is not None:
         return None
-    said = _words(inbound.text).strip(_PUNCTUATION)
+    said = words_of(inbound.text).strip(_PUNCTUATION)
     if said in GREETINGS:
         return GREETING, ""
     if said in THANKS:
         return THANKED, ""
     head, _, rest = inbound.text.strip().partition(" ")
-    name = _words(head.removeprefix("/"))
+    name = words_of(head.removeprefix("/"))
     return (name, rest.strip()) if name in COMMANDS and name != "start" else None
 
 

@@ -22,7 +22,16 @@ from handlers.common import (
     require_coordinator,
     take_text,
 )
-from handlers.core import WORD, Document, Option, Rendered, Turn, clean_line, fold, parse_id
+from handlers.core import (
+    Document,
+    Option,
+    Rendered,
+    Turn,
+    clean_line,
+    fold,
+    parse_id,
+    words_of,
+)
 from handlers.ics import ics_filename, meeting_ics
 from handlers.outbox import Recipient, barrio_recipients, enqueue
 from handlers.recurrence import Rule, RuleProblem, describe_rule, occurrences, parse_rule
@@ -174,7 +183,7 @@ async def on_input(turn: Turn) -> None:
         await _read_rule(turn)
     elif step == "place":
         await take_text(turn, "place", "agenda", prompt, max_length=120)
-    elif step == "agenda" and " ".join(WORD.findall(fold(turn.inbound.text))) in NO_AGENDA_WORDS:
+    elif step == "agenda" and words_of(turn.inbound.text) in NO_AGENDA_WORDS:
         turn.goto("confirm", agenda="")
         await prompt(turn)
     elif step == "agenda":

@@ -66,8 +66,12 @@ async def on_button(turn: Turn, action: str, arg: str) -> bool:
     else:
         start, end = arg.split("-")
         member.quiet_start, member.quiet_end = int(start), int(end)
-    turn.say(texts.QUIET_SAVED.format(current=describe(member)), main_menu(member))
+    _saved(turn, member)
     return True
+
+
+def _saved(turn: Turn, member: Member) -> None:
+    turn.say(texts.QUIET_SAVED.format(current=describe(member)), main_menu(member))
 
 
 async def typed(turn: Turn, text: str) -> None:
@@ -75,9 +79,9 @@ async def typed(turn: Turn, text: str) -> None:
     member = require_member(turn)
     if member is None:
         return
-    hours = parse_range(text)
+    hours = parse_range(text[:60])
     if hours is None:
         turn.say(texts.QUIET_UNCLEAR, _choices())
         return
     member.quiet_start, member.quiet_end = hours
-    turn.say(texts.QUIET_SAVED.format(current=describe(member)), main_menu(member))
+    _saved(turn, member)

@@ -220,7 +220,7 @@ async def _ask_barrio(turn: Turn, query: str) -> None:
     header = texts.ASK_BARRIO
     if query:
         wanted = fold(query)
-        matching = [b for b in barrios if wanted in fold(b.comuna) or wanted in fold(b.name)]
+        matching = [b for b in barrios if _named(b, wanted)]
         if matching:
             barrios, header = matching, texts.BARRIO_FILTERED.format(query=query[:40])
         else:
@@ -233,14 +233,17 @@ async def _ask_barrio(turn: Turn, query: str) -> None:
     turn.say(header, options)
 
 
+def _named(barrio: Barrio, wanted: str) -> bool:
+    """Whether the folded words typed are in the barrio's comuna or name."""
+    return wanted in fold(barrio.comuna) or wanted in fold(barrio.name)
+
+
 def _not_offered(member: Member | None, wanted: str) -> str | None:
     """Why a barrio the person named is not on their list, when it is one they are in or
     asked to join: it does take part in Barrio Conecta, whatever else the list says."""
     for membership in member.memberships if member is not None else []:
         barrio = membership.barrio
-        if membership.status in texts.NOT_OFFERED_BECAUSE and (
-            wanted in fold(barrio.comuna) or wanted in fold(barrio.name)
-        ):
+        if membership.status in texts.NOT_OFFERED_BECAUSE and _named(barrio, wanted):
             return texts.NOT_OFFERED_BECAUSE[membership.status].format(barrio=barrio.name)
     return None
 

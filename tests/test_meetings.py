@@ -10,12 +10,18 @@ from tests.test_broadcasts import _barrio_with_people
 
 
 async def _call_meeting(carmen, when="jueves 19:00"):
+    check = await _up_to_the_agenda(carmen, when)
+    await carmen.say("Seguridad y feria navideña")
+    return check
+
+
+async def _up_to_the_agenda(carmen, when="jueves 19:00"):
+    """A meeting called up to its agenda step; returns how its date was understood."""
     await carmen.say("/reunion")
     await carmen.say("Reunión mensual de socios")
     check = text_of(await carmen.say(when))
     await carmen.tap("Sí, está bien")
     await carmen.say("Sede vecinal, Estado 123")
-    await carmen.say("Seguridad y feria navideña")
     return check
 
 
@@ -183,10 +189,6 @@ async def test_live_location_updates_are_not_answered(runtime, phone, emulator):
 
 async def test_no_typed_at_the_agenda_step_means_without_agenda(runtime, phone):
     _, carmen, _ = await _barrio_with_people(runtime, phone)
-    await carmen.say("/reunion")
-    await carmen.say("Reunión mensual de socios")
-    await carmen.say("jueves 19:00")
-    await carmen.tap("Sí, está bien")
-    await carmen.say("Sede vecinal, Estado 123")
+    await _up_to_the_agenda(carmen)
     preview = text_of(await carmen.say("¡No!"))
     assert "Enviar invitación" in str(carmen.last()) and "📝" not in preview

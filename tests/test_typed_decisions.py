@@ -19,11 +19,18 @@ from tests.support import (
 from tests.test_meetings import _call_meeting
 
 
+async def _coordinated_barrio(runtime, phone, carmen_id: int, **barrio):
+    """Barrio Estación, and Carmen coordinating it."""
+    made = await make_barrio(runtime, "Barrio Estación", **barrio)
+    carmen = phone(carmen_id, "Carmen")
+    await register(carmen, made, business="Librería Carmen")
+    await make_coordinator(runtime, carmen, made)
+    return made, carmen
+
+
 async def test_words_typed_at_a_removal_or_a_rejection_decide_nothing(runtime, phone):
-    barrio = await make_barrio(runtime, "Barrio Estación")
-    carmen, beto, ana = phone(9801, "Carmen"), phone(9802, "Beto"), phone(9803, "Ana")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9801)
+    beto, ana = phone(9802, "Beto"), phone(9803, "Ana")
     await register(beto, barrio, business="Bazar Beto")
     await carmen.wait_for("Nueva solicitud")
     await carmen.tap("Aprobar")
@@ -51,10 +58,8 @@ async def test_words_typed_at_a_removal_or_a_rejection_decide_nothing(runtime, p
 
 
 async def test_outside_a_dialogue_a_word_still_answers_a_meeting(runtime, phone):
-    barrio = await make_barrio(runtime, "Barrio Estación", open_to_all=True)
-    carmen, ana = phone(9811, "Carmen"), phone(9812, "Ana")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9811, open_to_all=True)
+    ana = phone(9812, "Ana")
     await register(ana, barrio, business="Almacén Ana")
     await _call_meeting(carmen)
     await carmen.tap("Enviar invitación")
@@ -66,10 +71,8 @@ async def test_outside_a_dialogue_a_word_still_answers_a_meeting(runtime, phone)
 async def test_a_label_on_several_messages_is_asked_by_its_number_never_guessed(runtime, phone):
     """Found walking the demo: "cambiar fecha" typed under five meetings moved the first one,
     and told its guests; "asistire" answered the first of five."""
-    barrio = await make_barrio(runtime, "Barrio Estación", open_to_all=True)
-    carmen, ana = phone(9821, "Carmen"), phone(9822, "Ana")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9821, open_to_all=True)
+    ana = phone(9822, "Ana")
     await register(ana, barrio, business="Almacén Ana")
     for when in ("jueves 19:00", "viernes 19:00"):
         await _call_meeting(carmen, when=when)
@@ -100,10 +103,8 @@ async def test_si_and_no_answer_what_was_just_asked_never_a_decision_nor_an_old_
     """ "sí" sends what the person just wrote; it never removes, erases, consents or
     approves (found in review: "ok" typed to a notice removed a member whose removal had
     been asked and left unanswered)."""
-    barrio = await make_barrio(runtime, "Barrio Estación")
-    carmen, ana, beto = phone(9831, "Carmen"), phone(9832, "Ana"), phone(9833, "Beto")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9831)
+    ana, beto = phone(9832, "Ana"), phone(9833, "Beto")
 
     # Consent: "no" declines; "ok" is no consent (two options accept, and it is theirs to say).
     await beto.say(f"/start {barrio.invite_code}")
@@ -160,10 +161,8 @@ async def test_si_and_no_answer_what_was_just_asked_never_a_decision_nor_an_old_
 
 async def test_two_notices_with_the_same_label_are_asked_not_guessed(runtime, phone):
     """Found in review: with join requests from Beto and then Ana, "aprobar" approved Ana."""
-    barrio = await make_barrio(runtime, "Barrio Estación")
-    carmen, beto, ana = phone(9861, "Carmen"), phone(9862, "Beto"), phone(9863, "Ana")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9861)
+    beto, ana = phone(9862, "Beto"), phone(9863, "Ana")
     await register(beto, barrio, business="Bazar Beto")
     await carmen.wait_for("Beto")
     await register(ana, barrio, business="Almacén Ana")
@@ -180,10 +179,8 @@ async def test_a_notice_after_a_menu_that_reads_words_is_still_answered_by_its_l
 ):
     """Found in review: after /silencio, "rechazar" under a join request that came later got
     "No entendí el horario"."""
-    barrio = await make_barrio(runtime, "Barrio Estación")
-    carmen, ana = phone(9871, "Carmen"), phone(9872, "Ana")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9871)
+    ana = phone(9872, "Ana")
     await carmen.say("/silencio")
     await register(ana, barrio, business="Almacén Ana")
     await carmen.wait_for("Nueva solicitud")
@@ -194,10 +191,7 @@ async def test_a_notice_after_a_menu_that_reads_words_is_still_answered_by_its_l
 async def test_labels_typed_with_their_emoji_and_punctuation_left_out_are_the_label(runtime, phone):
     """ "✏️ Teléfono" carries an invisible variation selector, "✅ Sí, está bien" a comma:
     neither is typed, and both missed before."""
-    barrio = await make_barrio(runtime, "Barrio Estación", open_to_all=True)
-    carmen = phone(9841, "Carmen")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    _, carmen = await _coordinated_barrio(runtime, phone, 9841, open_to_all=True)
     await carmen.say("/perfil")
     assert "teléfono" in text_of(await carmen.say("telefono")).casefold()
     await carmen.say("cancelar")
@@ -210,10 +204,8 @@ async def test_labels_typed_with_their_emoji_and_punctuation_left_out_are_the_la
 async def test_a_label_of_a_notice_typed_whole_is_its_tap(runtime, phone):
     """The join request reaches Carmen as a notice: "rechazar" typed got "No te entendí",
     where its number and "1" worked."""
-    barrio = await make_barrio(runtime, "Barrio Estación")
-    carmen, ana = phone(9851, "Carmen"), phone(9852, "Ana")
-    await register(carmen, barrio, business="Librería Carmen")
-    await make_coordinator(runtime, carmen, barrio)
+    barrio, carmen = await _coordinated_barrio(runtime, phone, 9851)
+    ana = phone(9852, "Ana")
     await register(ana, barrio, business="Almacén Ana")
     await carmen.wait_for("Nueva solicitud")
     reasons = text_of(await carmen.say("rechazar"))
