@@ -293,6 +293,7 @@ class Runtime:
         await retention.prune_deliveries(self.sessions, self.clock(), keep)
         await retention.prune_reminders(self.sessions, self.clock(), keep)
         await retention.prune_link_codes(self.sessions, self.clock())
+        await retention.prune_early_receipts(self.sessions, self.clock())
         await files.prune_shared_files(self.sessions, self.clock())
 
     async def _start_web(self, secret: str, telegram_webhook: bool) -> None:

@@ -43,6 +43,7 @@ from models import (
     Conversation,
     Delivery,
     DeliveryStatus,
+    EarlyReceipt,
     InboundUpdate,
     Priority,
     queries,
@@ -249,6 +250,16 @@ class WhatsAppSender:
                 content["media_url"] = [media]
             sid = await self._create(recipient, content, kind)
         return sid
+
+    async def after_recorded(self, message_ids: Sequence[str]) -> None:
+        """The outbox has written these messages' rows: status callbacks that came first
+        apply now."""
+        if self.sessions is None or self.clock is None:
+            return
+        now = self.clock()
+        if await apply_early_receipts(self.sessions, message_ids, now, self.zone or SANTIAGO):
+            if self.on_enqueued is not None:
+                self.on_enqueued()
 
     async def _photo_url(self, photo: str) -> str | None:
         """Where Twilio fetches this photo from; None (the text goes alone) if it cannot be
@@ -633,57 +644,130 @@ async def record_status(
 ) -> bool:
     """A status callback, applied monotonically to the delivery whose message it names; a
     63018 (the daily cap) holds it back instead of failing it. True if that queued a message
-    (the coordinator told), for the outbox to look."""
-    if not sid:
-        return False
-    this_message = (Delivery.channel == CHANNEL) & (Delivery.platform_message_id == sid)
+    (the coordinator told), for the outbox to look.
+
+    Twilio may call back before the outbox has written the send's outcome (it writes a
+    window's outcomes together, after the sends): such a callback is kept as an
+    `EarlyReceipt` and applied once the row names the message (`apply_early_receipts`)."""
+    if not sid or (status not in _RECEIPT_AFTER and status not in FAILED_STATUSES):
+        return False  # "queued", "sent"…: what the outbox already knows
     async with sessions() as session, session.begin():
-        if status in FAILED_STATUSES and error_code.strip() == str(DAILY_CAP):
-            held = await _held_by_cap_callback(session, this_message, now, zone)
-            if held is not None:
-                return held
-        if status in _RECEIPT_AFTER:
-            earlier = _RECEIPT_AFTER[status]
-            await session.execute(
-                update(Delivery)
-                .where(
-                    this_message,
-                    Delivery.status == DeliveryStatus.SENT,
-                    or_(
-                        Delivery.receipt.is_(None),
-                        Delivery.receipt.in_([r for r in earlier if r is not None] or [""]),
-                    ),
-                )
-                .values(receipt=status)
-                .execution_options(synchronize_session=False)
+        if await _names_the_message(session, sid):
+            return await _apply_status(session, sid, status, error_code, now, zone)
+        session.add(
+            EarlyReceipt(
+                channel=CHANNEL,
+                platform_message_id=sid[:64],
+                status=status[:16],
+                error_code=error_code.strip()[:16],
+                received_at=now,
             )
-        elif status in FAILED_STATUSES:
-            code = error_code if error_code.isdigit() else "?"
-            reason = {
-                str(OUTSIDE_WINDOW): "outside the 24-hour window, and no template for it",
-                str(OPTED_OUT): "the person opted out",
-            }.get(code, "the channel could not deliver it")
-            # Accepted, then failed on the way: the count says so. A receipt already in
-            # (delivered, read) is not undone by a late or repeated failure.
-            failed = await session.scalars(
-                update(Delivery)
+        )
+    # The outbox may have written the outcome meanwhile, before this receipt was committed,
+    # and looked for early receipts without seeing it: look again. Both looking is harmless,
+    # each receipt is applied once (it is deleted as it is applied).
+    return await apply_early_receipts(sessions, [sid], now, zone)
+
+
+async def apply_early_receipts(
+    sessions: async_sessionmaker[AsyncSession],
+    sids: Sequence[str],
+    now: datetime,
+    zone: ZoneInfo = SANTIAGO,
+) -> bool:
+    """The early receipts of these messages whose rows now name them, applied in the order
+    they came and deleted. True if that queued a message."""
+    if not sids:
+        return False
+    queued = False
+    async with sessions() as session, session.begin():
+        early = (
+            await session.scalars(
+                select(EarlyReceipt)
                 .where(
-                    this_message, Delivery.status == DeliveryStatus.SENT, Delivery.receipt.is_(None)
+                    EarlyReceipt.channel == CHANNEL,
+                    EarlyReceipt.platform_message_id.in_(sids),
                 )
-                .values(status=DeliveryStatus.FAILED, last_error=f"twilio {code}: {reason}"[:255])
-                .returning(Delivery.recipient)
-                .execution_options(synchronize_session=False)
+                .order_by(EarlyReceipt.id)
+                .with_for_update()
             )
-            if code == str(OPTED_OUT):
-                for recipient in failed.all():
-                    await session.execute(
-                        update(ChannelIdentity)
-                        .where(
-                            ChannelIdentity.channel == CHANNEL,
-                            ChannelIdentity.external_id == recipient,
-                        )
-                        .values(unreachable_at=now)
+        ).all()
+        named = {
+            sid
+            for sid in {e.platform_message_id for e in early}
+            if await _names_the_message(session, sid)
+        }
+        for receipt in early:
+            if receipt.platform_message_id in named:
+                queued |= await _apply_status(
+                    session,
+                    receipt.platform_message_id,
+                    receipt.status,
+                    receipt.error_code,
+                    now,
+                    zone,
+                )
+                await session.delete(receipt)
+    return queued
+
+
+async def _names_the_message(session: AsyncSession, sid: str) -> bool:
+    found = await session.scalar(
+        select(Delivery.id)
+        .where(Delivery.channel == CHANNEL, Delivery.platform_message_id == sid)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _apply_status(
+    session: AsyncSession, sid: str, status: str, error_code: str, now: datetime, zone: ZoneInfo
+) -> bool:
+    this_message = (Delivery.channel == CHANNEL) & (Delivery.platform_message_id == sid)
+    if status in FAILED_STATUSES and error_code.strip() == str(DAILY_CAP):
+        held = await _held_by_cap_callback(session, this_message, now, zone)
+        if held is not None:
+            return held
+    if status in _RECEIPT_AFTER:
+        earlier = _RECEIPT_AFTER[status]
+        await session.execute(
+            update(Delivery)
+            .where(
+                this_message,
+                Delivery.status == DeliveryStatus.SENT,
+                or_(
+                    Delivery.receipt.is_(None),
+                    Delivery.receipt.in_([r for r in earlier if r is not None] or [""]),
+                ),
+            )
+            .values(receipt=status)
+            .execution_options(synchronize_session=False)
+        )
+    elif status in FAILED_STATUSES:
+        code = error_code if error_code.isdigit() else "?"
+        reason = {
+            str(OUTSIDE_WINDOW): "outside the 24-hour window, and no template for it",
+            str(OPTED_OUT): "the person opted out",
+        }.get(code, "the channel could not deliver it")
+        # Accepted, then failed on the way: the count says so. A receipt already in
+        # (delivered, read) is not undone by a late or repeated failure.
+        failed = await session.scalars(
+            update(Delivery)
+            .where(this_message, Delivery.status == DeliveryStatus.SENT, Delivery.receipt.is_(None))
+            .values(status=DeliveryStatus.FAILED, last_error=f"twilio {code}: {reason}"[:255])
+            .returning(Delivery.recipient)
+            .execution_options(synchronize_session=False)
+        )
+        if code == str(OPTED_OUT):
+            for recipient in failed.all():
+                await session.execute(
+                    update(ChannelIdentity)
+                    .where(
+                        ChannelIdentity.channel == CHANNEL,
+                        ChannelIdentity.external_id == recipient,
                     )
+                    .values(unreachable_at=now)
+                )
     return False
 
 

@@ -409,6 +409,22 @@ class Delivery(Timestamped, Base):
     sending_since: Mapped[datetime | None]
 
 
+class EarlyReceipt(Base):
+    """A status callback that came before the outbox had written which of its rows the message
+    was (its outcome is written per window, after the sends): kept until that row names the
+    message id, then applied to it and deleted. Holds no personal data, only the platform's
+    message id and what it said; one the bot never recorded is pruned after a day."""
+
+    __tablename__ = "early_receipts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_message_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime]
+
+
 class Announcement(Timestamped, Base):
     __tablename__ = "announcements"
 

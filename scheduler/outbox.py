@@ -164,7 +164,9 @@ class Sender(Protocol):
     logged, so they must name what went wrong, never the message text or the recipient.
     `kind` says what the message is ("announcement", "alert"…, see `message_kind`), for a
     channel that must send some kinds another way (WhatsApp's templates); `silent`: without
-    sound, where the channel can (a personal notice in the recipient's quiet hours)."""
+    sound, where the channel can (a personal notice in the recipient's quiet hours).
+    A sender may also have `async after_recorded(message_ids)`, called once the rows that
+    sent those messages are written (WhatsApp applies status callbacks that came first)."""
 
     channel: str
 
@@ -616,6 +618,7 @@ class OutboxDispatcher:
             lane.held.difference_update(slot.id for slot in window if slot not in aside)
         if not recorded:
             return
+        await self._after_recorded(lane, outcomes)
         # After the commit, in its own transaction: two windows of one broadcast finishing at
         # once must each see the other's rows; the report itself is guarded against doubles.
         for broadcast in {slot.broadcast for slot in window if slot.broadcast}:
@@ -814,6 +817,21 @@ class OutboxDispatcher:
                 "platform_message_id": message_id,
             }
         return outcome
+
+    async def _after_recorded(self, lane: _Lane, outcomes: list[_Outcome]) -> None:
+        """Tell the lane's sender which messages its rows now name, if it wants to know (a
+        WhatsApp status callback may have come before them)."""
+        hook = getattr(self.senders[lane.channel], "after_recorded", None)
+        sent = [
+            o.values["platform_message_id"] for o in outcomes if o.values.get("platform_message_id")
+        ]
+        if hook is None or not sent:
+            return
+        try:
+            await hook(sent)
+        except Exception as error:
+            # The receipts stay unapplied (the rows keep `sent`) and are pruned in a day.
+            log.error("applying early receipts failed\n%s", _trace(error))
 
     async def _record(self, outcomes: list[_Outcome]) -> bool:
         """Write the outcomes, retrying with backoff; False if the database never took them.

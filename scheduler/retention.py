@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, cast, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Delivery, LinkCode, Meeting, MeetingStatus, Reminder, ReminderStatus
+from models import (
+    Delivery,
+    EarlyReceipt,
+    LinkCode,
+    Meeting,
+    MeetingStatus,
+    Reminder,
+    ReminderStatus,
+)
 from scheduler.outbox import FINAL
 
 log = logging.getLogger(__name__)
@@ -59,4 +67,14 @@ async def prune_link_codes(sessions: async_sessionmaker[AsyncSession], now: date
     """Delete link codes (`/vincular`) past their validity: they link nothing any more."""
     async with sessions() as session, session.begin():
         result = await session.execute(delete(LinkCode).where(LinkCode.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune_early_receipts(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Delete status callbacks kept for a message no row came to name within a day (one sent
+    just before a crash, whose row is `ambiguous`): none will."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(EarlyReceipt).where(EarlyReceipt.received_at < now - timedelta(days=1))
+        )
     return int(getattr(result, "rowcount", 0) or 0)

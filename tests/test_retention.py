@@ -84,3 +84,29 @@ async def test_done_reminders_go_after_the_retention_period_pending_ones_stay(cl
         assert kept == ["overdue", "recent"]
     finally:
         await engine.dispose()
+
+
+async def test_status_callbacks_no_row_came_to_name_go_after_a_day(clean_database):
+    from models import EarlyReceipt
+    from scheduler.retention import prune_early_receipts
+
+    engine = db.create_engine(clean_database)
+    sessions = db.session_factory(engine, lambda: NOW)
+    try:
+        async with sessions() as session, session.begin():
+            for sid, age in (("SMold", timedelta(hours=25)), ("SMnew", timedelta(hours=23))):
+                session.add(
+                    EarlyReceipt(
+                        channel="whatsapp",
+                        platform_message_id=sid,
+                        status="delivered",
+                        error_code="",
+                        received_at=NOW - age,
+                    )
+                )
+        assert await prune_early_receipts(sessions, NOW) == 1
+        async with sessions() as session:
+            kept = (await session.scalars(select(EarlyReceipt.platform_message_id))).all()
+        assert kept == ["SMnew"]
+    finally:
+        await engine.dispose()

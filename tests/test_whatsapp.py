@@ -310,6 +310,50 @@ async def test_status_callbacks_only_move_forward_and_a_failure_on_the_way_is_co
     assert row.status == DeliveryStatus.FAILED and "24-hour window" in row.last_error
 
 
+async def _sent_while_its_answer_hangs(both, twilio, emulator, barrio, text):
+    """Announce `text` with Twilio's answer to the create held back: the message exists at
+    Twilio (and can be called back about) while the outbox has not yet written its row."""
+    twilio.hang_next(seconds=20, apply=True)
+    await _announce(both, emulator, barrio, text)
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not (found := [m for m in twilio.sent(ROSA) if text in m.get("body", "")]):
+        assert asyncio.get_running_loop().time() < deadline, "the message never reached Twilio"
+        await asyncio.sleep(0.01)
+    return found[0]["sid"]
+
+
+async def test_a_status_callback_that_comes_before_the_send_is_recorded_still_counts(
+    both, twilio, emulator, clock
+):
+    """Twilio calls back as soon as the message moves, which may be before the bot has read
+    Twilio's answer to the send and written its row (at speed, half the receipts)."""
+    from models import DeliveryStatus, EarlyReceipt
+    from tests.support import wait_for_delivery
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+
+    sid = await _sent_while_its_answer_hangs(both, twilio, emulator, barrio, "Feria el sábado.")
+    assert await twilio.send_status_callbacks(sid, ["delivered", "read"]) == [200] * 2
+    twilio.release_hung()
+    read = await wait_for_delivery(
+        both, lambda d: d.platform_message_id == sid and d.receipt == "read"
+    )
+    assert read.status == DeliveryStatus.SENT
+
+    # Failed on the way before its row was written: it counts as failed, not as sent.
+    sid = await _sent_while_its_answer_hangs(both, twilio, emulator, barrio, "Corte de luz.")
+    assert await twilio.send_status_callbacks(sid, ["failed"], error_code=63016) == [200]
+    twilio.release_hung()
+    failed = await wait_for_delivery(
+        both, lambda d: d.platform_message_id == sid and d.status == DeliveryStatus.FAILED
+    )
+    assert "24-hour window" in failed.last_error
+    async with both.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(EarlyReceipt)) == 0
+
+
 TEMPLATE = "HX" + "ab" * 16
 
 
