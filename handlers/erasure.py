@@ -15,10 +15,13 @@ The README's "Datos personales" section lists the same, table by table; keep the
 - `inbound_updates`: payloads are emptied when each turn is handled, so nothing is left there.
 - A coordinator's contact for their barrio lives on their membership (deleted with it); the
   rejection notices that quoted it, to other people, keep a dash in its place, as soon as
-  they stop sharing it (`forget_contact`).
+  they stop sharing it (`forget_contact`), and so do the `/misdatos` copies of other people
+  waiting in `shared_files` for WhatsApp to fetch them.
 """
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import Text, cast, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +36,7 @@ from models import (
     Member,
     Membership,
     SecurityAlert,
+    SharedFile,
 )
 
 
@@ -112,6 +116,21 @@ async def forget_contact(session: AsyncSession, contact: str) -> None:
         .where(Delivery.text.contains(quoted, autoescape=True))
         .values(text=func.replace(Delivery.text, quoted, erased))
     )
+    await _forget_in_data_files(session, contact)
+
+
+async def _forget_in_data_files(session: AsyncSession, contact: str) -> None:
+    """Someone's `/misdatos` copy waiting for WhatsApp to fetch it (an hour at most) quotes the
+    contact if it is in a rejection they were told of: it goes; they can ask again."""
+    # As `handlers/mydata.py` writes it into the JSON. A short contact may match more than
+    # it quotes: such a file only goes early.
+    quoted = json.dumps(contact, ensure_ascii=False)[1:-1].encode()
+    held = await session.execute(
+        select(SharedFile.id, SharedFile.content).where(SharedFile.member_id.is_not(None))
+    )
+    quoting = [file_id for file_id, content in held if quoted in content]
+    if quoting:
+        await session.execute(delete(SharedFile).where(SharedFile.id.in_(quoting)))
 
 
 async def _forget_offered(session: AsyncSession, member_id: int) -> None:

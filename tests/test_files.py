@@ -65,6 +65,39 @@ async def test_a_persons_file_goes_when_their_data_is_erased(both, emulator, clo
         assert await session.scalar(select(func.count()).select_from(SharedFile)) == 0
 
 
+async def test_a_coordinators_erasure_reaches_the_data_file_another_person_waits_to_fetch(
+    both, twilio, emulator, clock
+):
+    """Rosa, turned down, asked for her data on WhatsApp: her file quotes the contact the
+    coordinator shared. The coordinator erases her data within the hour the file waits."""
+    from tests.test_erasure import _dump
+    from tests.test_whatsapp import ROSA, WhatsAppPhone, _register
+
+    contact = "Llamar a Zoraida al 22345678"
+    norte = await make_barrio(both, "Barrio Norte", "Machalí")
+    zoraida = Phone(emulator, both, 8880011, "Zoraida")
+    await register(zoraida, norte, business="Bazar Xilófono")
+    await make_coordinator(both, zoraida, norte)
+    await zoraida.say("/barrio")
+    await zoraida.tap("Contacto para vecinos")
+    await zoraida.say(contact)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, norte.invite_code)
+    await zoraida.wait_for("Nueva solicitud")
+    await zoraida.tap("Rechazar")
+    await zoraida.tap("Sin motivo")
+    await rosa.wait_for("no aprobó")
+    await rosa.say("MISDATOS")
+    async with both.sessions() as session:
+        waiting = (await session.scalars(select(SharedFile.content))).all()
+    assert any(contact.encode() in content for content in waiting)
+
+    await zoraida.say("/baja")
+    await zoraida.tap("Borrar todos mis datos")
+    await zoraida.tap("Sí, borrar todo")
+    assert contact.casefold() not in await _dump(both)
+
+
 async def test_the_same_photo_is_fetched_once_for_every_recipient(both, clock):
     fetched = 0
 
