@@ -179,8 +179,18 @@ async def _erase(turn: Turn) -> None:
     assert member is not None
     barrios = len(member.memberships)
     coordinated = coordinated_barrios(member)
+    # Where they were a member, its coordinators know; those who had only asked are no news.
+    told = [
+        (barrio, coordinator)
+        for barrio in [m.barrio for m in member.memberships if m.status == MembershipStatus.ACTIVE]
+        for coordinator in await queries.coordinators_of(turn.session, barrio.id)
+        if coordinator.id != member.id
+    ]
     await erase_member(turn.session, member)
     await hand_over_requests(turn, coordinated)
+    for barrio, coordinator in told:
+        notice = texts.MEMBER_ERASED_FOR_COORDINATOR.format(barrio=barrio.name)
+        await turn.notify(coordinator, notice, barrio_id=barrio.id)
     if turn.conversation in turn.session:
         # Its row is gone already; nothing of it may be written back.
         turn.session.expunge(turn.conversation)

@@ -789,6 +789,11 @@ CALL_GONE = "Esa convocatoria ya no está abierta."
 
 # --- leaving and asking again --------------------------------------------------------------
 MEMBER_LEFT_FOR_COORDINATOR = "{name} dejó {barrio}."
+# Not named: what the bot would keep of this notice would outlive the erasure it reports.
+MEMBER_ERASED_FOR_COORDINATOR = (
+    "👋 Una persona de {barrio} se dio de baja y borró sus datos. "
+    "Ya no aparece en /miembros ni en el directorio."
+)
 REJOIN_WAIT = "Saliste de {barrio} hace poco. Podrás pedir tu ingreso de nuevo desde {when}."
 
 # --- my data (/misdatos) -------------------------------------------------------------------

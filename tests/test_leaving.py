@@ -155,6 +155,20 @@ async def test_coordinators_hear_who_left_and_the_leaver_does_not(runtime, phone
     assert not any("dejó" in t for t in await _deliveries_to(runtime, ana))
 
 
+async def test_coordinators_hear_that_someone_erased_their_data_without_a_name(runtime, phone):
+    barrio, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
+    await rosa.say("/baja")
+    await rosa.tap("Borrar todos mis datos")
+    await rosa.tap("Sí, borrar todo")
+    told = await carmen.wait_for("borró sus datos")
+    assert "Barrio Estación" in told["text"] and "Rosa" not in told["text"]
+    # Her erasure is still whole: the notice names no one.
+    from tests.test_erasure import _dump
+
+    assert "rosa" not in await _dump(runtime)
+    assert not any("borró sus datos" in t for t in await _deliveries_to(runtime, ana))
+
+
 async def test_a_request_withdrawn_at_night_never_wakes_the_coordinator(runtime, phone, clock):
     barrio = await make_barrio(runtime, "Barrio Norte")
     carmen = phone(6201, "Carmen")
