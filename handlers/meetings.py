@@ -32,7 +32,7 @@ from handlers.core import (
     parse_id,
     words_of,
 )
-from handlers.ics import ics_filename, meeting_ics
+from handlers.ics import Override, ics_filename, meeting_ics
 from handlers.outbox import Recipient, barrio_recipients, enqueue
 from handlers.recurrence import Rule, RuleProblem, describe_rule, occurrences, parse_rule
 from handlers.series import local_key
@@ -578,9 +578,9 @@ async def record_invited(
 
 
 async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
-    """The whole series (RRULE, cancelled dates as EXDATE), so phones show every date; for a
-    date moved or cancelled on its own, that date's change (RECURRENCE-ID); for a series
-    that ended, its cancellation."""
+    """The whole series (RRULE, cancelled dates as EXDATE, each date moved on its own as its
+    own VEVENT), so phones show every date where it is; for a date moved or cancelled on its
+    own, that date's change (RECURRENCE-ID); for a series that ended, its cancellation."""
     made = await turn.session.get(MeetingSeries, meeting.series_id)
     assert made is not None and meeting.occurrence is not None
     zone = reminders.barrio_zone(meeting.barrio, turn.default_zone)
@@ -595,12 +595,21 @@ async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
         "now": turn.now,
     }
     local = datetime.fromisoformat(meeting.occurrence)
-    moved = meeting.starts_at != series.occurrence_instant(meeting, zone)
+    dates = await series.dates_of(turn.session, made.id)
+    # Each move or cancellation of a date (ending the series cancels those ahead) bumps that
+    # date's sequence, and rows are never deleted: the sum only grows, so a phone takes each
+    # new file of the series as an update, even when a date moves back where the rule put it.
+    changes = sum(other.sequence for other in dates)
     if made.ended_at is not None:
         content = meeting_ics(
-            **common, starts_at=rule.start, rrule=rule.rrule, sequence=1, cancelled=True
+            **common,
+            starts_at=rule.start,
+            rrule=rule.rrule,
+            # Above the last file's, whatever it was: ending is one more change.
+            sequence=changes + 1,
+            cancelled=True,
         )
-    elif meeting.status == MeetingStatus.CANCELLED or moved:
+    elif meeting.status == MeetingStatus.CANCELLED or _moved_alone(meeting, zone):
         content = meeting_ics(
             **common,
             starts_at=meeting.starts_at,
@@ -609,16 +618,30 @@ async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
             cancelled=meeting.status == MeetingStatus.CANCELLED,
         )
     else:
-        exdates = await series.cancelled_locals(turn.session, made.id)
         content = meeting_ics(
             **common,
             starts_at=rule.start,
             rrule=rule.rrule,
-            exdates=exdates,
-            # Each cancelled date bumps it: a phone takes the new file as an update.
-            sequence=len(exdates),
+            exdates=[
+                datetime.fromisoformat(other.occurrence)
+                for other in dates
+                if other.occurrence is not None and other.status == MeetingStatus.CANCELLED
+            ],
+            overrides=[
+                Override(datetime.fromisoformat(other.occurrence), other.starts_at, other.sequence)
+                for other in dates
+                if other.occurrence is not None
+                and other.status != MeetingStatus.CANCELLED
+                and _moved_alone(other, zone)
+            ],
+            sequence=changes,
         )
     return Document(ics_filename(made.title), content, "text/calendar")
+
+
+def _moved_alone(meeting: Meeting, zone: ZoneInfo) -> bool:
+    """A date of a series moved on its own, away from where the rule put it."""
+    return meeting.starts_at != series.occurrence_instant(meeting, zone)
 
 
 async def _moving(turn: Turn) -> str:

@@ -223,10 +223,9 @@ def occurrence_instant(meeting: Meeting, zone: ZoneInfo) -> datetime | None:
     return instant(datetime.fromisoformat(meeting.occurrence), zone)
 
 
-async def cancelled_locals(session: AsyncSession, series_id: int) -> list[datetime]:
+async def dates_of(session: AsyncSession, series_id: int) -> list[Meeting]:
+    """Every date of the series created so far, cancelled and moved ones too, in order."""
     rows = await session.scalars(
-        select(Meeting.occurrence).where(
-            Meeting.series_id == series_id, Meeting.status == MeetingStatus.CANCELLED
-        )
+        select(Meeting).where(Meeting.series_id == series_id).order_by(Meeting.occurrence)
     )
-    return [datetime.fromisoformat(o) for o in rows.all() if o is not None]
+    return list(rows.all())

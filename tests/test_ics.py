@@ -1,5 +1,6 @@
 """Meeting invitations: RFC 5545 structure, TEXT escaping, CRLF and UTF-8-safe line folding,
-and recurring series (RRULE, EXDATE, RECURRENCE-ID in the barrio's TZID)."""
+and recurring series (RRULE, EXDATE, RECURRENCE-ID in the barrio's TZID, moved dates as
+their own VEVENTs beside the series')."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from dateutil.rrule import rruleset, rrulestr
 from icalendar import Calendar
 
-from handlers.ics import escape_text, ics_filename, meeting_ics
+from handlers.ics import Override, escape_text, ics_filename, meeting_ics
 from handlers.recurrence import Rule, occurrences, parse_rule
 
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -369,6 +370,76 @@ def test_one_occurrence_cancelled() -> None:
     assert props["DTSTART"] == "20261210T220000Z"
 
 
+def as_a_calendar_reads_it(data: bytes, after: datetime, before: datetime) -> list[datetime]:
+    """The starts a calendar shows from the file: the rule's dates less EXDATE, each VEVENT
+    with a RECURRENCE-ID standing in for the date it names (RFC 5545 §3.8.4.4)."""
+    (master, *overrides) = Calendar.from_ical(data).walk("VEVENT")
+    start = master["DTSTART"].dt
+    recurrence = rruleset()
+    recurrence.rrule(rrulestr(master["RRULE"].to_ical().decode(), dtstart=start))
+    for exdate in master["EXDATE"].dts if "EXDATE" in master else ():
+        recurrence.exdate(exdate.dt)
+    for override in overrides:
+        assert override["UID"] == master["UID"] and "RRULE" not in override
+        recurrence.exdate(override["RECURRENCE-ID"].dt)
+        recurrence.rdate(override["DTSTART"].dt)
+    return [moment.astimezone(UTC) for moment in recurrence.between(after, before)]
+
+
+def test_series_with_a_moved_and_a_cancelled_date() -> None:
+    assert isinstance(THURSDAYS, Rule)
+    dates = occurrences(THURSDAYS, SANTIAGO, SERIES_NOW, SERIES_NOW + timedelta(days=30))
+    cancelled, moved = dates[1], dates[2]  # Thursdays 3 and 10 December, 19:00
+    new_start = datetime(2026, 12, 11, 18, 30, tzinfo=SANTIAGO)  # Friday, 21:30 UTC
+    data = series(
+        exdates=[cancelled.at], overrides=[Override(moved.local, new_start, 1)], sequence=2
+    )
+    master, override = Calendar.from_ical(data).walk("VEVENT")
+    assert master["SEQUENCE"] == 2 and override["SEQUENCE"] == 1
+    recurrence_id = override["RECURRENCE-ID"].dt
+    assert recurrence_id == datetime(2026, 12, 10, 19, tzinfo=SANTIAGO)
+    assert str(recurrence_id.tzinfo) == "America/Santiago"
+    assert override["DTSTART"].dt == new_start
+    assert override["DTEND"].dt == new_start + timedelta(hours=1, minutes=30)
+    assert override["SUMMARY"] == master["SUMMARY"] and override["STATUS"] == "CONFIRMED"
+    lines = unfold(data)
+    assert "RECURRENCE-ID;TZID=America/Santiago:20261210T190000" in lines
+    assert "DTSTART:20261211T213000Z" in lines
+    assert lines.count("BEGIN:VTIMEZONE") == 1 and lines.count("BEGIN:VEVENT") == 2
+    assert lines.index("BEGIN:VTIMEZONE") < lines.index("BEGIN:VEVENT")
+
+    window = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 25, tzinfo=UTC))
+    shown = as_a_calendar_reads_it(data, *window)
+    assert shown == [
+        datetime(2026, 11, 26, 22, tzinfo=UTC),
+        datetime(2026, 12, 11, 21, 30, tzinfo=UTC),  # the moved date, once, at its new time
+        datetime(2026, 12, 17, 22, tzinfo=UTC),
+        datetime(2026, 12, 24, 22, tzinfo=UTC),
+    ]
+    assert moved.at not in shown and cancelled.at not in shown
+    # Without the override a calendar shows the moved date at its old time.
+    assert moved.at in as_a_calendar_reads_it(series(exdates=[cancelled.at]), *window)
+
+
+def test_overrides_named_by_instant_or_wall_time_come_in_the_rule_order() -> None:
+    first = Override(datetime(2026, 12, 10, 19), datetime(2026, 12, 11, 22, tzinfo=UTC), 1)
+    second = Override(datetime(2026, 12, 3, 19), datetime(2026, 12, 3, 20), 3)
+    by_wall_time = series(overrides=[first, second])
+    by_instant = series(
+        overrides=[
+            second._replace(occurrence=datetime(2026, 12, 3, 22, tzinfo=UTC)),
+            first._replace(occurrence=datetime(2026, 12, 10, 22, tzinfo=UTC)),
+        ]
+    )
+    assert by_wall_time == by_instant
+    named = [line for line in unfold(by_wall_time) if line.startswith("RECURRENCE-ID")]
+    assert named == [
+        "RECURRENCE-ID;TZID=America/Santiago:20261203T190000",
+        "RECURRENCE-ID;TZID=America/Santiago:20261210T190000",
+    ]
+    assert "DTSTART:20261203T230000Z" in unfold(by_wall_time)  # 20:00 as wall time
+
+
 def test_recurrence_id_on_the_second_pass_of_a_repeated_hour_is_refused() -> None:
     # 03:30 UTC on 5 April 2026 is the second 23:30 of the night: no rule names it.
     with pytest.raises(ValueError, match="second pass"):
@@ -396,6 +467,39 @@ def test_recurrence_id_on_the_second_pass_of_a_repeated_hour_is_refused() -> Non
             {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
              "exdates": [datetime(2026, 12, 3, 19, tzinfo=UTC)]},
             "not an occurrence",
+        ),
+        (
+            {"overrides": [Override(datetime(2026, 12, 3, 19), datetime(2026, 12, 4, 19), 1)]},
+            "need an rrule",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "overrides": [Override(datetime(2026, 12, 4, 19), datetime(2026, 12, 5, 19), 1)]},
+            "not an occurrence",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "exdates": [datetime(2026, 12, 3, 19)],
+             "overrides": [Override(datetime(2026, 12, 3, 19), datetime(2026, 12, 4, 19), 1)]},
+            "cancelled or named twice",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "overrides": [Override(datetime(2026, 12, 3, 19), datetime(2026, 12, 4, 19), 1),
+                           Override(datetime(2026, 12, 3, 22, tzinfo=UTC),
+                                    datetime(2026, 12, 5, 19), 2)]},
+            "cancelled or named twice",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "cancelled": True,
+             "overrides": [Override(datetime(2026, 12, 3, 19), datetime(2026, 12, 4, 19), 1)]},
+            "exclude",
+        ),
+        (
+            {"rrule": "FREQ=WEEKLY;BYDAY=TH", "starts_at": datetime(2026, 11, 26, 19),
+             "overrides": [Override(datetime(2026, 12, 3, 19), datetime(2026, 12, 4, 19), -1)]},
+            "negative",
         ),
     ],
 )  # fmt: skip

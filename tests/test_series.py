@@ -1,7 +1,7 @@
 """Recurring meetings end to end: the rule typed as people say it and confirmed with the next
 dates, occurrences created a bounded time ahead with invitations and reminders, one date
-cancelled on its own (EXDATE in the calendar file), the series ended, Chile's clock changes,
-and wrong input."""
+cancelled on its own (EXDATE in the calendar file) or moved (its own VEVENT there), the series
+ended, Chile's clock changes, and wrong input."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from handlers.recurrence import parse_rule
 from models import Barrio, Meeting, MeetingInvitation, MeetingStatus, Reminder, ReminderKind
 from tests.support import buttons, make_barrio, snapshot, text_of
 from tests.test_broadcasts import _barrio_with_people
+from tests.test_ics import as_a_calendar_reads_it
 from tests.test_mydata import _downloaded
 from tests.test_reminders import outbox_idle, reminders_of, settle_reminders
 
@@ -150,6 +151,70 @@ async def test_one_date_cancelled_alone_and_then_the_series_ended(runtime, phone
     await settle_reminders(runtime, clock)
     await outbox_idle(runtime, clock)
     assert reminders_of(ana) == []
+
+
+async def _calendar_file(person, date_words: str) -> Calendar:
+    """The file "Agregar al calendario" gives on the `/reuniones` card of that date."""
+    await person.say("/reuniones")
+    files = await _tap_on_card(person, date_words, "Agregar al calendario")
+    return Calendar.from_ical(await _downloaded(person.emulator, files[-1]))
+
+
+async def test_one_date_moved_alone_shows_at_its_new_time_in_the_series_file(runtime, phone):
+    _, carmen, (ana, _, _) = await _barrio_with_people(runtime, phone)
+    await _call_series(carmen)
+    await carmen.tap("Enviar invitación")
+    await ana.wait_for("Te invitan a una reunión que se repite")
+    (before,) = (await _calendar_file(ana, "jueves 26 de noviembre")).walk("VEVENT")
+    assert before["SEQUENCE"] == 0
+
+    await carmen.say("/asistencia")
+    await _tap_on_card(carmen, "jueves 10 de diciembre", "Cambiar fecha")
+    await carmen.say("11/12 18:30")
+    assert "Avisé a 3 invitados" in text_of(await carmen.tap("Sí, está bien"))
+    moved_notice = await ana.wait_for("Cambió la fecha")
+    assert "viernes 11 de diciembre a las 18:30" in moved_notice["text"]
+
+    # Another date's button gives the whole series, as it is now.
+    calendar = await _calendar_file(ana, "jueves 26 de noviembre")
+    master, override = calendar.walk("VEVENT")
+    assert master["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=TH" and "EXDATE" not in master
+    assert master["SEQUENCE"] == 1, "a phone must take the new file as an update"
+    assert override["UID"] == master["UID"] and "RRULE" not in override
+    assert override["RECURRENCE-ID"].to_ical() == b"20261210T190000"
+    assert override["RECURRENCE-ID"].params["TZID"] == "America/Santiago"
+    assert override["DTSTART"].dt == datetime(2026, 12, 11, 18, 30, tzinfo=SANTIAGO)
+    assert override["SEQUENCE"] == 1
+    shown = as_a_calendar_reads_it(
+        calendar.to_ical(), datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 18, tzinfo=UTC)
+    )
+    assert [moment.astimezone(SANTIAGO).strftime("%d/%m %H:%M") for moment in shown] == [
+        "26/11 19:00", "03/12 19:00", "11/12 18:30", "17/12 19:00",
+    ]  # fmt: skip
+
+    # The moved date's own button still gives that date's change alone.
+    (alone,) = (await _calendar_file(ana, "viernes 11 de diciembre")).walk("VEVENT")
+    assert alone["RECURRENCE-ID"].to_ical() == b"20261210T190000" and "RRULE" not in alone
+
+    # Another date cancelled too: the series file carries both, and its sequence goes on up.
+    await carmen.say("/asistencia")
+    await _tap_on_card(carmen, "jueves 17 de diciembre", "Cancelar reunión")
+    await carmen.tap("Sí, cancelar")
+    master, override = (await _calendar_file(ana, "jueves 3 de diciembre")).walk("VEVENT")
+    assert b"20261217T190000" in master["EXDATE"].to_ical()
+    assert master["SEQUENCE"] == 2
+    assert override["RECURRENCE-ID"].to_ical() == b"20261210T190000"
+
+    # Ended, the series' file cancels it above every sequence it had.
+    await carmen.say("/asistencia")
+    await carmen.tap("Terminar la serie")
+    await carmen.tap("Sí, terminarla")
+    first = (await _meetings(runtime))[0]
+    files = await ana.tap_data(ana.last()["message_id"], f"rsv:ics:{first.id}", forge=True)
+    raw = await _downloaded(ana.emulator, files[-1])
+    (ended,) = Calendar.from_ical(raw).walk("VEVENT")
+    assert b"METHOD:CANCEL" in raw and ended["STATUS"] == "CANCELLED"
+    assert ended["SEQUENCE"] > 2
 
 
 async def test_the_31st_of_each_month_skips_short_months_and_says_so(runtime, phone):
