@@ -389,7 +389,7 @@ class Terminal:
             )
         except TimeoutError:
             raise DemoStalled(
-                f"the bot did not handle {persona.name}'s message within {ANSWER_WAIT_S} s"
+                f"el bot no alcanzó a atender el mensaje de {persona.name} en {ANSWER_WAIT_S} s"
             ) from None
         await self.settle_outbox()
 
@@ -399,12 +399,12 @@ class Terminal:
         sid = self.twilio.last_inbound_sid
         transport = self.runtime.whatsapp
         if status != 200 or sid is None or transport is None:
-            raise DemoStalled(f"the bot's WhatsApp webhook answered {status} to {persona.name}")
+            raise DemoStalled(f"el webhook de WhatsApp del bot respondió {status} a {persona.name}")
         try:
             await asyncio.wait_for(transport.wait_handled(sid), ANSWER_WAIT_S)
         except TimeoutError:
             raise DemoStalled(
-                f"the bot did not handle {persona.name}'s message within {ANSWER_WAIT_S} s"
+                f"el bot no alcanzó a atender el mensaje de {persona.name} en {ANSWER_WAIT_S} s"
             ) from None
         await self.settle_outbox()
 

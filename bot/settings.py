@@ -10,10 +10,11 @@ import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -30,6 +31,78 @@ MAX_TELEGRAM_ID = 2**52
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+# What the person who runs the deployment reads when a setting is refused: Spanish, like the
+# rest of `barrio`, one line, naming the variable as it is written in the environment.
+# pydantic's error types, by `type`; {name} is the variable, the other fields come from the
+# error's `ctx`. What was given follows as "(llegó «…»)", except for the secret settings.
+PROBLEMS = {
+    "missing": "falta {name}",
+    "int_type": "{name} debe ser un número entero",
+    "int_parsing": "{name} debe ser un número entero",
+    "int_parsing_size": "{name} debe ser un número entero",
+    "int_from_float": "{name} debe ser un número entero",
+    "float_type": "{name} debe ser un número, con punto decimal como 0.5",
+    "float_parsing": "{name} debe ser un número, con punto decimal como 0.5",
+    "finite_number": "{name} debe ser un número",
+    "bool_type": "{name} debe ser true o false",
+    "bool_parsing": "{name} debe ser true o false",
+    "string_type": "{name} debe ser un texto",
+    "string_too_short": "{name} debe tener al menos {min_length} caracteres",
+    "string_too_long": "{name} debe tener hasta {max_length} caracteres",
+    "greater_than": "{name} debe ser mayor que {gt}",
+    "greater_than_equal": "{name} debe ser {ge} o más",
+    "less_than": "{name} debe ser menor que {lt}",
+    "less_than_equal": "{name} debe ser {le} o menos",
+    "url_type": "{name} debe ser una dirección web como https://bot.ejemplo.cl",
+    "url_parsing": "{name} debe ser una dirección web como https://bot.ejemplo.cl",
+    "url_scheme": "{name} debe ser una dirección web como https://bot.ejemplo.cl",
+    "url_syntax_violation": "{name} debe ser una dirección web como https://bot.ejemplo.cl",
+    "literal_error": "{name} debe ser {expected}",
+    "enum": "{name} debe ser {expected}",
+    "json_type": "{name} debe ser JSON válido",
+    "json_invalid": "{name} debe ser JSON válido",
+    "list_type": "{name} debe ser una lista separada por comas",
+    "tuple_type": "{name} debe ser una lista separada por comas",
+}
+# Any other type, or a ValueError that is not one of ours below.
+PROBLEM_UNKNOWN = "{name} no tiene un valor válido"
+WHOLE_CONFIGURATION = "la configuración"
+GIVEN = " (llegó «{value}»)"
+GIVEN_EMPTY = " (está vacía)"
+# Our own validators' problems, said after the variable's name.
+BAD_DATABASE_URL = "debe ser sqlite+aiosqlite:///ARCHIVO o postgresql+asyncpg://SERVIDOR/BASE"
+BAD_ZONE = "debe ser una zona horaria como America/Santiago o America/Punta_Arenas"
+BAD_HTTP_URL = "debe empezar con https:// o http://"
+BAD_WEBHOOK_SECRET = (
+    "debe tener de 1 a 256 caracteres entre A-Z, a-z, 0-9, _ y - (sin espacios ni tildes)"
+)
+BAD_TELEGRAM_IDS = (
+    "debe llevar ids de Telegram separados por comas, como 123456789,987654321 («{item}» no es uno)"
+)
+BAD_WHATSAPP_NUMBERS = (
+    "debe llevar números de WhatsApp separados por comas, como +56912345678,+56987654321 "
+    "(«{item}» no es uno)"
+)
+BAD_CONTENT_SID = "debe ser un Content SID de Twilio: HX y 32 dígitos hexadecimales"
+BAD_LIST = "debe ser una lista separada por comas"
+WEBHOOK_WITHOUT_URL = (
+    "TELEGRAM_MODE=webhook necesita PUBLIC_BASE_URL, la dirección pública del bot "
+    "(por ejemplo https://bot.ejemplo.cl)"
+)
+ENV_FILE_NOT_UTF8 = (
+    "no pude leer el archivo .env: su línea {line} no está en UTF-8 (guárdalo con esa codificación)"
+)
+# Never shown, not even when refused: a database URL may carry its password.
+SECRET_SETTINGS = frozenset(
+    {"telegram_bot_token", "telegram_webhook_secret", "twilio_auth_token", "database_url"}
+)
+SHOWN_CHARACTERS = 40
+
+
+class _Refused(ValueError):
+    """One of our validators' refusals, in Spanish, said after the variable's name."""
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR, name: str = "barrio.sqlite3") -> str:
@@ -84,7 +157,9 @@ class Settings(BaseSettings):
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
         if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
-            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://HOST/DB")
+            # Only the scheme is shown: the rest may hold the password.
+            scheme = GIVEN.format(value=url.split("://")[0] + "://…") if "://" in url else ""
+            raise _Refused(BAD_DATABASE_URL + scheme)
         return url
 
     @field_validator("barrio_timezone")
@@ -93,7 +168,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"unknown time zone {name!r}") from error
+            raise _Refused(BAD_ZONE + _given(name)) from error
         return name
 
     @field_validator("public_base_url")
@@ -114,7 +189,7 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_secret(cls, secret: SecretStr) -> SecretStr:
         if not WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
-            raise ValueError("use 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
+            raise _Refused(BAD_WEBHOOK_SECRET)  # a secret: never shown
         return secret
 
     @field_validator("admin_telegram_ids", mode="before")
@@ -123,10 +198,7 @@ class Settings(BaseSettings):
         ids = _listed(given)
         for user_id in ids:
             if not (user_id.isascii() and user_id.isdigit() and 0 < int(user_id) < MAX_TELEGRAM_ID):
-                raise ValueError(
-                    f"{user_id[:20]!r} is not a Telegram user id: use numbers such as "
-                    "123456789,987654321"
-                )
+                raise _Refused(BAD_TELEGRAM_IDS.format(item=_shown(user_id)))
         return tuple(dict.fromkeys(str(int(user_id)) for user_id in ids))
 
     @field_validator("admin_whatsapp_numbers", mode="before")
@@ -135,9 +207,7 @@ class Settings(BaseSettings):
         numbers = [n.removeprefix("whatsapp:").replace(" ", "") for n in _listed(given)]
         for number in numbers:
             if not WHATSAPP_NUMBER.fullmatch(number):
-                raise ValueError(
-                    f"{number[:20]!r} is not a WhatsApp number: use +56912345678,+56987654321"
-                )
+                raise _Refused(BAD_WHATSAPP_NUMBERS.format(item=_shown(number)))
         return tuple(dict.fromkeys(numbers))
 
     @property
@@ -162,7 +232,7 @@ class Settings(BaseSettings):
     @classmethod
     def _content_sid(cls, sid: str | None) -> str | None:
         if sid and not CONTENT_SID.fullmatch(sid.strip()):
-            raise ValueError("a Twilio Content SID: HX followed by 32 hexadecimal digits")
+            raise _Refused(BAD_CONTENT_SID + _given(sid))
         return sid.strip() if sid else None
 
     @property
@@ -207,14 +277,60 @@ def _listed(given: object) -> list[str]:
     elif isinstance(given, Iterable):
         items = given
     else:
-        raise ValueError("a comma-separated list")
+        raise _Refused(BAD_LIST)
     return [text for item in items if (text := str(item).strip())]
 
 
 def _http_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
+        raise _Refused(BAD_HTTP_URL + _given(url))
     return url.rstrip("/")
+
+
+def _shown(value: object) -> str:
+    """What was given, as one short line (a pasted value may be long or hold line breaks)."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "…"
+
+
+def _given(value: object) -> str:
+    return GIVEN_EMPTY if value == "" else GIVEN.format(value=_shown(value))
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _either(expected: str) -> str | None:
+    """pydantic's "'a', 'b' or 'c'" (of a Literal or an Enum) as "a, b o c"."""
+    choices: list[str] = re.findall(r"'([^']*)'", expected)
+    if not choices:
+        return None
+    return choices[0] if len(choices) == 1 else ", ".join(choices[:-1]) + " o " + choices[-1]
+
+
+def setting_problem(error: ErrorDetails) -> str:
+    """One of pydantic's errors about a setting, in Spanish on one line: never its English
+    `msg`, never the value of a secret setting."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = field.upper() or WHOLE_CONFIGURATION
+    context = dict(error.get("ctx") or {})
+    ours = context.get("error")
+    if error["type"] == "value_error" and isinstance(ours, _Refused):
+        return f"{name} {ours}"
+    fields = {key: _number(value) for key, value in context.items()}
+    template = PROBLEMS.get(error["type"], PROBLEM_UNKNOWN)
+    if "expected" in context:
+        expected = _either(str(context["expected"]))
+        fields["expected"] = expected or ""
+        template = template if expected else PROBLEM_UNKNOWN
+    try:
+        said = template.format(**fields, name=name)
+    except (KeyError, IndexError, ValueError):  # a ctx this pydantic does not give
+        said = PROBLEM_UNKNOWN.format(name=name)
+    if error["type"] == "missing" or field in SECRET_SETTINGS or not field:
+        return said
+    return said + _given(error["input"])
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -222,9 +338,12 @@ def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        first = error.errors()[0]
-        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise SettingsError(f"{variable}: {first['msg']}") from None
+        raise SettingsError(setting_problem(error.errors()[0])) from None
+    except UnicodeDecodeError as error:
+        # The .env file (the environment itself cannot fail to decode); its text is not
+        # shown, it may hold the token.
+        line = bytes(error.object[: error.start]).count(b"\n") + 1
+        raise SettingsError(ENV_FILE_NOT_UTF8.format(line=line)) from None
     if settings.telegram_mode == "webhook" and not settings.public_base_url:
-        raise SettingsError("TELEGRAM_MODE=webhook needs PUBLIC_BASE_URL")
+        raise SettingsError(WEBHOOK_WITHOUT_URL)
     return settings

@@ -81,7 +81,80 @@ def test_malformed_setting_names_the_variable(cli_env, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["barrios", "list"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.startswith("barrio: PORT:")
+    assert capsys.readouterr().err == "barrio: PORT debe ser un número entero (llegó «many»)\n"
+
+
+# One of each kind of refusal: pydantic's own (said in Spanish by type), ours, and the one
+# that needs two settings together.
+REFUSED_SETTINGS = [
+    ({"ALERTS_PER_HOUR": "tres"}, "ALERTS_PER_HOUR debe ser un número entero (llegó «tres»)"),
+    ({"PORT": ""}, "PORT debe ser un número entero (está vacía)"),
+    (
+        {"TELEGRAM_RATE_PER_S": "2,5"},
+        "TELEGRAM_RATE_PER_S debe ser un número, con punto decimal como 0.5 (llegó «2,5»)",
+    ),
+    ({"WHATSAPP_RATE_PER_S": "-1"}, "WHATSAPP_RATE_PER_S debe ser mayor que 0 (llegó «-1»)"),
+    ({"DELIVERY_RETENTION_DAYS": "0"}, "DELIVERY_RETENTION_DAYS debe ser 1 o más (llegó «0»)"),
+    ({"PORT": "65536"}, "PORT debe ser 65535 o menos (llegó «65536»)"),
+    ({"TELEGRAM_MODE": "push"}, "TELEGRAM_MODE debe ser polling o webhook (llegó «push»)"),
+    (
+        {"DATABASE_URL": "mysql://barrio:clave@localhost/barrio"},
+        "DATABASE_URL debe ser sqlite+aiosqlite:///ARCHIVO o postgresql+asyncpg://SERVIDOR/BASE "
+        "(llegó «mysql://…»)",
+    ),
+    (
+        {"BARRIO_TIMEZONE": "Santiago"},
+        "BARRIO_TIMEZONE debe ser una zona horaria como America/Santiago o America/Punta_Arenas "
+        "(llegó «Santiago»)",
+    ),
+    (
+        {"PUBLIC_BASE_URL": "bot.example.cl"},
+        "PUBLIC_BASE_URL debe empezar con https:// o http:// (llegó «bot.example.cl»)",
+    ),
+    (
+        {"TWILIO_TEMPLATE_MEETING": "reunion"},
+        "TWILIO_TEMPLATE_MEETING debe ser un Content SID de Twilio: HX y 32 dígitos "
+        "hexadecimales (llegó «reunion»)",
+    ),
+    (
+        {"ADMIN_TELEGRAM_IDS": "@carmen"},
+        "ADMIN_TELEGRAM_IDS debe llevar ids de Telegram separados por comas, como "
+        "123456789,987654321 («@carmen» no es uno)",
+    ),
+    (
+        {"ADMIN_WHATSAPP_NUMBERS": "+56911112222,56 9 1234 5678"},
+        "ADMIN_WHATSAPP_NUMBERS debe llevar números de WhatsApp separados por comas, como "
+        "+56912345678,+56987654321 («56912345678» no es uno)",
+    ),
+    (
+        {"TELEGRAM_WEBHOOK_SECRET": "mi secreto"},
+        "TELEGRAM_WEBHOOK_SECRET debe tener de 1 a 256 caracteres entre A-Z, a-z, 0-9, _ y - "
+        "(sin espacios ni tildes)",
+    ),
+    (
+        {"TELEGRAM_MODE": "webhook", "PUBLIC_BASE_URL": ""},
+        "TELEGRAM_MODE=webhook necesita PUBLIC_BASE_URL, la dirección pública del bot "
+        "(por ejemplo https://bot.ejemplo.cl)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("environment", "said"),
+    REFUSED_SETTINGS,
+    ids=[",".join(f"{k}={v}" for k, v in env.items()) for env, _ in REFUSED_SETTINGS],
+)
+def test_refused_settings_are_said_in_spanish_on_one_line(
+    cli_env, capsys, monkeypatch, environment, said
+):
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    error = _fails(capsys, "barrios", "list")
+    assert error == said
+    for english in ("Input should", "Value error", "Field required", "needs", "must", "use "):
+        assert english not in error
+    for secret in ("clave", "mi secreto"):
+        assert secret not in error
 
 
 def test_run_without_token_refuses_clearly(cli_env, capsys):
@@ -210,7 +283,10 @@ def test_an_empty_webhook_secret_is_refused_in_one_line(cli_env):
             timeout=60,
         )
         assert result.returncode == 2, result.stderr
-        assert result.stderr.startswith("barrio: TELEGRAM_WEBHOOK_SECRET: ")
+        assert result.stderr == (
+            "barrio: TELEGRAM_WEBHOOK_SECRET debe tener de 1 a 256 caracteres entre A-Z, a-z, "
+            "0-9, _ y - (sin espacios ni tildes)\n"
+        )
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 

@@ -344,7 +344,8 @@ def test_admin_settings_are_validated_and_normalised():
     ):
         with pytest.raises(SettingsError) as error:
             load_settings(**{name: bad})
-        assert str(error.value).startswith(f"{name.upper()}: ") and "\n" not in str(error.value)
+        message = str(error.value)
+        assert message.startswith(f"{name.upper()} debe llevar ") and "\n" not in message
 
 
 def test_admin_settings_come_from_the_environment(monkeypatch):
