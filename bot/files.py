@@ -33,6 +33,17 @@ PERSONAL_FOR = timedelta(hours=1)
 # A meeting's calendar file or an announcement's photo: the barrio's content, for a week.
 CONTENT_FOR = timedelta(days=7)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# How an announcement names a photo sent from WhatsApp: Twilio's MediaUrl, behind this prefix.
+# A Telegram photo is its bare file_id. Either way the outbox stores the reference, and each
+# channel's sender gets the photo its own way (a Telegram member's copy is uploaded, a
+# WhatsApp member's is this web app's copy).
+WHATSAPP_MEDIA = "whatsapp-media:"
+# Twilio's limit for an image it sends on WhatsApp; Telegram's for a photo is larger.
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+
+
+def is_whatsapp_media(photo: str) -> bool:
+    return photo.startswith(WHATSAPP_MEDIA)
 
 
 def safe_filename(name: str) -> str:

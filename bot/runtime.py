@@ -120,6 +120,7 @@ class Runtime:
             )
             await self.outbox_bot.initialize()
             telegram_sender = TelegramSender(self.outbox_bot)
+            telegram_sender.fetch_photo = self._photo
             senders.append(telegram_sender)
             pacers[telegram_sender.channel] = pacer
         whatsapp_sender = self._whatsapp_sender()
@@ -214,8 +215,7 @@ class Runtime:
             if whatsapp_sender.status_callback is None:
                 whatsapp_sender.status_callback = f"{base}/whatsapp/status"
             whatsapp_sender.files_base_url = base
-            if self.outbox_bot is not None:
-                whatsapp_sender.fetch_photo = self._telegram_photo
+            whatsapp_sender.fetch_photo = self._photo
         if application is not None and telegram_webhook:
             await application.bot.set_webhook(
                 f"{self.settings.public_base_url}/telegram",
@@ -252,10 +252,22 @@ class Runtime:
                 ",".join(map(str, unanswered)),
             )
 
-    async def _telegram_photo(self, file_id: str) -> bytes:
-        """An announcement's photo, which Telegram holds, for a WhatsApp member."""
-        assert self.outbox_bot is not None
-        found = await self.outbox_bot.get_file(file_id)
+    async def _photo(self, reference: str) -> bytes:
+        """An announcement's photo, for a member on the other channel than its author's:
+        Twilio holds one sent from WhatsApp, Telegram one sent from Telegram."""
+        if files.is_whatsapp_media(reference):
+            settings = self.settings
+            if not settings.twilio_account_sid:
+                raise LookupError("a WhatsApp photo, and WhatsApp is not configured")
+            return await whatsapp.fetch_media(
+                reference,
+                settings.twilio_account_sid,
+                self._twilio_token(),
+                settings.twilio_api_base_url,
+            )
+        if self.outbox_bot is None:
+            raise LookupError("a Telegram photo, and Telegram is not configured")
+        found = await self.outbox_bot.get_file(reference)
         return bytes(await found.download_as_bytearray())
 
     def _twilio_token(self) -> str:

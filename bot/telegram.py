@@ -41,6 +41,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
+from bot import files
 from bot.inbound import mark_processed, retry_after_seconds
 from handlers import texts
 from handlers.core import Inbound, InboundKind, Option, Reply
@@ -530,6 +531,12 @@ class TelegramSender:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        # A photo sent from WhatsApp (`files.WHATSAPP_MEDIA`) is not Telegram's: its bytes
+        # come from here (the runtime sets it), are uploaded once, and Telegram's file_id
+        # for them serves every other recipient.
+        self.fetch_photo: Callable[[str], Awaitable[bytes]] | None = None
+        self._uploaded: dict[str, str] = {}
+        self._uploading: dict[str, asyncio.Lock] = {}
 
     async def send(
         self,
@@ -541,6 +548,49 @@ class TelegramSender:
         *,
         silent: bool = False,
     ) -> str:
+        if photo is None or not files.is_whatsapp_media(photo):
+            message = await self._send(recipient, text, options, photo, photo, silent=silent)
+            return str(message.message_id)
+        known = self._uploaded.get(photo)
+        if known is None:
+            # One window sends to many at once: the first upload goes alone, the others
+            # wait for its file_id.
+            async with self._uploading.setdefault(photo, asyncio.Lock()):
+                known = self._uploaded.get(photo)
+                if known is None:
+                    given = await self._photo_of(photo)
+                    message = await self._send(
+                        recipient, text, options, given, photo, silent=silent
+                    )
+                    return str(message.message_id)
+        message = await self._send(recipient, text, options, known, photo, silent=silent)
+        return str(message.message_id)
+
+    async def _photo_of(self, reference: str) -> str | InputFile | None:
+        """What to give Telegram for a WhatsApp photo; None (the text goes alone) if it
+        cannot be had: the words are the message, the photo is not worth losing them for."""
+        if self.fetch_photo is None:
+            return None
+        try:
+            return InputFile(await self.fetch_photo(reference), filename="foto.jpg")
+        except Exception as error:
+            log.warning("photo for Telegram not available (%s)", type(error).__name__)
+            return None
+
+    def _remember(self, reference: str | None, photo: str | InputFile, message: Message) -> None:
+        if isinstance(photo, InputFile) and reference is not None and message.photo:
+            self._uploaded[reference] = message.photo[-1].file_id
+
+    async def _send(
+        self,
+        recipient: str,
+        text: str,
+        options: Sequence[Option],
+        photo: str | InputFile | None,
+        reference: str | None,
+        *,
+        silent: bool,
+    ) -> Message:
         try:
             if photo is None:
                 message = await send(self.bot, int(recipient), text, options, silent=silent)
@@ -552,8 +602,12 @@ class TelegramSender:
                     reply_markup=keyboard(options),
                     disable_notification=silent,
                 )
+                self._remember(reference, photo, message)
             else:
-                await self.bot.send_photo(int(recipient), photo, disable_notification=silent)
+                alone = await self.bot.send_photo(
+                    int(recipient), photo, disable_notification=silent
+                )
+                self._remember(reference, photo, alone)
                 try:
                     message = await send(self.bot, int(recipient), text, options, silent=silent)
                 except TelegramError as error:
@@ -581,4 +635,4 @@ class TelegramSender:
                 raise SendFailed(reason(error), permanent=False) from error
             # The connection broke after the request was written: it may have arrived.
             raise SendAmbiguous(reason(error)) from error
-        return str(message.message_id)
+        return message

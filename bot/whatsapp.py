@@ -104,6 +104,12 @@ def address(whatsapp_address: str) -> str:
     return whatsapp_address.removeprefix("whatsapp:").strip()
 
 
+# Images WhatsApp sends that Telegram shows as a photo too.
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
+# The outbox's column for a photo's reference.
+MAX_REFERENCE = 255
+
+
 def inbound_from_webhook(form: Mapping[str, str]) -> Inbound | None:
     """What a person did, from Twilio's webhook parameters; None if it names no sender."""
     sender = address(form.get("From", ""))
@@ -122,14 +128,14 @@ def inbound_from_webhook(form: Mapping[str, str]) -> Inbound | None:
         except ValueError:
             return Inbound(CHANNEL, sender, InboundKind.MEDIA, media="location")
     if (form.get("NumMedia") or "0").strip() not in ("", "0"):
-        return Inbound(
-            CHANNEL,
-            sender,
-            InboundKind.MEDIA,
-            text=body,
-            media=form.get("MediaContentType0") or "media",
-            media_id=form.get("MediaUrl0"),
-        )
+        kind, url = form.get("MediaContentType0") or "media", form.get("MediaUrl0") or ""
+        reference = files.WHATSAPP_MEDIA + url
+        if kind in PHOTO_TYPES and url and len(reference) <= MAX_REFERENCE:
+            # A photo, as the core knows one: an announcement can carry it.
+            return Inbound(
+                CHANNEL, sender, InboundKind.MEDIA, text=body, media="photo", media_id=reference
+            )
+        return Inbound(CHANNEL, sender, InboundKind.MEDIA, text=body, media=kind, media_id=url)
     joining = _JOIN.search(body)
     if joining:
         code = joining[1].upper()
@@ -222,7 +228,8 @@ class WhatsAppSender:
         self.on_enqueued = on_enqueued
         self._telling: set[asyncio.Task[None]] = set()
         # Photos: WhatsApp takes them only as a URL, which Twilio fetches. `fetch_photo` gets
-        # the bytes of a photo the outbox names (a Telegram file_id), and `files_base_url` is
+        # the bytes of a photo the outbox names (a Telegram file_id, or a photo sent from
+        # WhatsApp: `files.WHATSAPP_MEDIA`), and `files_base_url` is
         # where the bot's web app serves its copy (bot/files.py); the runtime sets both.
         self.fetch_photo: Callable[[str], Awaitable[bytes]] | None = None
         self.files_base_url: str | None = None
@@ -272,13 +279,9 @@ class WhatsAppSender:
         ):
             return None
         fetch = self.fetch_photo
+        source = photo if files.is_whatsapp_media(photo) else f"telegram-photo:{photo}"
         try:
-            shared = await files.copy_of(
-                self.sessions,
-                f"telegram-photo:{photo}",
-                self.clock(),
-                lambda: fetch(photo),
-            )
+            shared = await files.copy_of(self.sessions, source, self.clock(), lambda: fetch(photo))
         except Exception as error:
             log.warning("photo for WhatsApp not available (%s)", type(error).__name__)
             return None
@@ -502,6 +505,34 @@ class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio s
     def log_response(self, status_code: int, response: Any) -> None:
         if self.logger.isEnabledFor(logging.INFO):
             super().log_response(status_code, response)
+
+
+async def fetch_media(
+    reference: str, account_sid: str, auth_token: str, api_base_url: str | None
+) -> bytes:
+    """The bytes of a photo a person sent on WhatsApp (`files.WHATSAPP_MEDIA` + MediaUrl),
+    fetched from Twilio with the account's credentials, as Twilio requires for media. Only
+    from Twilio's API (or the emulator that stands for it), and at most MAX_PHOTO_BYTES."""
+    url = reference.removeprefix(files.WHATSAPP_MEDIA)
+    api = (api_base_url or TWILIO_API).rstrip("/") + "/"
+    if not url.startswith(api):
+        raise ValueError("media outside Twilio's API")
+    credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+    timeout = aiohttp.ClientTimeout(total=TWILIO_TIMEOUT_S)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        # Twilio answers with a redirect to where the file is; aiohttp does not take the
+        # credentials to another host.
+        session.get(url, headers={"Authorization": f"Basic {credentials}"}) as answer,
+    ):
+        answer.raise_for_status()
+        content = await answer.content.read(files.MAX_PHOTO_BYTES + 1)
+    if len(content) > files.MAX_PHOTO_BYTES:
+        raise ValueError("media larger than a photo may be")
+    return content
+
+
+TWILIO_API = "https://api.twilio.com"
 
 
 def twilio_client(account_sid: str, auth_token: str, api_base_url: str | None) -> Client:

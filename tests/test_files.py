@@ -98,6 +98,56 @@ async def test_a_coordinators_erasure_reaches_the_data_file_another_person_waits
     assert contact.casefold() not in await _dump(both)
 
 
+async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
+    both, twilio, emulator, clock
+):
+    """Announced from WhatsApp with a photo: Telegram members get it uploaded once (then by
+    Telegram's file_id), WhatsApp members as media Twilio fetches from the bot."""
+    from tests.test_reminders import outbox_idle
+    from tests.test_whatsapp import ROSA, WhatsAppPhone, _register, option_number
+
+    photo = b"\xff\xd8\xff\xe0" + b"una foto de la feria" * 50
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    from handlers import admin
+
+    async with both.sessions() as session, session.begin():
+        await admin.make_coordinator(session, barrio, "whatsapp", ROSA)
+    neighbour = WhatsAppPhone(twilio, both, "+56911110002")
+    await _register(neighbour, barrio.invite_code)
+    telegram = [Phone(emulator, both, 6000 + i, f"Socia {i}") for i in range(3)]
+    for person in telegram:
+        await register(person, barrio, business=f"Almacén {person.user_id}")
+
+    await rosa.say("ANUNCIO")
+    await twilio.send_media(ROSA, "image/jpeg", data=photo, caption="Feria navideña el sábado")
+    assert both.whatsapp is not None and twilio.last_inbound_sid is not None
+    await asyncio.wait_for(both.whatsapp.wait_handled(twilio.last_inbound_sid), WAIT_S)
+    preview = rosa.new()
+    assert any("(con foto)" in body for body in preview), preview
+    await rosa.say(option_number(preview, "Enviar"))
+    await outbox_idle(both, clock)
+
+    for person in telegram:
+        [got] = [m for m in emulator.sent(person.user_id) if "Feria navideña" in m.get("text", "")]
+        assert got["photo"], got
+    file_ids = {
+        m["photo"][-1]["file_unique_id"]
+        for person in telegram
+        for m in emulator.sent(person.user_id)
+        if "Feria navideña" in m.get("text", "")
+    }
+    assert len(file_ids) == 1  # uploaded once, then sent by its file_id
+    await neighbour.wait_for("Feria navideña el sábado")
+    [sent] = [m for m in twilio.sent("+56911110002") if "Feria navideña" in m.get("body", "")]
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not twilio.fetched_media(sent["sid"]):
+        assert asyncio.get_running_loop().time() < deadline, "the photo was never fetched"
+        await asyncio.sleep(0.01)
+    assert twilio.fetched_media(sent["sid"]) == [("image/jpeg", photo)]
+
+
 async def test_the_same_photo_is_fetched_once_for_every_recipient(both, clock):
     fetched = 0
 

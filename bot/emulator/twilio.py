@@ -765,6 +765,12 @@ def _build_app(emulator: TwilioEmulator) -> Starlette:
         return _twilio_json(message.resource())
 
     async def media(request: Request) -> Response:
+        # Twilio asks for the account's credentials on media URLs (HTTP auth, on by default).
+        try:
+            username, password = _credentials(request)
+            emulator.check_auth(username, password, request.path_params["account_sid"])
+        except TwilioError as error:
+            return _twilio_error(error)
         found = emulator.media_content(request.path_params["media_sid"])
         if found is None or request.path_params["account_sid"] != emulator.account_sid:
             return _twilio_error(not_found(request.url.path))

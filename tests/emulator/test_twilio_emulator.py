@@ -514,7 +514,9 @@ async def test_inbound_webhooks_are_signed_over_the_public_url(
     )
     assert photo["MediaUrl0"].startswith(f"{emu.base_url}/2010-04-01/Accounts/{SID}/Messages/")
     async with httpx.AsyncClient() as http:
-        download = await http.get(photo["MediaUrl0"])
+        # Media URLs take the account's credentials, as Twilio's do by default.
+        assert (await http.get(photo["MediaUrl0"])).status_code == 401
+        download = await http.get(photo["MediaUrl0"], auth=(SID, TOKEN))
     assert download.content == b"\xff\xd8jpeg"
     assert download.headers["content-type"] == "image/jpeg"
 
