@@ -508,6 +508,18 @@ _PUNCTUATION = "¡!¿?.,;: "
 THANKS = frozenset({"gracias", "muchas gracias", "mil gracias", "ok gracias", "vale gracias"})
 # A greeting outside a dialogue gets a greeting and the menu, not "no te entendí".
 GREETINGS = frozenset({"hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ola"})
+# Asking to join in plain words is /registro (someone registered gets what /registro says).
+REGISTER_WORDS = frozenset(
+    f"{want}{verb}"
+    for want in ("", "quiero ", "me quiero ", "deseo ")
+    for verb in (
+        "inscribirme",
+        "registrarme",
+        "unirme",
+        "unirme al barrio",
+        "inscribirme al barrio",
+    )
+) | {"inscripcion", "me inscribo", "me registro", "me quiero inscribir", "me quiero registrar"}
 
 
 def _escape_word(inbound: Inbound) -> str | None:
@@ -528,6 +540,8 @@ def _keyword(turn: Turn) -> tuple[str, str] | None:
         return GREETING, ""
     if said in THANKS:
         return THANKED, ""
+    if said in REGISTER_WORDS:
+        return "registro", ""
     head, _, rest = inbound.text.strip().partition(" ")
     name = words_of(head.removeprefix("/"))
     return (name, rest.strip()) if name in COMMANDS and name != "start" else None

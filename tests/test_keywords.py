@@ -57,6 +57,15 @@ async def test_a_greeting_gets_help_and_the_menu(runtime, phone):
     assert "/registro" in helped and "/alerta" in helped and "/directorio" not in helped
 
 
+async def test_asking_to_join_in_plain_words_starts_registering(runtime, phone):
+    await make_barrio(runtime, open_to_all=True)
+    for user_id, typed in enumerate(("quiero inscribirme", "Registrarme", "me quiero unirme!")):
+        person = phone(7725 + user_id, "Rosa")
+        answer = text_of(await person.say(typed))
+        assert "Primero necesito inscribirte" not in answer, typed
+        assert "¿Cómo te llamas?" in answer, typed
+
+
 async def test_a_typed_number_answers_the_notice_the_outbox_delivered(runtime, phone):
     """A coordinator gets a join request (Aprobar / Rechazar) as a notice and types "1"."""
     from tests.support import make_coordinator
