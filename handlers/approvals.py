@@ -263,9 +263,9 @@ async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) 
     member, barrio = membership.member, membership.barrio
     if approved:
         turn.say(texts.APPROVED_FOR_COORDINATOR.format(name=member.name, barrio=barrio.name))
-        await turn.notify(
-            member, texts.APPROVED_FOR_MEMBER.format(barrio=barrio.name), barrio_id=barrio.id
-        )
+        neighbours = await queries.directory_rubros(turn.session, [barrio.id], member.id)
+        welcome = texts.APPROVED_FOR_MEMBER if neighbours else texts.APPROVED_FIRST_FOR_MEMBER
+        await turn.notify(member, welcome.format(barrio=barrio.name), barrio_id=barrio.id)
     else:
         await _tell_rejection(turn, member, barrio, reason_kept, note)
     return True

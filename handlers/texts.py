@@ -238,6 +238,11 @@ JOIN_REQUEST = (
 APPROVED_FOR_COORDINATOR = "Aprobaste a {name}. Ya es parte de {barrio}. ✅"
 REJECTED_FOR_COORDINATOR = "Rechazaste la solicitud de {name} para {barrio}."
 APPROVED_FOR_MEMBER = "¡Buenas noticias! 🎉 Ya eres parte de {barrio}. Escribe /directorio para conocer a tus vecinos."
+# Nobody else listed yet: /directorio would say it is empty.
+APPROVED_FIRST_FOR_MEMBER = (
+    "¡Buenas noticias! 🎉 Ya eres parte de {barrio}. Eres de los primeros en el bot: cuando "
+    "se sumen más vecinos, los verás en /directorio."
+)
 # Rejecting takes one tap on a reason (or "Sin motivo"); until then the request stays open.
 REJECT_ASK_REASON = (
     "¿Por qué no apruebas a {name} en {barrio}? Al elegir un motivo, la solicitud queda "

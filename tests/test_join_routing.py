@@ -79,7 +79,9 @@ async def test_a_request_to_a_barrio_without_coordination_reaches_the_administra
     assert NO_COORDINATION in request["text"] and "Almacén Ana" in request["text"]
     assert [b["text"] for b in buttons(request)] == ["✅ Aprobar", "❌ Rechazar"]
     assert "Aprobaste a Ana" in text_of(await team.tap("Aprobar"))
-    await ana.wait_for("Ya eres parte de Barrio Estación")
+    welcome = await ana.wait_for("Ya eres parte de Barrio Estación")
+    # Nobody else in its directory yet: not sent to an empty /directorio.
+    assert "Eres de los primeros" in welcome["text"] and "para conocer" not in welcome["text"]
     assert await _count(with_admin, Member) == 1  # the administrator needs no registration
 
     # A registered member following another such barrio's link is told the same truth.
@@ -149,7 +151,8 @@ async def test_the_first_coordinator_gets_the_requests_that_were_waiting(with_ad
     assert carmen.texts()[-2:] == [header, forwarded["text"]]
     assert "Almacén Ana" in forwarded["text"] and NO_COORDINATION not in forwarded["text"]
     assert "Aprobaste a Ana" in text_of(await carmen.tap("Aprobar"))
-    await ana.wait_for("Ya eres parte de Barrio Sur")
+    welcome = await ana.wait_for("Ya eres parte de Barrio Sur")
+    assert "/directorio para conocer a tus vecinos" in welcome["text"]  # Carmen is there
     # The administrator's copy of the same request is answered as any late tap.
     approve = buttons(at_team)[0]["callback_data"]
     late = text_of(await team.tap_data(at_team["message_id"], approve, forge=True))
