@@ -94,7 +94,7 @@ async def prompt(turn: Turn) -> None:
         )
         turn.say(
             texts.ALERT_CONFIRM.format(
-                count=count, barrio=barrio.name, preview=_render(turn, barrio)
+                people=texts.people(count), barrio=barrio.name, preview=_render(turn, barrio)
             ),
             [Option(texts.ALERT_SEND, f"{FLOW}:send"), Option(texts.CANCEL, "menu:cancelar")],
         )
@@ -198,7 +198,7 @@ async def _send(turn: Turn) -> None:
             barrio_id=barrio.id,
         )
     turn.finish()
-    sent = texts.ALERT_SENT.format(count=len(recipients), barrio=barrio.name)
+    sent = texts.ALERT_SENT.format(people=texts.people(len(recipients)), barrio=barrio.name)
     # A coordinator who raises the alert must be able to close it too.
     turn.say(sent, closing if member.id in coordinators else main_menu(member))
 

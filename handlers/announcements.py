@@ -155,7 +155,9 @@ async def _preview(turn: Turn) -> None:
     body = _render(barrios, turn.data.get("text", ""))
     turn.say(body + ("\n📷 (con foto)" if turn.data.get("photo") else ""))
     turn.say(
-        texts.ANNOUNCE_CONFIRM.format(count=count, barrios=", ".join(b.name for b in barrios)),
+        texts.ANNOUNCE_CONFIRM.format(
+            people=texts.people(count), barrios=", ".join(b.name for b in barrios)
+        ),
         [
             Option(texts.ANNOUNCE_SEND, f"{FLOW}:send"),
             Option(texts.ANNOUNCE_EDIT, f"{FLOW}:edit"),
@@ -192,7 +194,9 @@ async def _send(turn: Turn, allowed: dict[int, Barrio]) -> None:
         broadcast=f"announcement:{announcement.id}",
         photo=photo,
     )
-    turn.say(texts.ANNOUNCE_QUEUED.format(count=len(recipients)), main_menu(turn.member))
+    turn.say(
+        texts.ANNOUNCE_QUEUED.format(people=texts.people(len(recipients))), main_menu(turn.member)
+    )
 
 
 async def report_done(

@@ -66,7 +66,7 @@ async def prompt(turn: Turn) -> None:
         count = len(await barrio_recipients(turn.session, barrio_ids, exclude_member_id=_me(turn)))
         turn.say(card_from(turn.data))
         turn.say(
-            texts.CALL_CONFIRM.format(count=count),
+            texts.CALL_CONFIRM.format(people=texts.people(count)),
             [Option(texts.CALL_PUBLISH, f"{FLOW}:publish"), Option(texts.CANCEL, "menu:cancelar")],
         )
 
@@ -234,7 +234,7 @@ async def _publish(turn: Turn) -> None:
     )
     await reminders.plan_call(turn.session, call, turn.now, turn.default_zone)
     turn.planned = True
-    turn.say(texts.CALL_PUBLISHED.format(count=len(recipients)), main_menu(member))
+    turn.say(texts.CALL_PUBLISHED.format(people=texts.people(len(recipients))), main_menu(member))
 
 
 def _day(day: date) -> str:

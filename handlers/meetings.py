@@ -168,7 +168,7 @@ async def prompt(turn: Turn) -> None:
         repeats = texts.MEETING_REPEATS_LINE.format(rule=describe_rule(rule)) if rule else ""
         turn.say(card(draft, turn) + repeats)
         turn.say(
-            texts.MEETING_CONFIRM.format(count=count),
+            texts.MEETING_CONFIRM.format(people=texts.people(count)),
             [Option(texts.MEETING_SEND, f"{FLOW}:send"), Option(texts.CANCEL, "menu:cancelar")],
         )
 
@@ -464,7 +464,7 @@ async def _send(turn: Turn) -> None:
     await reminders.plan_meeting(turn.session, meeting, turn.now)
     turn.planned = True
     turn.finish()
-    turn.say(texts.MEETING_SENT.format(count=len(recipients)), main_menu(member))
+    turn.say(texts.MEETING_SENT.format(people=texts.people(len(recipients))), main_menu(member))
 
 
 async def _send_series(turn: Turn, barrio: Barrio, rule: Rule) -> None:
@@ -501,7 +501,7 @@ async def _send_series(turn: Turn, barrio: Barrio, rule: Rule) -> None:
     )
     turn.planned = True
     turn.say(
-        texts.MEETING_SERIES_SENT.format(count=len(recipients), dates=len(meetings)),
+        texts.MEETING_SERIES_SENT.format(people=texts.people(len(recipients)), dates=len(meetings)),
         main_menu(member),
     )
 

@@ -489,13 +489,18 @@ ANNOUNCE_ASK = (
 )
 ANNOUNCE_TOO_LONG = "El anuncio es muy largo: hasta {limit} letras, por favor."
 ANNOUNCE_PREVIEW = "Así se verá tu anuncio 👇"
-ANNOUNCE_CONFIRM = "Llegará a {count} socios de {barrios}. ¿Lo envío?"
+
+
+def people(count: int) -> str:
+    """How many members a message reaches: "3 socios", and "1 persona", which fits anyone."""
+    return "1 persona" if count == 1 else f"{count} socios"
+
+
+ANNOUNCE_CONFIRM = "Llegará a {people} de {barrios}. ¿Lo envío?"
 ANNOUNCE_SEND = "📣 Enviar"
 ANNOUNCE_EDIT = "✏️ Cambiar texto"
 CANCEL = "Cancelar"
-ANNOUNCE_QUEUED = (
-    "Enviando a {count} socios. Te aviso aquí cuando termine, con cuántos lo recibieron. 📬"
-)
+ANNOUNCE_QUEUED = "Enviando a {people}. Te aviso aquí cuando termine, con cuántos lo recibieron. 📬"
 ANNOUNCE_PROGRESS = "📬 Tu anuncio anterior va en {done} de {total} (✅ {sent} entregados)."
 ANNOUNCE_NOBODY = "Todavía no hay otros socios activos en {barrios}: no hay a quién enviarle."
 ANNOUNCEMENT_HEADER = "📣 Anuncio de {barrio}:\n\n{text}"
@@ -542,9 +547,9 @@ ALERT_ASK_DESCRIPTION = (
 )
 ALERT_ASK_LOCATION = "¿Quieres compartir tu ubicación? Toca 📎 y «Ubicación», o sigue sin ella."
 ALERT_NO_LOCATION = "Seguir sin ubicación"
-ALERT_CONFIRM = "Vas a alertar a {count} socios de {barrio}:\n\n{preview}\n\n¿La envío?"
+ALERT_CONFIRM = "Vas a alertar a {people} de {barrio}:\n\n{preview}\n\n¿La envío?"
 ALERT_SEND = "🚨 Enviar alerta"
-ALERT_SENT = "Alerta enviada a {count} socios de {barrio}. 🙏\n" + EMERGENCY_NUMBERS
+ALERT_SENT = "Alerta enviada a {people} de {barrio}. 🙏\n" + EMERGENCY_NUMBERS
 ALERT_MESSAGE = (
     "{kind} en {barrio}\n{description}{where}\nAvisó: {author} ({business})\n\n" + EMERGENCY_NUMBERS
 )
@@ -560,7 +565,7 @@ ALERT_CLOSED = {
     "false_alarm": "🟡 Falsa alarma: {alert} en {barrio} ({when}) no era real. Gracias por estar alerta.",
 }
 ALERT_ALREADY_CLOSED = "Esa alerta ya estaba cerrada."
-ALERT_CLOSED_FOR_COORDINATOR = "Listo: avisé a los {count} socios que la recibieron."
+ALERT_CLOSED_FOR_COORDINATOR = "Listo: avisé a quienes la recibieron ({count})."
 
 # --- quiet hours ---------------------------------------------------------------------------
 QUIET_NOW = "🌙 Horario de silencio: {current}.\nEn ese horario solo te llegan las alertas de seguridad y, sin sonido, los avisos que no pueden esperar (una solicitud para unirse, su respuesta). Anuncios, reuniones y recordatorios esperan a la mañana.\nToca una opción o escribe tu horario (ej: «de 20 a 8»)."
@@ -653,9 +658,9 @@ MEETING_ASK_AGENDA = "¿Cuál es el temario? Escríbelo en pocas líneas, o sigu
 MEETING_NO_AGENDA = "Sin temario"
 MEETING_CARD = "📅 {title}\n🏘️ {barrio}\n🕖 {when}\n📍 {place}{agenda}"
 MEETING_AGENDA = "\n📝 {agenda}"
-MEETING_CONFIRM = "Así llegará la invitación a {count} socios 👆 ¿La envío?"
+MEETING_CONFIRM = "Así llegará la invitación a {people} 👆 ¿La envío?"
 MEETING_SEND = "📨 Enviar invitación"
-MEETING_SENT = "Invitación enviada a {count} socios. Con /asistencia ves quién viene."
+MEETING_SENT = "Invitación enviada a {people}. Con /asistencia ves quién viene."
 MEETING_INVITE = "Te invitan a una reunión:\n\n{card}\n\n¿Vienes?"
 MEETING_REPEATS = "🔁 Se repite (todas las semanas, cada mes…)"
 MEETING_ASK_RULE = "¿Cada cuánto es? Escríbelo como lo dirías: «todos los jueves a las 19:00», «el primer martes de cada mes a las 19:00» o «cada 15 días, lunes 18:30»."
@@ -675,7 +680,7 @@ MEETING_RULE_PROBLEMS = {
 }
 MEETING_REPEATS_LINE = "\n🔁 Se repite {rule}"
 MEETING_SERIES_INVITE = "Te invitan a una reunión que se repite {rule}. La primera:\n\n{card}\n\n¿Vienes? Antes de cada fecha te recuerdo y puedes responder."
-MEETING_SERIES_SENT = "Invitación enviada a {count} socios. Fechas ya agendadas: {dates}; las siguientes se agregan solas. Con /asistencia ves quién viene y puedes cambiar o cancelar una fecha."
+MEETING_SERIES_SENT = "Invitación enviada a {people}. Fechas ya agendadas: {dates}; las siguientes se agregan solas. Con /asistencia ves quién viene y puedes cambiar o cancelar una fecha."
 MEETING_END_SERIES = "⏹️ Terminar la serie"
 MEETING_END_SERIES_CONFIRM = "¿Termino «{title}», que se repite {rule}? Se cancelan todas las fechas que vienen y aviso una vez a los invitados."
 MEETING_END_SERIES_YES = "Sí, terminarla"
@@ -775,9 +780,9 @@ CALL_ANOTHER_DAY = "Escribe otro día, como «15/12»."
 CALL_CLOSES_AHEAD = "El cierre puede ser hoy o un día que venga."
 CALL_CARD = "💰 {name}\n{description}{link}\n🗓️ Postulación: del {opens} al {closes}"
 CALL_LINK = "\n🔗 {url}"
-CALL_CONFIRM = "Así se verá 👆 Llegará a {count} socios. ¿La publico?"
+CALL_CONFIRM = "Así se verá 👆 Llegará a {people}. ¿La publico?"
 CALL_PUBLISH = "📢 Publicar"
-CALL_PUBLISHED = "Publicada. Avisé a {count} socios; la verán en /convocatorias hasta el cierre."
+CALL_PUBLISHED = "Publicada. Avisé a {people}; la verán en /convocatorias hasta el cierre."
 CALL_NOTICE = "Nueva convocatoria para tu barrio:\n\n{card}\n\nVer todas: /convocatorias"
 CALLS_NONE = "No hay convocatorias abiertas para tu barrio en este momento."
 CALL_DAYS_LEFT = "\n⏳ Quedan {days} días"

@@ -88,7 +88,7 @@ async def test_alert_goes_to_everyone_now_and_coordinator_can_close_it(runtime, 
     coordinator_copy = carmen.last()
     assert [b["text"] for b in buttons(coordinator_copy)] == ["✅ Resuelta", "🟡 Falsa alarma"]
     assert buttons(beto.last()) == []
-    assert "avisé a los 3 socios" in text_of(await carmen.tap("Resuelta"))
+    assert "avisé a quienes la recibieron (3)" in text_of(await carmen.tap("Resuelta"))
     for person in (ana, beto, rosa):
         await person.wait_for("ya está controlada")
     assert "ya estaba cerrada" in text_of(
@@ -205,7 +205,7 @@ async def test_a_coordinator_who_raises_an_alert_can_close_it(runtime, phone):
     assert [b["text"] for b in buttons(sent)] == ["✅ Resuelta", "🟡 Falsa alarma"]
     await ana.wait_for("Accidente en Barrio Estación")
     closed = text_of(await carmen.tap("Falsa alarma"))
-    assert "avisé a los 3 socios" in closed, closed
+    assert "avisé a quienes la recibieron (3)" in closed, closed
     await ana.wait_for("Falsa alarma")
 
 

@@ -66,7 +66,7 @@ async def test_an_announcement_at_night_still_waits_for_the_morning(runtime, pho
     clock.advance(TO_22_10)
     await carmen.say("/anuncio")
     await carmen.say("Mañana se corta el agua de 9 a 12.")
-    assert "Enviando a 1 socios" in text_of(await carmen.tap("Enviar"))
+    assert "Enviando a 1 persona." in text_of(await carmen.tap("Enviar"))
     async with runtime.sessions() as session:
         waiting = (
             await session.scalars(select(Delivery).where(Delivery.text.contains("agua")))

@@ -42,7 +42,7 @@ async def test_an_alert_of_another_kind_reads_as_an_emergency_in_the_broadcast_a
     alert = await beto.wait_for("Corte de luz")
     assert alert["text"].startswith("❗ Otra emergencia en Barrio Estación")
     await carmen.wait_for("Corte de luz")
-    assert "avisé a los" in text_of(await carmen.tap("Resuelta"))
+    assert "avisé a quienes la recibieron" in text_of(await carmen.tap("Resuelta"))
     closed = (await beto.wait_for("ya está controlada"))["text"]
     assert "la alerta (otra emergencia) en Barrio Estación" in closed
     assert "de otro" not in closed
