@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -269,22 +269,30 @@ async def _fire_meeting(
         return Fired(skipped="meeting cancelled")
     if meeting.starts_at <= now:
         return Fired(skipped="meeting started")
-    # Fell due while the bot was down, together with a later one: one reminder, the nearer.
+    if await _a_later_one_is_due(session, reminder, Reminder.meeting_id == meeting.id, now):
+        return Fired(skipped="a later reminder is due too")
+    audience = await reminder_audience(session, meeting)
+    return await queue_meeting_reminder(session, meeting, audience, now, default)
+
+
+async def _a_later_one_is_due(
+    session: AsyncSession, reminder: Reminder, same_subject: ColumnElement[bool], now: datetime
+) -> bool:
+    """Fell due while the bot was down, together with a later reminder of the same meeting or
+    call (and zone): one reminder, the nearer, is enough."""
     later = await session.scalar(
         select(Reminder.id)
         .where(
-            Reminder.meeting_id == meeting.id,
-            Reminder.kind == ReminderKind.MEETING,
+            same_subject,
+            Reminder.kind == reminder.kind,
+            Reminder.zone.is_(None) if reminder.zone is None else Reminder.zone == reminder.zone,
             Reminder.status == ReminderStatus.PENDING,
             Reminder.due_at > reminder.due_at,
             Reminder.due_at <= now,
         )
         .limit(1)
     )
-    if later is not None:
-        return Fired(skipped="a later reminder is due too")
-    audience = await reminder_audience(session, meeting)
-    return await queue_meeting_reminder(session, meeting, audience, now, default)
+    return later is not None
 
 
 async def reminder_audience(
@@ -411,6 +419,8 @@ async def _fire_call(
     today = now.astimezone(zone).date()
     if call.closes_on < today:
         return Fired(skipped="call closed")
+    if await _a_later_one_is_due(session, reminder, Reminder.funding_call_id == call.id, now):
+        return Fired(skipped="a later reminder is due too")
     barrios = (await session.scalars(select(Barrio).where(_call_barrios(call)))).all()
     zone_of = {b.id: str(barrio_zone(b, default)) for b in barrios}
     # One reminder per person: from the zone of their first barrio of the audience.
