@@ -148,7 +148,10 @@ async def test_a_whatsapp_coordinator_approves_calls_a_meeting_publishes_a_call_
     shown = await rosa.say("15/12")
     assert "del martes 24 de noviembre al martes 15 de diciembre" in text_of_list(shown)
     published = text_of_list(await rosa.say(option_number(shown, "Publicar")))
-    assert "Publicada. Avisé a 1 persona;" in published and "CONVOCATORIAS hasta el cierre" in published
+    assert (
+        "Publicada. Avisé a 1 persona;" in published
+        and "CONVOCATORIAS hasta el cierre" in published
+    )
     call = await luis.wait_for("Nueva convocatoria")
     assert "💰 Fondo Barrios Comerciales 2027" in call and "https://www.sercotec.cl/barrios" in call
 
