@@ -84,7 +84,10 @@ WHATSAPP_ANSWER_WITH_NUMBER = "Responde con el número de tu opción."
 WHATSAPP_WORDING = {
     # WhatsApp has no silent messages: there they come as any other.
     "y, sin sonido, los avisos": "y los avisos",
-    "Toca una opción.": "Elige una opción.",
+    "Toca una opción": "Elige una opción",
+    "toca «✏️ Otras horas» en el que quieras cambiar": (
+        "escribe el número de «✏️ Otras horas» del barrio que quieras cambiar"
+    ),
     "Ese botón ya no sirve.": "Esa opción ya no sirve.",
     "Ese botón no es válido.": "Esa opción no es válida.",
     ", tocando un botón o escribiendo su número": " escribiendo su número",

@@ -3,6 +3,8 @@ list, long messages split in order, Twilio's errors mapped to the outbox's retry
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
@@ -99,3 +101,9 @@ def test_texts_that_say_tap_a_button_say_type_its_number_on_whatsapp():
     assert render(texts.CHOOSE_FROM_OPTIONS, []) == [
         "Elige una de las opciones escribiendo su número."
     ]
+    # No text in the catalog tells a WhatsApp user to tap a button WhatsApp does not show
+    # (📎 is WhatsApp's own).
+    for name, text in vars(texts).items():
+        if isinstance(text, str):
+            shown = "\n".join(render(text, []))
+            assert not re.search(r"bot[oó]n|[Tt]oca(?! 📎)|[Tt]ócalo|[Tt]ocando", shown), name
