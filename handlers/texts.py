@@ -288,7 +288,10 @@ REJECTION_TEAM_NO_CONTACT = (
 REJECTION_REASON_LINE = "Motivo: {reason}."
 REJECTION_NOTE_LINE = "Motivo, en palabras de la coordinación: «{note}»"
 REJECTION_CONTACT = "Si quieres conversarlo, la coordinación dejó este contacto:"
-REJECTION_NO_CONTACT = "Si crees que es un error, conversa con la coordinación del barrio."
+REJECTION_NO_CONTACT = (
+    "La coordinación aún no deja un contacto en el bot; cuando lo haga, lo verás en /barrio. "
+    "Si crees que es un error, pregunta en tu barrio quién coordina, o cuéntaselo a Sercotec."
+)
 REJECTION_WAY_OUT = "Si tu negocio está en otro barrio comercial, puedes pedir ingreso ahí 👇"
 ASK_OTHER_BARRIO = "🏘️ Pedir ingreso a otro barrio"
 ALREADY_DECIDED = "Esa solicitud ya estaba resuelta ({status})."

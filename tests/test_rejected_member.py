@@ -149,7 +149,7 @@ async def test_the_coordinator_writes_a_reason_or_calls_the_rejection_off(runtim
     assert "Aún no dejas un contacto para vecinos" in done and "/barrio" in done
     notice = await ana.wait_for("no aprobó tu solicitud")
     assert f"Motivo, en palabras de la coordinación: «{reason}»" in notice["text"]
-    assert "conversa con la coordinación del barrio" in notice["text"]
+    assert "cuando lo haga, lo verás en /barrio" in notice["text"]
     # What she typed next is not a reason: the dialogue is over.
     assert "Rechazaste" not in text_of(await carmen.say("Otra cosa"))
 
@@ -158,6 +158,11 @@ async def test_the_coordinator_writes_a_reason_or_calls_the_rejection_off(runtim
     sent = await ana.say("/misdatos")
     data = json.loads(await _downloaded(emulator, sent[-1]))
     assert data["membresias"][0]["motivo_rechazo"] == reason
+    # Carmen leaves a contact afterwards: Ana finds it where she was told to look.
+    await carmen.say("/barrio")
+    await carmen.tap("Contacto para vecinos")
+    await carmen.say("+56 9 5555 1234")
+    assert "📞 +56 9 5555 1234" in text_of(await ana.say("/barrio"))
 
 
 async def test_two_coordinators_cannot_both_decide(runtime, phone):
