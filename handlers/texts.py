@@ -764,7 +764,8 @@ MEETING_CANCEL_YES = "Sí, cancelar"
 MEETING_CANCELLED_NOTICE = "❌ Se canceló la reunión:\n\n{card}"
 MEETING_MOVED_NOTICE = (
     "🕑 Cambió la fecha de la reunión.\nAntes: {old}\nAhora: {new}\n\n{card}\n\n"
-    "¿Puedes en la nueva fecha? Responde aquí 👇"
+    "¿Puedes en la nueva fecha? Si ya respondiste, tu respuesta sigue en pie; cámbiala aquí "
+    "si hace falta 👇"
 )
 MEETING_CANCELLED_DONE = "Reunión cancelada. Avisé a {count} invitados."
 MEETING_MOVED_DONE = "Fecha cambiada. Avisé a {count} invitados."

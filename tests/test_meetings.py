@@ -69,6 +69,7 @@ async def test_moving_and_cancelling_tell_the_invited(runtime, phone):
     await _call_meeting(carmen)
     await carmen.tap("Enviar invitación")
     await ana.wait_for("Te invitan")
+    await ana.tap("Asistiré")
 
     await carmen.say("/asistencia")
     asked = text_of(await carmen.tap("Cambiar fecha"))
@@ -81,6 +82,9 @@ async def test_moving_and_cancelling_tell_the_invited(runtime, phone):
     assert "Avisé a 3 invitados" in text_of(await carmen.tap("Sí, está bien"))
     moved = await ana.wait_for("Cambió la fecha")
     assert "viernes 27 de noviembre a las 18:30" in moved["text"]
+    # Her "Asistiré" stands, and she is told so.
+    assert "tu respuesta sigue en pie" in moved["text"]
+    assert "Asistirán (1): Ana" in text_of(await carmen.say("/asistencia"))
 
     await carmen.say("/asistencia")
     await carmen.tap("Cancelar reunión")
