@@ -45,11 +45,23 @@ MAX_NOTE = 200
 
 
 def join_request(
-    member: Member, barrio: Barrio, membership_id: int, *, for_admins: bool = False
+    member: Member,
+    barrio: Barrio,
+    membership_id: int,
+    *,
+    for_admins: bool = False,
+    unreached: bool = False,
 ) -> tuple[str, list[Option]]:
     """The question a coordinator (or, in a barrio without one, an administrator) gets about
-    one pending member, with its two buttons."""
-    template = texts.JOIN_REQUEST_NO_COORDINATION if for_admins else texts.JOIN_REQUEST
+    one pending member, with its two buttons. `unreached`: to an administrator, because the
+    barrio's coordinators cannot be reached."""
+    template = texts.JOIN_REQUEST
+    if for_admins:
+        template = (
+            texts.JOIN_REQUEST_UNREACHED_COORDINATION
+            if unreached
+            else texts.JOIN_REQUEST_NO_COORDINATION
+        )
     text = template.format(
         barrio=barrio.name,
         comuna=barrio.comuna,
@@ -77,9 +89,16 @@ async def join_route(
 ) -> JoinRoute:
     if not barrio.requires_approval:
         return JoinRoute.OPEN
-    if await queries.coordinators_of(session, barrio.id):
+    coordinators = await queries.coordinators_of(session, barrio.id)
+    if _reachable(coordinators) or (coordinators and not admins):
         return JoinRoute.COORDINATION
     return JoinRoute.ADMINISTRATORS if admins else JoinRoute.NOBODY
+
+
+def _reachable(coordinators: Sequence[Member]) -> list[Recipient]:
+    """Where the coordinators can be written to: none if every one of them blocked the bot or
+    never opened it (a request sent there would reach nobody)."""
+    return [r for c in coordinators for r in recipients_of(c) if not r.unreachable]
 
 
 async def ask_to_join(
@@ -95,14 +114,15 @@ async def ask_to_join(
     """Queue the join request to the barrio's coordinators, or to the administrators while it
     has none; returns how many messages that is (none: nobody could answer it)."""
     coordinators = await queries.coordinators_of(session, barrio.id)
+    by_coordination = bool(_reachable(coordinators)) or (bool(coordinators) and not admins)
     recipients = (
         [r for coordinator in coordinators for r in recipients_of(coordinator)]
-        if coordinators
+        if by_coordination
         else await recipients_at(session, admins)
     )
     return await _enqueue_request(
         session, recipients, member, barrio, membership.id, now=now, zone=zone,
-        for_admins=not coordinators,
+        for_admins=not by_coordination, unreached=bool(coordinators),
     )  # fmt: skip
 
 
@@ -116,10 +136,13 @@ async def _enqueue_request(
     now: datetime,
     zone: ZoneInfo,
     for_admins: bool,
+    unreached: bool = False,
 ) -> int:
     """One join request with its buttons: a personal notice, which quiet hours do not hold,
     erased with the applicant."""
-    text, buttons = join_request(member, barrio, membership_id, for_admins=for_admins)
+    text, buttons = join_request(
+        member, barrio, membership_id, for_admins=for_admins, unreached=unreached
+    )
     return await enqueue(
         session,
         recipients,

@@ -310,6 +310,11 @@ MEMBERS_MORE = "… y {count} más. Para la lista completa: barrio export member
 PENDING_NONE = "No hay solicitudes pendientes en {barrio}."
 PENDING_HEADER = "⏳ Solicitudes por aprobar en {barrio}: {count}"
 # To an administrator, about a barrio without coordination in the bot.
+JOIN_REQUEST_UNREACHED_COORDINATION = (
+    "Nueva solicitud para {barrio} ({comuna}). Su coordinación no recibe mensajes del bot "
+    "(lo bloqueó o no lo ha vuelto a abrir), así que te llega a ti:\n"
+    "👤 {name}\n🏪 {business} ({category})\n¿La apruebas?"
+)
 JOIN_REQUEST_NO_COORDINATION = (
     "Nueva solicitud para {barrio} ({comuna}), que aún no tiene coordinación en el bot:\n"
     "👤 {name}\n🏪 {business} ({category})\n¿La apruebas?"

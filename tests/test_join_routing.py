@@ -135,6 +135,35 @@ async def test_with_a_coordinator_the_request_goes_to_them_and_not_the_administr
     assert to_team == 0
 
 
+async def test_a_request_whose_coordinators_blocked_the_bot_reaches_the_administrator(
+    with_admin, emulator
+):
+    barrio = await make_barrio(with_admin, "Barrio Norte", "Rengo")
+    carmen = Phone(emulator, with_admin, 8810, "Carmen")
+    await register(carmen, barrio, business="Librería Carmen")
+    await make_coordinator(with_admin, carmen, barrio)
+    emulator.block(carmen.user_id, notify=False)
+    beto = Phone(emulator, with_admin, 8811, "Beto")
+    await register(beto, barrio, business="Bazar Beto")
+    # The request to Carmen bounces: she is marked unreachable.
+    await wait_for_delivery(
+        with_admin, lambda d: d.recipient == "8810" and d.status == DeliveryStatus.UNREACHABLE
+    )
+    team = Phone(emulator, with_admin, ADMIN, "Equipo")
+    # Beto's went to her, as she had not been found unreachable yet.
+    assert not [t for t in team.texts() if "Bazar Beto" in t]
+
+    ana = Phone(emulator, with_admin, 8812, "Ana")
+    await register(ana, barrio)
+    told = ana.last()["text"]
+    assert TEAM in told and "cuando la coordinación" not in told
+    request = await team.wait_for("Su coordinación no recibe mensajes del bot")
+    assert "Nueva solicitud para Barrio Norte (Rengo)" in request["text"]
+    assert "👤 Ana" in request["text"]
+    assert "Aprobaste a Ana" in text_of(await team.tap("Aprobar"))
+    await ana.wait_for("Ya eres parte de Barrio Norte")
+
+
 async def test_the_first_coordinator_gets_the_requests_that_were_waiting(with_admin, emulator):
     barrio = await make_barrio(with_admin, "Barrio Sur", "Machalí")
     team = Phone(emulator, with_admin, ADMIN, "Equipo")
