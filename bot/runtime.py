@@ -480,14 +480,23 @@ def _on_stop_signals(
     return restore
 
 
+# What `barrio run` says when one of these ends: to whoever runs the deployment, in Spanish.
+_TASK_NAMES = {
+    "web": "el servidor web",
+    "poller": "la lectura de mensajes de Telegram",
+    "outbox": "el envío de mensajes",
+    "reminders": "los recordatorios",
+}
+
+
 def _ended_reason(task: asyncio.Task[None]) -> str:
-    name = {"web": "the web server"}.get(task.get_name(), f"the {task.get_name()} task")
+    name = _TASK_NAMES.get(task.get_name(), f"la tarea {task.get_name()}")
     if task.cancelled():
-        return f"{name} was cancelled; the bot stopped too"
+        return f"{name} se canceló; el bot se detuvo también"
     error = task.exception()
     if error is not None:
-        return f"{name} failed ({type(error).__name__}: {error}); the bot stopped too"
-    return f"{name} stopped on its own; the bot stopped too"
+        return f"{name} falló ({type(error).__name__}: {error}); el bot se detuvo también"
+    return f"{name} se detuvo por su cuenta; el bot se detuvo también"
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

@@ -110,7 +110,7 @@ async def test_a_web_server_that_ends_by_itself_stops_the_bot(settings):
     runtime, task = await _running(settings)
     assert runtime._web is not None
     runtime._web.should_exit = True  # as when uvicorn ends its main loop by itself
-    with pytest.raises(BackgroundTaskEnded, match="the web server stopped on its own"):
+    with pytest.raises(BackgroundTaskEnded, match="el servidor web se detuvo por su cuenta"):
         await asyncio.wait_for(task, WAIT_S)
     _stopped_in_order(runtime)
 
@@ -127,7 +127,7 @@ async def test_a_web_server_that_fails_stops_the_bot_in_one_line(settings, caplo
         with pytest.raises(BackgroundTaskEnded) as ended:
             await asyncio.wait_for(task, WAIT_S)
     assert str(ended.value) == (
-        "the web server failed (RuntimeError: selector gone); the bot stopped too"
+        "el servidor web falló (RuntimeError: selector gone); el bot se detuvo también"
     )
     _stopped_in_order(runtime)
     # The reason is said once, by whoever catches the exception: no traceback from stop().
@@ -138,7 +138,7 @@ def test_barrio_run_exits_1_in_one_line_when_the_web_server_ends(monkeypatch, ca
     from bot import cli
 
     async def web_server_ended(_self: Runtime) -> None:
-        raise BackgroundTaskEnded(f"the web server stopped on its own ({TOKEN})")
+        raise BackgroundTaskEnded(f"el servidor web se detuvo por su cuenta ({TOKEN})")
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
@@ -148,7 +148,7 @@ def test_barrio_run_exits_1_in_one_line_when_the_web_server_ends(monkeypatch, ca
         cli.main(["run"])
     assert exit_info.value.code == 1
     error = capsys.readouterr().err
-    assert error.startswith("barrio: the web server stopped on its own")
+    assert error.startswith("barrio: el servidor web se detuvo por su cuenta")
     assert error.count("\n") == 1 and TOKEN not in error
 
 
