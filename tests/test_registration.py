@@ -23,7 +23,21 @@ async def test_invite_link_registration_takes_four_answers_and_waits_for_approva
     for step in (ana.say("Ana María"), ana.say("Almacén La Esquina"), ana.tap("Almacén")):
         await step
         answers += 1
-    assert "Aceptas" in ana.last()["text"]
+    consent = ana.last()
+    assert "Aceptas" in consent["text"]
+    # What is kept, who sees it, the alert's name, how to see or erase it; still one tap.
+    for said in (
+        "guardamos tu nombre, tu negocio y su rubro",
+        "tu dirección y teléfono, solo si los agregas",
+        "la coordinación del barrio",
+        "Sercotec en sus informes",
+        "en el directorio",
+        "alerta de seguridad, llega a todo el barrio con tu nombre",
+        "/misdatos",
+        "/baja",
+    ):
+        assert said in consent["text"], said
+    assert len(buttons(consent)) <= 3
     done = text_of(await ana.tap("Acepto"))
     answers += 1
     assert answers == 4
