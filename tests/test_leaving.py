@@ -70,6 +70,24 @@ async def test_what_waits_for_the_night_to_end_never_reaches_who_left(runtime, p
         assert "se corta el agua" not in text and "Te invitan a una reunión" not in text
 
 
+async def test_a_call_reminder_held_by_her_quiet_hours_never_reaches_who_left(
+    runtime, phone, clock
+):
+    from models import ReminderKind
+    from tests.test_reminders import _publish_call, _reminders, settle_reminders
+
+    barrio, carmen, (ana, beto, _) = await _barrio_with_people(runtime, phone)
+    await ana.say("/silencio")
+    await ana.say("de 9 a 12")  # the reminder comes at 10:00: hers waits until noon
+    await _publish_call(carmen, ana)
+    week = (await _reminders(runtime, ReminderKind.FUNDING))[0]
+    await settle_reminders(runtime, clock, week.due_at + timedelta(seconds=5))
+    await beto.wait_for("se acerca el cierre")
+    assert len(await _deliveries_to(runtime, ana, status=DeliveryStatus.PENDING)) == 1
+    await _leave(ana, "Barrio Estación")
+    assert await _deliveries_to(runtime, ana, status=DeliveryStatus.PENDING) == []
+
+
 async def test_what_two_barrios_sent_stays_for_who_leaves_only_one(runtime, phone, clock):
     centro, carmen, (ana, beto, rosa) = await _barrio_with_people(runtime, phone)
     lejano = await make_barrio(runtime, "Barrio Lejano", "Lolol", open_to_all=True)
