@@ -524,6 +524,10 @@ async def register_commands(bot: Bot, *, linking: bool) -> None:
     )
 
 
+# A WhatsApp photo that could not be had is not asked for again, for each recipient, before.
+PHOTO_RETRY_AFTER_S = 300.0
+
+
 class TelegramSender:
     """The outbox dispatcher's way to Telegram: maps PTB's errors to what the outbox must do."""
 
@@ -537,6 +541,7 @@ class TelegramSender:
         self.fetch_photo: Callable[[str], Awaitable[bytes]] | None = None
         self._uploaded: dict[str, str] = {}
         self._uploading: dict[str, asyncio.Lock] = {}
+        self._unavailable: dict[str, float] = {}
 
     async def send(
         self,
@@ -571,11 +576,18 @@ class TelegramSender:
         cannot be had: the words are the message, the photo is not worth losing them for."""
         if self.fetch_photo is None:
             return None
+        failed_at = self._unavailable.get(reference)
+        if failed_at is not None and time.monotonic() - failed_at < PHOTO_RETRY_AFTER_S:
+            return None  # each waiting send would wait for the same failure again
         try:
-            return InputFile(await self.fetch_photo(reference), filename="foto.jpg")
+            content = await self.fetch_photo(reference)
+            if not content.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+                raise ValueError("not a JPEG or PNG image")
         except Exception as error:
             log.warning("photo for Telegram not available (%s)", type(error).__name__)
+            self._unavailable[reference] = time.monotonic()
             return None
+        return InputFile(content, filename="foto.jpg")
 
     def _remember(self, reference: str | None, photo: str | InputFile, message: Message) -> None:
         if isinstance(photo, InputFile) and reference is not None and message.photo:

@@ -251,11 +251,14 @@ class WhatsAppSender:
             return await self._send_template(recipient, text, options, kind)
         media = await self._photo_url(photo) if photo else None
         sid = ""
-        for index, body in enumerate(render(text, options, first_number)):
+        bodies = render(text, options, first_number)
+        for index, body in enumerate(bodies):
             content: dict[str, object] = {"body": body}
             if media is not None and index == 0:
                 content["media_url"] = [media]
-            sid = await self._create(recipient, content, kind)
+            # Only the piece whose sid the outbox row keeps is worth a status callback.
+            last = index == len(bodies) - 1
+            sid = await self._create(recipient, content, kind, tracked=last)
         return sid
 
     async def after_recorded(self, message_ids: Sequence[str]) -> None:
@@ -324,14 +327,20 @@ class WhatsAppSender:
         )
 
     async def _create(
-        self, recipient: str, content: Mapping[str, object], kind: str | None = None
+        self,
+        recipient: str,
+        content: Mapping[str, object],
+        kind: str | None = None,
+        *,
+        tracked: bool = True,
     ) -> str:
         kwargs: dict[str, object] = {"from_": self.from_, "to": f"whatsapp:{recipient}"}
         kwargs.update(content)
         if kind == "alert":
             # Held up somewhere on the way, a security alert fails rather than arriving late.
             kwargs["validity_period"] = ALERT_VALIDITY_S
-        if self.status_callback:
+        # A direct reply (no kind) has no outbox row for its callbacks to update.
+        if self.status_callback and kind is not None and tracked:
             kwargs["status_callback"] = self.status_callback
         try:
             message = await self.client.messages.create_async(**kwargs)
@@ -519,6 +528,7 @@ async def fetch_media(
         raise ValueError("media outside Twilio's API")
     credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
     timeout = aiohttp.ClientTimeout(total=TWILIO_TIMEOUT_S)
+    content = bytearray()
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
         # Twilio answers with a redirect to where the file is; aiohttp does not take the
@@ -526,10 +536,11 @@ async def fetch_media(
         session.get(url, headers={"Authorization": f"Basic {credentials}"}) as answer,
     ):
         answer.raise_for_status()
-        content = await answer.content.read(files.MAX_PHOTO_BYTES + 1)
-    if len(content) > files.MAX_PHOTO_BYTES:
-        raise ValueError("media larger than a photo may be")
-    return content
+        async for chunk in answer.content.iter_chunked(64 * 1024):
+            content += chunk
+            if len(content) > files.MAX_PHOTO_BYTES:
+                raise ValueError("media larger than a photo may be")
+    return bytes(content)
 
 
 TWILIO_API = "https://api.twilio.com"

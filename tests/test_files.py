@@ -106,7 +106,8 @@ async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
     from tests.test_reminders import outbox_idle
     from tests.test_whatsapp import ROSA, WhatsAppPhone, _register, option_number
 
-    photo = b"\xff\xd8\xff\xe0" + b"una foto de la feria" * 50
+    # As big as a phone's photo: it comes in many pieces, and must arrive whole.
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3000
     barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
     rosa = WhatsAppPhone(twilio, both, ROSA)
     await _register(rosa, barrio.invite_code)
@@ -146,6 +147,9 @@ async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
         assert asyncio.get_running_loop().time() < deadline, "the photo was never fetched"
         await asyncio.sleep(0.01)
     assert twilio.fetched_media(sent["sid"]) == [("image/jpeg", photo)]
+    [uploaded] = file_ids
+    stored = next(f for f in emulator._files.values() if f.file_unique_id == uploaded)
+    assert stored.data == photo
 
 
 async def test_the_same_photo_is_fetched_once_for_every_recipient(both, clock):
