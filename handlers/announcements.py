@@ -398,7 +398,9 @@ async def report_held(
     queued = await enqueue(
         session,
         recipients_of(author),
-        texts.ANNOUNCE_HELD.format(waiting=waiting, when=describe_when(until, zone, now)),
+        texts.ANNOUNCE_HELD.format(
+            people=texts.people(waiting), when=describe_when(until, zone, now)
+        ),
         now=now,
         zone=zone,
         priority=Priority.PERSONAL,

@@ -846,7 +846,10 @@ async def _manage(turn: Turn, action: str, arg: str) -> bool:
             )
         )
         await reminders.drop_meeting_reminders(turn.session, meeting.id)
-        turn.say(texts.MEETING_CANCELLED_DONE.format(count=count), main_menu(turn.member))
+        turn.say(
+            texts.MEETING_CANCELLED_DONE.format(people=texts.people(count, "invitados")),
+            main_menu(turn.member),
+        )
     else:
         turn.finish()
         turn.enter(FLOW, "move", meeting_id=meeting.id, barrio_id=meeting.barrio_id)
@@ -933,7 +936,10 @@ async def _moved(turn: Turn) -> None:
     await reminders.plan_meeting(turn.session, meeting, turn.now)
     turn.planned = True
     count = await _tell_invited(turn, meeting, news=MOVED, old=old.isoformat())
-    turn.say(texts.MEETING_MOVED_DONE.format(count=count), main_menu(turn.member))
+    turn.say(
+        texts.MEETING_MOVED_DONE.format(people=texts.people(count, "invitados")),
+        main_menu(turn.member),
+    )
 
 
 async def _change_scheduled(turn: Turn, meeting: Meeting, **values: Any) -> bool:

@@ -289,8 +289,8 @@ REJECTION_REASON_LINE = "Motivo: {reason}."
 REJECTION_NOTE_LINE = "Motivo, en palabras de la coordinación: «{note}»"
 REJECTION_CONTACT = "Si quieres conversarlo, la coordinación dejó este contacto:"
 REJECTION_NO_CONTACT = (
-    "La coordinación aún no deja un contacto en el bot; cuando lo haga, lo verás en /barrio. "
-    "Si crees que es un error, pregunta en tu barrio quién coordina, o cuéntaselo a Sercotec."
+    "La coordinación aún no ha dejado un contacto en el bot. Si crees que es un error, "
+    "pregunta en tu barrio quién coordina, o cuéntaselo a Sercotec."
 )
 REJECTION_WAY_OUT = "Si tu negocio está en otro barrio comercial, puedes pedir ingreso ahí 👇"
 ASK_OTHER_BARRIO = "🏘️ Pedir ingreso a otro barrio"
@@ -502,9 +502,10 @@ ANNOUNCE_TOO_LONG = "El anuncio es muy largo: hasta {limit} letras, por favor."
 ANNOUNCE_PREVIEW = "Así se verá tu anuncio 👇"
 
 
-def people(count: int) -> str:
-    """How many members a message reaches: "3 socios", and "1 persona", which fits anyone."""
-    return "1 persona" if count == 1 else f"{count} socios"
+def people(count: int, many: str = "socios") -> str:
+    """How many people a message reaches: "3 socios" (or `many`), and "1 persona", which fits
+    anyone."""
+    return "1 persona" if count == 1 else f"{count} {many}"
 
 
 ANNOUNCE_CONFIRM = "Llegará a {people} de {barrios}. ¿Lo envío?"
@@ -772,8 +773,8 @@ MEETING_MOVED_NOTICE = (
     "¿Puedes en la nueva fecha? Si ya respondiste, tu respuesta sigue en pie; cámbiala aquí "
     "si hace falta 👇"
 )
-MEETING_CANCELLED_DONE = "Reunión cancelada. Avisé a {count} invitados."
-MEETING_MOVED_DONE = "Fecha cambiada. Avisé a {count} invitados."
+MEETING_CANCELLED_DONE = "Reunión cancelada. Avisé a {people}."
+MEETING_MOVED_DONE = "Fecha cambiada. Avisé a {people}."
 MEETING_GONE = "Esa reunión ya no se puede cambiar."
 
 # --- funding calls -------------------------------------------------------------------------
@@ -873,6 +874,6 @@ ANNOUNCE_RECEIPTS_AMBIGUOUS = "❔ Sin confirmar: {ambiguous}"
 ANNOUNCE_RECEIPTS_WAITING = "⏳ Por enviar: {waiting}"
 ANNOUNCE_HELD = (
     "⏸️ WhatsApp deja que el bot escriba a un número limitado de personas por día, y hoy ya "
-    "se llegó al tope. A {waiting} socios en WhatsApp tu anuncio les llegará a partir de "
+    "se llegó al tope. A {people} en WhatsApp tu anuncio les llegará a partir de "
     "{when}. Te aviso cuando termine."
 )

@@ -161,7 +161,7 @@ async def test_invitations_still_waiting_follow_a_move_or_a_cancel(runtime, phon
     await carmen.say("/asistencia")
     await carmen.tap("Cambiar fecha")
     await carmen.say("27/11 18:30")
-    assert "Avisé a 1 invitados" in text_of(await carmen.tap("Sí, está bien"))  # only Rosa
+    assert "Avisé a 1 persona." in text_of(await carmen.tap("Sí, está bien"))  # only Rosa
     clock.advance(timedelta(hours=10))  # 08:30
     runtime.dispatcher.wake()
     invite = await ana.wait_for("Te invitan")

@@ -149,7 +149,7 @@ async def test_the_coordinator_writes_a_reason_or_calls_the_rejection_off(runtim
     assert "Aún no dejas un contacto para vecinos" in done and "/barrio" in done
     notice = await ana.wait_for("no aprobó tu solicitud")
     assert f"Motivo, en palabras de la coordinación: «{reason}»" in notice["text"]
-    assert "cuando lo haga, lo verás en /barrio" in notice["text"]
+    assert "aún no ha dejado un contacto" in notice["text"]
     # What she typed next is not a reason: the dialogue is over.
     assert "Rechazaste" not in text_of(await carmen.say("Otra cosa"))
 
