@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot import logs, whatsapp
 from bot.poster import Invite, write_poster
 from bot.settings import Settings, SettingsError, load_settings
-from handlers import admin, reminders
+from handlers import admin, reminders, texts
 from models import Barrio, db, queries
 from models.entities import utcnow
 
@@ -442,7 +442,7 @@ async def _print_barrios(session: AsyncSession) -> None:
         reminded = ",".join(f"{m / 60:g}h" for m in offsets) or "sin recordatorios"
         print(
             f"{barrio.slug}\t{barrio.name}\t{barrio.comuna}\t{barrio.region}\t"
-            f"{barrio.invite_code}\t{joining}\t{members} socios\t{coordination}\t{zone}\t"
+            f"{barrio.invite_code}\t{joining}\t{texts.people(members)}\t{coordination}\t{zone}\t"
             f"{reminded}"
         )
 

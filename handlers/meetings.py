@@ -627,12 +627,14 @@ async def _series_calendar_file(meeting: Meeting, turn: Turn) -> Document:
                 for other in dates
                 if other.occurrence is not None and other.status == MeetingStatus.CANCELLED
             ],
+            # Every date changed on its own, moved back to the rule's time included: a phone
+            # that took its earlier change keeps it until a later one replaces it.
             overrides=[
                 Override(datetime.fromisoformat(other.occurrence), other.starts_at, other.sequence)
                 for other in dates
                 if other.occurrence is not None
                 and other.status != MeetingStatus.CANCELLED
-                and _moved_alone(other, zone)
+                and (other.sequence > 0 or _moved_alone(other, zone))
             ],
             sequence=changes,
         )

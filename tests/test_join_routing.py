@@ -349,7 +349,7 @@ async def test_coordinators_add_forwards_the_waiting_requests_and_says_so(
 
     await _in_a_thread(["barrios", "list"])
     [row] = capsys.readouterr().out.strip().splitlines()
-    assert "\t1 coordinador(a)\t" in row and "\t1 socios\t" in row
+    assert "\t1 coordinador(a)\t" in row and "\t1 persona\t" in row
 
 
 async def _in_a_thread(argv: list[str]) -> None:

@@ -503,7 +503,7 @@ async def test_an_invitation_to_a_meeting_cancelled_while_held_never_arrives(run
     await rosa.wait_for("Te invitan")
     await carmen.say("/asistencia")
     await carmen.tap("Cancelar reunión")
-    assert "Avisé a 1 invitados" in text_of(await carmen.tap("Sí, cancelar"))
+    assert "Avisé a 1 persona." in text_of(await carmen.tap("Sí, cancelar"))
     clock.advance(THURSDAY_0800 - clock())
     runtime.dispatcher.wake()
     await outbox_idle(runtime, clock)
