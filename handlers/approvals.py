@@ -90,15 +90,17 @@ async def join_route(
     if not barrio.requires_approval:
         return JoinRoute.OPEN
     coordinators = await queries.coordinators_of(session, barrio.id)
-    if _reachable(coordinators) or (coordinators and not admins):
+    if _by_coordination(coordinators, admins):
         return JoinRoute.COORDINATION
     return JoinRoute.ADMINISTRATORS if admins else JoinRoute.NOBODY
 
 
-def _reachable(coordinators: Sequence[Member]) -> list[Recipient]:
-    """Where the coordinators can be written to: none if every one of them blocked the bot or
-    never opened it (a request sent there would reach nobody)."""
-    return [r for c in coordinators for r in recipients_of(c) if not r.unreachable]
+def _by_coordination(coordinators: Sequence[Member], admins: Sequence[tuple[str, str]]) -> bool:
+    """Whether the coordinators answer: they can be written to, or nobody else could answer.
+    Every one of them blocked the bot (a request sent there would reach nobody): the
+    administrators answer."""
+    reachable = [r for c in coordinators for r in recipients_of(c) if not r.unreachable]
+    return bool(reachable) or (bool(coordinators) and not admins)
 
 
 async def ask_to_join(
@@ -114,7 +116,7 @@ async def ask_to_join(
     """Queue the join request to the barrio's coordinators, or to the administrators while it
     has none; returns how many messages that is (none: nobody could answer it)."""
     coordinators = await queries.coordinators_of(session, barrio.id)
-    by_coordination = bool(_reachable(coordinators)) or (bool(coordinators) and not admins)
+    by_coordination = _by_coordination(coordinators, admins)
     recipients = (
         [r for coordinator in coordinators for r in recipients_of(coordinator)]
         if by_coordination
