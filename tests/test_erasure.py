@@ -213,3 +213,25 @@ async def test_a_coordinators_removal_list_forgets_an_erased_member(runtime, pho
             assert "Betoriano" not in str(rows), f"{table.name} still names Betoriano"
     # Her next number is answered as a list that no longer holds him.
     assert "Betoriano" not in text_of(await carmen.say("1"))
+
+
+async def test_on_sqlite_the_erased_bytes_leave_the_database_file(runtime, phone):
+    """Not only no row: the file itself, its free pages included, no longer holds her name."""
+    import pytest
+    from sqlalchemy import text
+
+    if not runtime.settings.database_url.startswith("sqlite"):
+        pytest.skip("a property of SQLite's file")
+    barrio = await make_barrio(runtime, open_to_all=True)
+    zoraida = phone(8890001, NAME)
+    await register(zoraida, barrio, business="Bazar Xilófono Quetzal")
+    await zoraida.say("/baja")
+    await zoraida.tap("Borrar todos mis datos")
+    await zoraida.tap("Sí, borrar todo")
+    async with runtime.engine.connect() as connection:
+        await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    path = runtime.settings.database_url.split(":///", 1)[1]
+    with open(path, "rb") as database:
+        content = database.read()
+    for trace in (NAME, "Bazar Xilófono Quetzal", "8890001"):
+        assert trace.encode() not in content, trace
