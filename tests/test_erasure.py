@@ -230,8 +230,10 @@ async def test_on_sqlite_the_erased_bytes_leave_the_database_file(runtime, phone
     await zoraida.tap("Sí, borrar todo")
     async with runtime.engine.connect() as connection:
         await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-    path = runtime.settings.database_url.split(":///", 1)[1]
-    with open(path, "rb") as database:
-        content = database.read()
+    import asyncio
+    from pathlib import Path
+
+    file = Path(runtime.settings.database_url.split(":///", 1)[1])
+    content = await asyncio.to_thread(file.read_bytes)
     for trace in (NAME, "Bazar Xilófono Quetzal", "8890001"):
         assert trace.encode() not in content, trace
