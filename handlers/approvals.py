@@ -26,6 +26,7 @@ from handlers.common import (
     main_menu,
     read_text,
     require_coordinator,
+    say_menu,
 )
 from handlers.core import Option, Turn, parse_id
 from handlers.outbox import Recipient, enqueue, recipients_at, recipients_of
@@ -37,7 +38,7 @@ MAX_LISTED = 40
 MAX_PENDING_SHOWN = 10
 # A join request's buttons (`apr:<action>:<membership id>`), and the reason buttons that
 # `no` offers (`apr:rj:<membership id>:<reason>`).
-ACTIONS = ("ok", "no", "rj", "tx", "rjt", "keep")
+ACTIONS = ("ok", "no", "rj", "tx", "rjt", "keep", "re")
 # Reasons besides `texts.REJECTION_REASONS`: none given, or typed (the note).
 NO_REASON = "none"
 TYPED_REASON = "other"
@@ -235,7 +236,11 @@ async def _queue_pending(
 async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) -> bool:
     """A join request's `apr:ok:<membership id>` approves it; `apr:no:<id>` asks why before
     rejecting, and `apr:rj:<id>:<reason>` rejects it with that reason (`none`, or `other`
-    with the `note` typed at the step `apr:tx:<id>` opens); `apr:keep:<id>` leaves it open."""
+    with the `note` typed at the step `apr:tx:<id>` opens); `apr:keep:<id>` leaves it open.
+    `apr:rl:<barrio id>` lists the requests the barrio turned down, and `apr:re:<id>` approves
+    one of them after all (talked over, the coordination changed its mind)."""
+    if action == "rl":
+        return await _list_rejected(turn, parse_id(arg))
     id_text, _, reason = arg.partition(":")
     membership_id = parse_id(id_text)
     if action not in ACTIONS or membership_id is None or not _valid_reason(action, reason, note):
@@ -250,7 +255,9 @@ async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) 
     if membership.barrio_id not in allowed and not turn.is_admin:
         turn.say(texts.COORDINATORS_ONLY)
         return True
-    if membership.status != MembershipStatus.PENDING:
+    # What the request must still be for this button to decide it.
+    undecided = MembershipStatus.REJECTED if action == "re" else MembershipStatus.PENDING
+    if membership.status != undecided:
         turn.say(texts.ALREADY_DECIDED.format(status=texts.STATUS_WORDS[membership.status]))
         return True
     if action in ("no", "tx", "keep"):
@@ -265,14 +272,14 @@ async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) 
         reason = TYPED_REASON
     if turn.flow == FLOW:
         turn.finish()
-    approved = action == "ok"
+    approved = action in ("ok", "re")
     status = MembershipStatus.ACTIVE if approved else MembershipStatus.REJECTED
     reason_kept = None if approved or reason == NO_REASON else reason
     # Conditional, so two coordinators tapping at once cannot both decide.
     decided = await queries.updated(
         turn.session,
         update(Membership)
-        .where(Membership.id == membership.id, Membership.status == MembershipStatus.PENDING)
+        .where(Membership.id == membership.id, Membership.status == undecided)
         .values(
             status=status,
             decided_at=turn.now,
@@ -293,6 +300,31 @@ async def on_button(turn: Turn, action: str, arg: str, note: str | None = None) 
         await turn.notify(member, welcome.format(barrio=barrio.name), barrio_id=barrio.id)
     else:
         await _tell_rejection(turn, member, barrio, reason_kept, note)
+    return True
+
+
+async def _list_rejected(turn: Turn, barrio_id: int | None) -> bool:
+    barrio = next((b for b in coordinated_barrios(turn.member) if b.id == barrio_id), None)
+    if barrio is None:
+        turn.say(texts.COORDINATORS_ONLY if barrio_id is not None else texts.INVALID_BUTTON)
+        return True
+    rejected = await queries.memberships_in(turn.session, barrio.id, MembershipStatus.REJECTED)
+    if not rejected:
+        say_menu(turn, texts.REJECTED_NONE.format(barrio=barrio.name))
+        return True
+    turn.say(texts.REJECTED_HEADER.format(barrio=barrio.name, count=len(rejected)))
+    for request in rejected[:MAX_PENDING_SHOWN]:
+        member = request.member
+        words = reason_words(request.rejection_reason, request.rejection_note)
+        turn.say(
+            texts.REJECTED_LINE.format(
+                name=member.name,
+                business=member.business_name,
+                category=category_label(member.business_category),
+                reason=words or texts.REJECTED_WITHOUT_REASON,
+            ),
+            [Option(texts.APPROVE_AFTER_ALL, f"apr:re:{request.id}")],
+        )
     return True
 
 
@@ -489,6 +521,13 @@ async def list_members(turn: Turn, _args: str) -> None:
         # Coordinators (this one included) are not removed from here.
         removable = any(m.role == Role.MEMBER for m in active)
         remove = [removal_option(barrio)] if removable else []
+        turned_down = await queries.memberships_in(
+            turn.session, barrio.id, MembershipStatus.REJECTED
+        )
+        if turned_down:
+            remove.append(
+                Option(texts.REJECTED_LIST.format(count=len(turned_down)), f"apr:rl:{barrio.id}")
+            )
         pending = await queries.memberships_in(turn.session, barrio.id, MembershipStatus.PENDING)
         if not pending:
             # One message, so "1" is "Quitar a un socio" wherever the numbers are read.

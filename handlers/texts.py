@@ -308,6 +308,15 @@ MEMBERS_HEADER = "👥 {barrio} — socios activos: {count}"
 MEMBERS_LINE = "• {name} — {business} ({category})"
 MEMBERS_MORE = "… y {count} más. Para la lista completa: barrio export members."
 PENDING_NONE = "No hay solicitudes pendientes en {barrio}."
+REJECTED_LIST = "❌ No aprobadas ({count})"
+REJECTED_HEADER = (
+    "Solicitudes que no se aprobaron en {barrio}: {count}. Si lo conversaron y cambia la "
+    "decisión, apruébala aquí 👇"
+)
+REJECTED_LINE = "❌ {name} — {business} ({category})\nMotivo: {reason}"
+REJECTED_WITHOUT_REASON = "sin motivo"
+REJECTED_NONE = "No hay solicitudes no aprobadas en {barrio}."
+APPROVE_AFTER_ALL = "✅ Aprobar ahora"
 PENDING_HEADER = "⏳ Solicitudes por aprobar en {barrio}: {count}"
 # To an administrator, about a barrio without coordination in the bot.
 JOIN_REQUEST_UNREACHED_COORDINATION = (

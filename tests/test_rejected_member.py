@@ -34,6 +34,49 @@ async def _coordinated(runtime, phone, barrio, user_id: int, name: str):
     return coordinator
 
 
+async def test_talked_over_the_coordination_approves_a_request_it_had_turned_down(
+    runtime, phone
+):
+    centro = await make_barrio(runtime, "Barrio Centro", "Rancagua")
+    carmen = await _coordinated(runtime, phone, centro, 7511, "Carmen")
+    ana = phone(7512, "Ana")
+    await register(ana, centro)
+    await carmen.wait_for("Nueva solicitud")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Faltan datos del negocio")
+    await ana.wait_for("no aprobó tu solicitud")
+
+    listed = await carmen.say("/miembros")
+    assert "❌ No aprobadas (1)" in [b["text"] for m in listed for b in buttons(m)]
+    shown = await carmen.tap("No aprobadas (1)")
+    assert "Si lo conversaron y cambia la decisión" in text_of(shown)
+    assert "❌ Ana — Almacén Ana" in text_of(shown) and "Motivo: faltan datos" in text_of(shown)
+    approved = text_of(await carmen.tap("Aprobar ahora"))
+    assert "Aprobaste a Ana" in approved
+    await ana.wait_for("Ya eres parte de Barrio Centro")
+    membership = await membership_of(runtime, "Ana", centro.id)
+    assert (membership.status, membership.rejection_reason) == (MembershipStatus.ACTIVE, None)
+    # Tapped again: already decided, nothing changes; the list is empty now.
+    again = await carmen.tap_data(
+        shown[-1]["message_id"], buttons(shown[-1])[0]["callback_data"], forge=True
+    )
+    assert "ya estaba resuelta (aprobada)" in text_of(again)
+    assert "❌ No aprobadas" not in str(await carmen.say("/miembros"))
+    # Only the barrio's coordination can list or approve them.
+    beto = phone(7513, "Beto")
+    await register(beto, centro, business="Bazar Beto")
+    await carmen.wait_for("Bazar Beto")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Sin motivo")
+    listing = await ana.tap_data(ana.last()["message_id"], f"apr:rl:{centro.id}", forge=True)
+    assert "solo para la coordinación" in text_of(listing)
+    before = await snapshot(runtime)
+    rejected = await membership_of(runtime, "Beto", centro.id)
+    forged = await ana.tap_data(ana.last()["message_id"], f"apr:re:{rejected.id}", forge=True)
+    assert "solo para la coordinación" in text_of(forged)
+    assert await snapshot(runtime) == before
+
+
 async def test_a_rejected_member_learns_why_whom_to_ask_and_asks_another_barrio(runtime, phone):
     centro = await make_barrio(runtime, "Barrio Centro", "Rancagua")
     norte = await make_barrio(runtime, "Barrio Norte", "Machalí")
