@@ -36,6 +36,7 @@ from telegram.error import RetryAfter, TelegramError
 from handlers import texts
 from handlers.outbox import Recipient, enqueue
 from models import InboundUpdate, Priority
+from scheduler.outbox import LATE_REPLY
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ async def unprocessed(
             now=now,
             zone=ZoneInfo("UTC"),
             priority=Priority.PERSONAL,
+            broadcast=LATE_REPLY,
         )
         return replay
 

@@ -38,6 +38,7 @@ from bot.inbound import REPLAY_WITHIN
 from handlers import broadcasts, texts
 from handlers.core import Document, Inbound, InboundKind, Option, Reply, fold
 from handlers.dialogue import COMMANDS, SANTIAGO, Dialogue
+from handlers.outbox import Recipient, enqueue
 from models import (
     ChannelIdentity,
     Conversation,
@@ -49,6 +50,7 @@ from models import (
     queries,
 )
 from scheduler.outbox import (
+    LATE_REPLY,
     Pacer,
     RetryLater,
     SendAmbiguous,
@@ -645,7 +647,8 @@ async def unprocessed_webhooks(
     sessions: async_sessionmaker[AsyncSession], now: datetime
 ) -> list[dict[str, str]]:
     """Webhooks stored and never handled (the process stopped), oldest first; those older
-    than `REPLAY_WITHIN` are dropped, as on Telegram."""
+    than `REPLAY_WITHIN` are dropped, as on Telegram, and whoever sent them is told, once,
+    that their message was missed (well inside the 24 hours in which a reply may go)."""
     async with sessions() as session, session.begin():
         rows = (
             await session.execute(
@@ -656,6 +659,10 @@ async def unprocessed_webhooks(
         ).all()
         fresh = [dict(p) for _, p, at in rows if p and at >= now - REPLAY_WITHIN]
         stale = [row_id for row_id, p, at in rows if not p or at < now - REPLAY_WITHIN]
+        missed = {address(p.get("From", "")) for _, p, at in rows if p and at < now - REPLAY_WITHIN}
+        # Someone whose later message is replayed has not lost their last message.
+        missed -= {address(form.get("From", "")) for form in fresh}
+        missed.discard("")
         if stale:
             await session.execute(
                 update(InboundUpdate)
@@ -663,6 +670,15 @@ async def unprocessed_webhooks(
                 .values(processed_at=now, payload=None)
             )
             log.warning("%d stored WhatsApp messages were too old to replay; dropped", len(stale))
+        await enqueue(
+            session,
+            [Recipient(None, CHANNEL, number, None, None, False) for number in sorted(missed)],
+            texts.MISSED_MESSAGE,
+            now=now,
+            zone=SANTIAGO,
+            priority=Priority.PERSONAL,
+            broadcast=LATE_REPLY,
+        )
     return fresh
 
 

@@ -182,9 +182,17 @@ class Sender(Protocol):
     ) -> str: ...
 
 
-def message_kind(broadcast: str | None) -> str:
+# A reply to what the person wrote, queued rather than sent at once (a message of theirs the
+# bot missed while it was stopped): sent as a direct reply is, with no kind, so inside the
+# 24-hour window their own message opened on WhatsApp.
+LATE_REPLY = "reply"
+
+
+def message_kind(broadcast: str | None) -> str | None:
     """What a delivery is, from what it is part of: "announcement:12" → "announcement"; a
-    notice to one person (a join request, an approval) is "notice"."""
+    notice to one person (a join request, an approval) is "notice"; a `LATE_REPLY`, none."""
+    if broadcast == LATE_REPLY:
+        return None
     return broadcast.partition(":")[0] if broadcast else "notice"
 
 

@@ -97,3 +97,56 @@ async def test_a_webhook_delivered_twice_while_the_database_is_busy_is_stored_wi
     help_replies = rosa.new()
     assert len(help_replies) == 1 and "ayuda" in help_replies[0].casefold()
     assert await _stored_copies(both, sid) == 1
+
+
+async def test_stored_webhooks_are_handled_at_start_and_one_too_old_gets_a_word(
+    settings, twilio, clock, emulator
+):
+    """Stored, then the bot stopped before handling them: at the next start the recent one is
+    handled, and whoever sent one too old to act on is told it was missed, not left unanswered."""
+    from datetime import timedelta
+
+    from bot.emulator.twilio_state import DEFAULT_ACCOUNT_SID, SANDBOX_SENDER
+    from bot.runtime import Runtime
+    from handlers import texts
+    from tests.test_whatsapp import _with_whatsapp
+
+    configured = _with_whatsapp(settings, twilio)
+
+    def webhook(sid: str, number: str, body: str) -> dict[str, str]:
+        return {
+            "MessageSid": sid,
+            "AccountSid": DEFAULT_ACCOUNT_SID,
+            "From": f"whatsapp:{number}",
+            "To": f"whatsapp:{SANDBOX_SENDER}",
+            "Body": body,
+            "NumMedia": "0",
+        }
+
+    first = Runtime(configured, clock=clock)
+    await first.start()
+    old = clock() - timedelta(hours=2)
+    await whatsapp.store_webhooks(
+        first.sessions,
+        [
+            ("SM" + "a" * 32, webhook("SM" + "a" * 32, ROSA, "/alerta"), old),
+            ("SM" + "b" * 32, webhook("SM" + "b" * 32, OTHER, "hola"), clock()),
+        ],
+    )
+    await first.stop()
+
+    runtime = Runtime(configured, clock=clock)
+    await runtime.start()
+    try:
+        twilio.set_webhook(f"http://127.0.0.1:{runtime.web_port}/whatsapp")
+        rosa, other = WhatsAppPhone(twilio, runtime, ROSA), WhatsAppPhone(twilio, runtime, OTHER)
+        await other.wait_for("Soy Barrio Conecta")
+        missed = await rosa.wait_for("se me pasó tu último mensaje")
+        assert missed.startswith(texts.MISSED_MESSAGE.split(":")[0])
+        assert not any("¿Qué está pasando?" in body for body in rosa.bodies())  # no old /alerta
+        assert not any("se me pasó" in body for body in other.bodies())
+        async with runtime.sessions() as session:
+            rows = (await session.scalars(select(InboundUpdate))).all()
+        assert rows and all(r.processed_at is not None and r.payload is None for r in rows)
+    finally:
+        await runtime.stop()
