@@ -354,6 +354,30 @@ async def test_a_status_callback_that_comes_before_the_send_is_recorded_still_co
         assert await session.scalar(select(func.count()).select_from(EarlyReceipt)) == 0
 
 
+async def test_an_announcement_that_cannot_go_without_a_template_is_counted_in_the_report(
+    both, twilio, emulator, clock
+):
+    """No approved template for announcements, and Rosa has not written for a day: her copy is
+    not sent (no REST call), and Carmen's report says one could not go."""
+    from datetime import timedelta
+
+    barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
+    rosa = WhatsAppPhone(twilio, both, ROSA)
+    await _register(rosa, barrio.invite_code)
+    ana = Phone(emulator, both, 6001, "Ana")
+    await register(ana, barrio)
+    clock.advance(timedelta(hours=25))
+    twilio.age_window(ROSA, 25)
+    calls = len(twilio.sent(ROSA))
+    await _announce(both, emulator, barrio, "Mañana hay feria en la plaza.")
+    carmen = Phone(emulator, both, 6000, "Carmen")
+    report = await carmen.wait_for("Tu anuncio ya salió")
+    assert "Entregados: 1" in report["text"] and "No se pudo: 1" in report["text"], report
+    assert len(twilio.sent(ROSA)) == calls
+    refused = await _whatsapp_delivery(both, "Mañana hay feria")
+    assert "24-hour window" in refused.last_error
+
+
 TEMPLATE = "HX" + "ab" * 16
 
 
