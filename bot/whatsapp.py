@@ -659,10 +659,31 @@ async def unprocessed_webhooks(
         ).all()
         fresh = [dict(p) for _, p, at in rows if p and at >= now - REPLAY_WITHIN]
         stale = [row_id for row_id, p, at in rows if not p or at < now - REPLAY_WITHIN]
-        missed = {address(p.get("From", "")) for _, p, at in rows if p and at < now - REPLAY_WITHIN}
+        missed: set[str] = set()
+        stopped: set[str] = set()
+        for _, payload, received_at in rows:
+            if not payload or received_at >= now - REPLAY_WITHIN:
+                continue
+            sender = address(payload.get("From", ""))
+            if fold(payload.get("Body", "")) in STOP_WORDS:
+                # Too old to answer, never too old to honour: no more messages to them.
+                stopped.add(sender)
+            elif received_at >= now - (WINDOW - WINDOW_MARGIN):
+                # Only inside the 24 hours their message opened can a reply go.
+                missed.add(sender)
         # Someone whose later message is replayed has not lost their last message.
         missed -= {address(form.get("From", "")) for form in fresh}
+        missed -= stopped
         missed.discard("")
+        if stopped:
+            await session.execute(
+                update(ChannelIdentity)
+                .where(
+                    ChannelIdentity.channel == CHANNEL,
+                    ChannelIdentity.external_id.in_(sorted(stopped)),
+                )
+                .values(unreachable_at=now)
+            )
         if stale:
             await session.execute(
                 update(InboundUpdate)

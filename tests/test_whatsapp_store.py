@@ -123,6 +123,7 @@ async def test_stored_webhooks_are_handled_at_start_and_one_too_old_gets_a_word(
             "NumMedia": "0",
         }
 
+    stopped, gone = "+56911110003", "+56911110004"
     first = Runtime(configured, clock=clock)
     await first.start()
     old = clock() - timedelta(hours=2)
@@ -130,7 +131,13 @@ async def test_stored_webhooks_are_handled_at_start_and_one_too_old_gets_a_word(
         first.sessions,
         [
             ("SM" + "a" * 32, webhook("SM" + "a" * 32, ROSA, "/alerta"), old),
+            # OTHER's old message is followed by a recent one: nothing of theirs is lost.
+            ("SM" + "c" * 32, webhook("SM" + "c" * 32, OTHER, "perfil"), old),
             ("SM" + "b" * 32, webhook("SM" + "b" * 32, OTHER, "hola"), clock()),
+            # An old STOP is honoured, not answered; a message of two days ago is past the
+            # 24 hours in which a reply may go.
+            ("SM" + "d" * 32, webhook("SM" + "d" * 32, stopped, "STOP"), old),
+            ("SM" + "e" * 32, webhook("SM" + "e" * 32, gone, "hola"), clock() - timedelta(days=2)),
         ],
     )
     await first.stop()
@@ -145,6 +152,10 @@ async def test_stored_webhooks_are_handled_at_start_and_one_too_old_gets_a_word(
         assert missed.startswith(texts.MISSED_MESSAGE.split(":")[0])
         assert not any("¿Qué está pasando?" in body for body in rosa.bodies())  # no old /alerta
         assert not any("se me pasó" in body for body in other.bodies())
+        from tests.test_reminders import outbox_idle
+
+        await outbox_idle(runtime, clock)
+        assert twilio.sent(stopped) == [] and twilio.sent(gone) == []
         async with runtime.sessions() as session:
             rows = (await session.scalars(select(InboundUpdate))).all()
         assert rows and all(r.processed_at is not None and r.payload is None for r in rows)
