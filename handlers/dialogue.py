@@ -54,7 +54,7 @@ from handlers.core import (
     words_of,
 )
 from handlers.reminders import barrio_zone
-from models import Member, queries
+from models import Member, db, queries
 from scheduler.outbox import traceback_without_values
 
 log = logging.getLogger(__name__)
@@ -639,6 +639,9 @@ class Dialogue:
             return [Reply(texts.ERROR_OURS)]
         if turn is None:
             return []
+        if turn.forget:
+            # An erasure: out of the database's files too, not only its tables.
+            await db.off_the_disk(self.sessions)
         if turn.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         if turn.planned and self.on_planned is not None:

@@ -240,6 +240,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(run)
 
 
+async def off_the_disk(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """After an erasure: on SQLite, what the deleted rows held may still be in the
+    write-ahead log's older frames (the database file itself was overwritten, secure_delete):
+    checkpoint it into the file and truncate it. Nothing to do on PostgreSQL."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        return
+    async with _lock_of(engine):  # no writer of this process in between
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
