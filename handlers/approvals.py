@@ -312,8 +312,13 @@ async def _list_rejected(turn: Turn, barrio_id: int | None) -> bool:
     if not rejected:
         say_menu(turn, texts.REJECTED_NONE.format(barrio=barrio.name))
         return True
-    turn.say(texts.REJECTED_HEADER.format(barrio=barrio.name, count=len(rejected)))
-    for request in rejected[:MAX_PENDING_SHOWN]:
+    header = texts.REJECTED_HEADER.format(barrio=barrio.name, count=len(rejected))
+    if len(rejected) > MAX_PENDING_SHOWN:
+        header += texts.REJECTED_SHOWN.format(shown=MAX_PENDING_SHOWN)
+    turn.say(header)
+    # The latest decisions first: the one just talked over is most likely among them.
+    latest = sorted(rejected, key=lambda m: m.decided_at or m.created_at, reverse=True)
+    for request in latest[:MAX_PENDING_SHOWN]:
         member = request.member
         words = reason_words(request.rejection_reason, request.rejection_note)
         turn.say(
@@ -521,23 +526,27 @@ async def list_members(turn: Turn, _args: str) -> None:
         # Coordinators (this one included) are not removed from here.
         removable = any(m.role == Role.MEMBER for m in active)
         remove = [removal_option(barrio)] if removable else []
-        turned_down = await queries.memberships_in(
+        # Last of all, so that the numbers typed for what comes before stay as they were.
+        turned_down = await queries.count_memberships(
             turn.session, barrio.id, MembershipStatus.REJECTED
         )
-        if turned_down:
-            remove.append(
-                Option(texts.REJECTED_LIST.format(count=len(turned_down)), f"apr:rl:{barrio.id}")
-            )
+        reconsider = (
+            [Option(texts.REJECTED_LIST.format(count=turned_down), f"apr:rl:{barrio.id}")]
+            if turned_down
+            else []
+        )
         pending = await queries.memberships_in(turn.session, barrio.id, MembershipStatus.PENDING)
         if not pending:
             # One message, so "1" is "Quitar a un socio" wherever the numbers are read.
             lines += ["", texts.PENDING_NONE.format(barrio=barrio.name)]
-            turn.say("\n".join(lines), [*remove, *main_menu(turn.member)])
+            turn.say("\n".join(lines), [*remove, *main_menu(turn.member), *reconsider])
             continue
         turn.say("\n".join(lines), remove)
         turn.say(texts.PENDING_HEADER.format(count=len(pending), barrio=barrio.name))
         for request in pending[:MAX_PENDING_SHOWN]:
             turn.say(*join_request(request.member, barrio, request.id))
+        if reconsider:
+            turn.say(texts.REJECTED_LIST_BELOW, reconsider)
     if turn.is_admin:
         await list_uncoordinated(turn, say_none=False)
 

@@ -315,6 +315,8 @@ REJECTED_HEADER = (
 )
 REJECTED_LINE = "❌ {name} — {business} ({category})\nMotivo: {reason}"
 REJECTED_WITHOUT_REASON = "sin motivo"
+REJECTED_SHOWN = "\nTe muestro las {shown} más recientes."
+REJECTED_LIST_BELOW = "Las solicitudes que no se aprobaron, por si cambia la decisión 👇"
 REJECTED_NONE = "No hay solicitudes no aprobadas en {barrio}."
 APPROVE_AFTER_ALL = "✅ Aprobar ahora"
 PENDING_HEADER = "⏳ Solicitudes por aprobar en {barrio}: {count}"

@@ -181,6 +181,15 @@ async def memberships_in(
     ).all()
 
 
+async def count_memberships(session: AsyncSession, barrio_id: int, status: MembershipStatus) -> int:
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.barrio_id == barrio_id, Membership.status == status)
+    )
+    return int(found or 0)
+
+
 async def pending_without_coordination(session: AsyncSession) -> Sequence[Membership]:
     """The open join requests of barrios with no active coordinator (the administrators
     answer those), barrio by barrio, with their member and barrio."""

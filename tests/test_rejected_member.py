@@ -47,7 +47,8 @@ async def test_talked_over_the_coordination_approves_a_request_it_had_turned_dow
     await ana.wait_for("no aprobó tu solicitud")
 
     listed = await carmen.say("/miembros")
-    assert "❌ No aprobadas (1)" in [b["text"] for m in listed for b in buttons(m)]
+    # Last of all: the numbers typed for what comes before are as they were.
+    assert [b["text"] for b in buttons(listed[-1])][-1] == "❌ No aprobadas (1)"
     shown = await carmen.tap("No aprobadas (1)")
     assert "Si lo conversaron y cambia la decisión" in text_of(shown)
     assert "❌ Ana — Almacén Ana" in text_of(shown) and "Motivo: faltan datos" in text_of(shown)
@@ -66,6 +67,15 @@ async def test_talked_over_the_coordination_approves_a_request_it_had_turned_dow
     beto = phone(7513, "Beto")
     await register(beto, centro, business="Bazar Beto")
     await carmen.wait_for("Bazar Beto")
+    # With a request waiting, the button comes below it, in a message of its own.
+    rosa = phone(7514, "Rosa")
+    await register(rosa, centro, business="Bazar Rosa")
+    await carmen.wait_for("Bazar Rosa")
+    await carmen.tap("Rechazar")
+    await carmen.tap("Sin motivo")
+    waiting = await carmen.say("/miembros")
+    assert "Bazar Beto" in waiting[-2]["text"]
+    assert [b["text"] for b in buttons(waiting[-1])] == ["❌ No aprobadas (1)"]
     await carmen.tap("Rechazar")
     await carmen.tap("Sin motivo")
     listing = await ana.tap_data(ana.last()["message_id"], f"apr:rl:{centro.id}", forge=True)
