@@ -34,9 +34,7 @@ async def _coordinated(runtime, phone, barrio, user_id: int, name: str):
     return coordinator
 
 
-async def test_talked_over_the_coordination_approves_a_request_it_had_turned_down(
-    runtime, phone
-):
+async def test_talked_over_the_coordination_approves_a_request_it_had_turned_down(runtime, phone):
     centro = await make_barrio(runtime, "Barrio Centro", "Rancagua")
     carmen = await _coordinated(runtime, phone, centro, 7511, "Carmen")
     ana = phone(7512, "Ana")
