@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.outbox import Recipient, enqueue, recipients_of
-from models import Conversation, Member, Priority, queries
+from handlers.outbox import Recipient, enqueue, enqueue_per_barrio, recipients_of
+from models import Conversation, Member, Priority
 from models.entities import fold as fold
 
 # Telegram limits callback_data to 64 bytes; every payload we build must fit.
@@ -198,27 +198,19 @@ class Turn:
         broadcast: str,
         photo: str | None = None,
     ) -> None:
-        """Queue one message to the members of `barrio_ids`, each member once. Each row
-        carries the barrio the member gets it through when only one of them is theirs; a
-        member of two gets it with no barrio, since leaving one of them must not withdraw
-        what the other still sends."""
-        sole = await queries.sole_barrios(self.session, barrio_ids)
-        groups: dict[int | None, list[Recipient]] = {}
-        for recipient in recipients:
-            barrio_id = sole.get(recipient.member_id) if recipient.member_id else None
-            groups.setdefault(barrio_id, []).append(recipient)
-        for barrio_id, group in groups.items():
-            self.enqueued += await enqueue(
-                self.session,
-                group,
-                text,
-                now=self.now,
-                zone=self.zone,
-                priority=priority,
-                broadcast=broadcast,
-                photo=photo,
-                barrio_id=barrio_id,
-            )
+        """Queue one message to the members of `barrio_ids`, each member once
+        (`outbox.enqueue_per_barrio`)."""
+        self.enqueued += await enqueue_per_barrio(
+            self.session,
+            recipients,
+            barrio_ids,
+            text,
+            now=self.now,
+            zone=self.zone,
+            priority=priority,
+            broadcast=broadcast,
+            photo=photo,
+        )
 
 
 def clean_line(text: str) -> str:

@@ -28,6 +28,7 @@ from models import (
     Membership,
     MembershipStatus,
     Priority,
+    queries,
 )
 
 
@@ -261,3 +262,24 @@ async def enqueue(
     if rows:
         await session.execute(insert(Delivery), rows)
     return len(rows)
+
+
+async def enqueue_per_barrio(
+    session: AsyncSession,
+    recipients: Sequence[Recipient],
+    barrio_ids: Sequence[int],
+    text: str,
+    **options: Any,
+) -> int:
+    """`enqueue` to the members of `barrio_ids`, each member once. Each row carries the barrio
+    the member gets it through when only one of them is theirs; a member of two gets it with
+    no barrio, since leaving one of them must not withdraw what the other still sends."""
+    sole = await queries.sole_barrios(session, barrio_ids)
+    groups: dict[int | None, list[Recipient]] = {}
+    for recipient in recipients:
+        barrio_id = sole.get(recipient.member_id) if recipient.member_id else None
+        groups.setdefault(barrio_id, []).append(recipient)
+    queued = 0
+    for barrio_id, group in groups.items():
+        queued += await enqueue(session, group, text, barrio_id=barrio_id, **options)
+    return queued

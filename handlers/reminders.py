@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from handlers import texts
 from handlers.core import Option, Rendered
-from handlers.outbox import Recipient, enqueue, quiet_until, recipients_among
+from handlers.outbox import enqueue, enqueue_per_barrio, quiet_until, recipients_among
 from models import (
     Barrio,
     Delivery,
@@ -42,7 +42,6 @@ from models import (
     ReminderStatus,
     Rsvp,
     RsvpAnswer,
-    queries,
 )
 
 log = logging.getLogger(__name__)
@@ -438,26 +437,20 @@ async def _fire_call(
     member_ids = [m for m, b in home.items() if zone_of[b] == str(zone)]
     recipients = await recipients_among(session, Member.id.in_(list(member_ids)))
     text = call_reminder_words(call, today)
-    # Each row carries the member's barrio when it is their only one of the audience: leaving
-    # it withdraws the reminder while quiet hours still hold it.
-    sole = await queries.sole_barrios(session, list(zone_of))
-    groups: dict[int | None, list[Recipient]] = {}
-    for recipient in recipients:
-        groups.setdefault(sole.get(recipient.member_id or 0), []).append(recipient)
-    for through, group in groups.items():
-        await enqueue(
-            session,
-            group,
-            text,
-            now=now,
-            zone=zone,
-            priority=Priority.BROADCAST,
-            broadcast=f"reminder:call:{call.id}",
-            barrio_id=through,
-            template=CALL_TEMPLATE,
-            params={"call": call.id, "zone": str(zone)},
-            expires_at=_local(call.closes_on + timedelta(days=1), time(0, 0), zone),
-        )
+    # Leaving the barrio it reaches someone through withdraws it while quiet hours hold it.
+    await enqueue_per_barrio(
+        session,
+        recipients,
+        list(zone_of),
+        text,
+        now=now,
+        zone=zone,
+        priority=Priority.BROADCAST,
+        broadcast=f"reminder:call:{call.id}",
+        template=CALL_TEMPLATE,
+        params={"call": call.id, "zone": str(zone)},
+        expires_at=_local(call.closes_on + timedelta(days=1), time(0, 0), zone),
+    )
     return Fired(queued=len({r.member_id for r in recipients if not r.unreachable}))
 
 
