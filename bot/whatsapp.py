@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, String, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -108,8 +108,8 @@ def address(whatsapp_address: str) -> str:
 
 # Images WhatsApp sends that Telegram shows as a photo too.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
-# The outbox's column for a photo's reference.
-MAX_REFERENCE = 255
+# What the outbox's column for a photo's reference holds.
+MAX_REFERENCE: int = cast(String, Delivery.__table__.c.photo.type).length or 0
 
 
 def inbound_from_webhook(form: Mapping[str, str]) -> Inbound | None:
@@ -648,7 +648,8 @@ async def unprocessed_webhooks(
 ) -> list[dict[str, str]]:
     """Webhooks stored and never handled (the process stopped), oldest first; those older
     than `REPLAY_WITHIN` are dropped, as on Telegram, and whoever sent them is told, once,
-    that their message was missed (well inside the 24 hours in which a reply may go)."""
+    that their message was missed, while a reply may still go (24 hours); an old STOP is
+    honoured instead."""
     async with sessions() as session, session.begin():
         rows = (
             await session.execute(
@@ -758,17 +759,17 @@ async def apply_early_receipts(
     they came and deleted. True if that queued a message."""
     if not sids:
         return False
+    kept = (EarlyReceipt.channel == CHANNEL) & EarlyReceipt.platform_message_id.in_(sids)
+    # Called after every window the outbox sends: a plain read first, so that the usual case
+    # (nothing came early) takes no write transaction (on SQLite, the process's writers' turn).
+    async with sessions() as session:
+        if await session.scalar(select(EarlyReceipt.id).where(kept).limit(1)) is None:
+            return False
     queued = False
     async with sessions() as session, session.begin():
         early = (
             await session.scalars(
-                select(EarlyReceipt)
-                .where(
-                    EarlyReceipt.channel == CHANNEL,
-                    EarlyReceipt.platform_message_id.in_(sids),
-                )
-                .order_by(EarlyReceipt.id)
-                .with_for_update()
+                select(EarlyReceipt).where(kept).order_by(EarlyReceipt.id).with_for_update()
             )
         ).all()
         named = {

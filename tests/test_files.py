@@ -98,21 +98,16 @@ async def test_a_coordinators_erasure_reaches_the_data_file_another_person_waits
     assert contact.casefold() not in await _dump(both)
 
 
-async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
-    both, twilio, emulator, clock
-):
-    """Announced from WhatsApp with a photo: Telegram members get it uploaded once (then by
-    Telegram's file_id), WhatsApp members as media Twilio fetches from the bot."""
+async def _announced_from_whatsapp(both, twilio, emulator, clock, photo: bytes):
+    """Rosa, a coordinator on WhatsApp, announces with `photo` to her barrio: another
+    WhatsApp member and three on Telegram. Returns those on Telegram and the neighbour."""
+    from handlers import admin
     from tests.test_reminders import outbox_idle
     from tests.test_whatsapp import ROSA, WhatsAppPhone, _register, option_number
 
-    # As big as a phone's photo: it comes in many pieces, and must arrive whole.
-    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3000
     barrio = await make_barrio(both, "Barrio Estación", "Rancagua", open_to_all=True)
     rosa = WhatsAppPhone(twilio, both, ROSA)
     await _register(rosa, barrio.invite_code)
-    from handlers import admin
-
     async with both.sessions() as session, session.begin():
         await admin.make_coordinator(session, barrio, "whatsapp", ROSA)
     neighbour = WhatsAppPhone(twilio, both, "+56911110002")
@@ -129,6 +124,17 @@ async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
     assert any("(con foto)" in body for body in preview), preview
     await rosa.say(option_number(preview, "Enviar"))
     await outbox_idle(both, clock)
+    return telegram, neighbour
+
+
+async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
+    both, twilio, emulator, clock
+):
+    """Announced from WhatsApp with a photo: Telegram members get it uploaded once (then by
+    Telegram's file_id), WhatsApp members as media Twilio fetches from the bot."""
+    # As big as a phone's photo: it comes in many pieces, and must arrive whole.
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3000
+    telegram, neighbour = await _announced_from_whatsapp(both, twilio, emulator, clock, photo)
 
     for person in telegram:
         [got] = [m for m in emulator.sent(person.user_id) if "Feria navideña" in m.get("text", "")]
@@ -150,6 +156,23 @@ async def test_a_photo_a_coordinator_sends_on_whatsapp_reaches_both_channels(
     [uploaded] = file_ids
     stored = next(f for f in emulator._files.values() if f.file_unique_id == uploaded)
     assert stored.data == photo
+
+
+async def test_a_photo_over_whatsapps_limit_leaves_the_words_to_go_alone(
+    both, twilio, emulator, clock
+):
+    """Over 5 MB, Twilio would refuse it on WhatsApp: the bot does not take it either, and the
+    announcement's words still reach everyone, without a photo."""
+    from bot import files as shared
+
+    photo = b"\xff\xd8\xff\xe0" + b"\x00" * shared.MAX_PHOTO_BYTES
+    telegram, neighbour = await _announced_from_whatsapp(both, twilio, emulator, clock, photo)
+    for person in telegram:
+        [got] = [m for m in emulator.sent(person.user_id) if "Feria navideña" in m.get("text", "")]
+        assert got["method"] == "sendMessage" and not got.get("photo")
+    await neighbour.wait_for("Feria navideña el sábado")
+    async with both.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SharedFile)) == 0
 
 
 async def test_the_same_photo_is_fetched_once_for_every_recipient(both, clock):

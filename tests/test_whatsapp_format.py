@@ -107,3 +107,18 @@ def test_texts_that_say_tap_a_button_say_type_its_number_on_whatsapp():
         if isinstance(text, str):
             shown = "\n".join(render(text, []))
             assert not re.search(r"bot[oó]n|[Tt]oca(?! 📎)|[Tt]ócalo|[Tt]ocando", shown), name
+
+
+async def test_media_is_fetched_only_from_twilios_api():
+    """A MediaUrl names where the bot fetches, with the account's credentials: only Twilio's
+    API (or the emulator configured in its place) gets them."""
+    from bot import files
+    from bot.whatsapp import fetch_media
+
+    for url, base in (
+        ("https://attacker.example/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", None),
+        ("https://api.twilio.com.attacker.example/x", None),
+        ("http://127.0.0.1:9/2010-04-01/x", "http://127.0.0.1:8"),
+    ):
+        with pytest.raises(ValueError, match="outside Twilio"):
+            await fetch_media(files.WHATSAPP_MEDIA + url, "AC1", "secret", base)
