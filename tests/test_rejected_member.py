@@ -34,15 +34,21 @@ async def _coordinated(runtime, phone, barrio, user_id: int, name: str):
     return coordinator
 
 
+async def _turned_down(coordinator, applicant, barrio, reason: str, business="Almacén Ana"):
+    """`applicant` asks to join `barrio`; `coordinator` turns it down with `reason` (a button's
+    label); returns the notice the applicant gets."""
+    await register(applicant, barrio, business=business)
+    await coordinator.wait_for(business)
+    await coordinator.tap("Rechazar")
+    await coordinator.tap(reason)
+    return await applicant.wait_for("no aprobó tu solicitud")
+
+
 async def test_talked_over_the_coordination_approves_a_request_it_had_turned_down(runtime, phone):
     centro = await make_barrio(runtime, "Barrio Centro", "Rancagua")
     carmen = await _coordinated(runtime, phone, centro, 7511, "Carmen")
     ana = phone(7512, "Ana")
-    await register(ana, centro)
-    await carmen.wait_for("Nueva solicitud")
-    await carmen.tap("Rechazar")
-    await carmen.tap("Faltan datos del negocio")
-    await ana.wait_for("no aprobó tu solicitud")
+    await _turned_down(carmen, ana, centro, "Faltan datos del negocio")
 
     listed = await carmen.say("/miembros")
     # Last of all: the numbers typed for what comes before are as they were.
@@ -61,21 +67,17 @@ async def test_talked_over_the_coordination_approves_a_request_it_had_turned_dow
     )
     assert "ya estaba resuelta (aprobada)" in text_of(again)
     assert "❌ No aprobadas" not in str(await carmen.say("/miembros"))
-    # Only the barrio's coordination can list or approve them.
+    # With a request waiting, the button comes below it, in a message of its own.
     beto = phone(7513, "Beto")
     await register(beto, centro, business="Bazar Beto")
     await carmen.wait_for("Bazar Beto")
-    # With a request waiting, the button comes below it, in a message of its own.
-    rosa = phone(7514, "Rosa")
-    await register(rosa, centro, business="Bazar Rosa")
-    await carmen.wait_for("Bazar Rosa")
-    await carmen.tap("Rechazar")
-    await carmen.tap("Sin motivo")
+    await _turned_down(carmen, phone(7514, "Rosa"), centro, "Sin motivo", business="Bazar Rosa")
     waiting = await carmen.say("/miembros")
     assert "Bazar Beto" in waiting[-2]["text"]
     assert [b["text"] for b in buttons(waiting[-1])] == ["❌ No aprobadas (1)"]
     await carmen.tap("Rechazar")
     await carmen.tap("Sin motivo")
+    # Only the barrio's coordination can list or approve them.
     listing = await ana.tap_data(ana.last()["message_id"], f"apr:rl:{centro.id}", forge=True)
     assert "solo para la coordinación" in text_of(listing)
     before = await snapshot(runtime)
@@ -358,11 +360,7 @@ async def test_with_no_other_barrio_the_way_out_says_so(runtime, phone):
     centro = await make_barrio(runtime, "Barrio Centro")
     carmen = await _coordinated(runtime, phone, centro, 7571, "Carmen")
     ana = phone(7572, "Ana")
-    await register(ana, centro)
-    await carmen.wait_for("Nueva solicitud")
-    await carmen.tap("Rechazar")
-    await carmen.tap("Sin motivo")
-    notice = await ana.wait_for("no aprobó tu solicitud")
+    notice = await _turned_down(carmen, ana, centro, "Sin motivo")
     assert "Motivo" not in notice["text"]
     before = await snapshot(runtime)
     answer = text_of(await ana.tap("Pedir ingreso a otro barrio"))
@@ -425,12 +423,7 @@ async def test_a_contact_no_longer_shared_leaves_the_notices_that_quoted_it(runt
     await carmen.say("/barrio")
     await carmen.tap("Contacto para vecinos")
     await carmen.say(first)
-    ana = phone(7562, "Ana")
-    await register(ana, barrio)
-    await carmen.wait_for("Nueva solicitud")
-    await carmen.tap("Rechazar")
-    await carmen.tap("Sin motivo")
-    assert first in (await ana.wait_for("no aprobó tu solicitud"))["text"]
+    assert first in (await _turned_down(carmen, phone(7562, "Ana"), barrio, "Sin motivo"))["text"]
 
     async def quoted(contact: str) -> bool:
         async with runtime.sessions() as session:
@@ -441,12 +434,7 @@ async def test_a_contact_no_longer_shared_leaves_the_notices_that_quoted_it(runt
     await carmen.tap("Contacto para vecinos")
     await carmen.say(second)
     assert not await quoted(first)
-    bruno = phone(7563, "Bruno")
-    await register(bruno, barrio, business="Bazar Bruno")
-    await carmen.wait_for("Bruno")
-    await carmen.tap("Rechazar")
-    await carmen.tap("Sin motivo")
-    await bruno.wait_for("no aprobó tu solicitud")
+    await _turned_down(carmen, phone(7563, "Bruno"), barrio, "Sin motivo", business="Bazar Bruno")
     assert await quoted(second)
 
     await carmen.say("/baja")
@@ -460,10 +448,7 @@ async def test_a_rejection_reason_does_not_outlive_the_rejection(runtime, phone)
     barrio = await make_barrio(runtime, "Barrio Centro")
     carmen = await _coordinated(runtime, phone, barrio, 7571, "Carmen")
     ana = phone(7572, "Ana")
-    await register(ana, barrio)
-    await carmen.wait_for("Nueva solicitud")
-    await carmen.tap("Rechazar")
-    await carmen.tap("Faltan datos del negocio")
+    await _turned_down(carmen, ana, barrio, "Faltan datos del negocio")
     assert (await membership_of(runtime, "Ana", barrio.id)).rejection_reason == "missing_data"
     await make_coordinator(runtime, ana, barrio)
     membership = await membership_of(runtime, "Ana", barrio.id)
